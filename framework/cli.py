@@ -1,0 +1,142 @@
+"""The ``htcmesos`` command line.
+
+Exit codes: 0 success, 1 runtime failure, 2 invalid input (spec, arguments).
+"""
+from __future__ import annotations
+
+import logging
+import stat
+import sys
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import ConfigRenderError, HtcmesosError, SpecError
+from .model import Role
+from .spec import ClusterSpec, load_spec
+
+log = logging.getLogger("htcmesos")
+
+EXIT_RUNTIME, EXIT_INVALID = 1, 2
+
+
+def _template(name: str) -> str:
+    return resources.files("framework").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _load(spec_path: str) -> ClusterSpec:
+    try:
+        spec = load_spec(spec_path)
+    except SpecError as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(EXIT_INVALID)
+    log.debug("loaded spec %s: pool %s, %d site(s)", spec_path, spec.pool.name, len(spec.sites))
+    return spec
+
+
+def secret_file_warnings(spec: ClusterSpec) -> list[str]:
+    """Problems with the secret *files* the spec names (their contents are never read)."""
+    files = [("pool.signing_key_file", spec.pool.signing_key_file)]
+    if spec.backend.mesos and spec.backend.mesos.secret_file:
+        files.append(("backend.mesos.secret_file", spec.backend.mesos.secret_file))
+    out = []
+    for where, path in files:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            out.append(f"{where}: {path} does not exist yet (needed when the pool runs)")
+            continue
+        if not stat.S_ISREG(mode):
+            out.append(f"{where}: {path} is not a regular file")
+        elif mode & (stat.S_IRWXG | stat.S_IRWXO):
+            out.append(f"{where}: {path} is readable by others (mode {stat.S_IMODE(mode):o}); "
+                       f"chmod 600 it")
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="htcmesos")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """htcmesos: an HTCondor pool as a service on Mesos or Marathon.
+
+    One cluster spec (YAML) describes the pool, its sites and its three roles
+    (master, submitter, executor); htcmesos validates it, renders each role's
+    HTCondor configuration and keeps the pool running at the right size.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.argument("path", default="htcmesos.yaml", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def init(path: str, force: bool) -> None:
+    """Write a commented example cluster spec to PATH (default: htcmesos.yaml)."""
+    target = Path(path)
+    if target.exists() and not force:
+        raise click.UsageError(f"{path} exists; use --force to overwrite it")
+    target.write_text(_template("spec.yaml"), encoding="utf-8")
+    click.echo(f"wrote {path}; edit it, then run: htcmesos validate {path}")
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+def validate(spec: str) -> None:
+    """Check the cluster SPEC; list every problem with its YAML path and line (exit 2)."""
+    cluster = _load(spec)
+    for warning in secret_file_warnings(cluster):
+        click.echo(f"warning: {warning}", err=True)
+    sites = ", ".join(f"{s.name} ({'private' if s.private else 'public'}, "
+                      f"{s.executors_min}..{s.executors_max} executors)" for s in cluster.sites)
+    click.echo(f"{spec}: valid. pool {cluster.pool.name}, backend {cluster.backend.type}, "
+               f"sites: {sites}; executors {cluster.autoscaling.min_executors}.."
+               f"{cluster.executors_max}")
+
+
+@cli.command("render-config")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]),
+              help="Which role's configuration to print.")
+@click.option("--site", help="Site of the executor (required for --role executor).")
+@click.option("--master-address", metavar="ADDR",
+              help="The central manager's IP or host name; without it the container "
+                   "reads $HTCMESOS_MASTER_ADDRESS at start.")
+def render_config_cmd(spec: str, role: str, site: str | None,
+                      master_address: str | None) -> None:
+    """Print the HTCondor configuration of one role (per site for executors) to stdout."""
+    from .condor.config import render_config
+
+    cluster = _load(spec)
+    try:
+        text = render_config(cluster, Role(role), site, master_address)
+    except ConfigRenderError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="Stop after S seconds (default: until Ctrl-C).")
+def demo(duration: float | None) -> None:
+    """Run the embedded default: the two-site example pool (emulated cluster)."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(_template("demo.yaml"), duration, click.echo))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="htcmesos", standalone_mode=True)
+    except HtcmesosError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_RUNTIME
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

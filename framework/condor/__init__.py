@@ -1,0 +1,1 @@
+"""HTCondor side of htcmesos: role configuration rendering and (later) the pool monitor."""

@@ -1,0 +1,185 @@
+"""Render the condor_config each role's container uses.
+
+The output is plain HTCondor configuration (parsed with HTCondor's own parser in the
+tests). It never contains a secret: keys and tokens are files the container installs
+into SEC_PASSWORD_DIRECTORY / SEC_TOKEN_SYSTEM_DIRECTORY at start.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from .. import __version__
+from ..errors import ConfigRenderError
+from ..model import SHARED_PORT, Role
+from ..spec import ClusterSpec, SiteSpec
+
+#: Environment variables the framework sets in every role container (none secret).
+ENV_MASTER_ADDRESS = "HTCMESOS_MASTER_ADDRESS"
+ENV_TASK_ID = "HTCMESOS_TASK_ID"
+PASSWORD_DIR = "/etc/condor/passwords.d"
+TOKEN_DIR = "/etc/condor/tokens.d"
+#: Startd/master attributes that tie an HTCondor daemon to its Mesos task and site.
+ATTR_POOL, ATTR_SITE, ATTR_TASK = "HTCMESOS_POOL", "HTCMESOS_SITE", "HTCMESOS_TASK_ID"
+#: HTCondor's built-in default for the collector; sizing never goes below it.
+DEFAULT_COLLECTOR_FDS = 10240
+
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*")
+
+
+def check_address(address: str) -> str:
+    """Return ``address`` if it is an IP address or host name, else raise."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(address or ""):
+        raise ConfigRenderError(f"master address {address!r} is neither an IP address "
+                                f"nor a host name")
+    return address
+
+
+def ccb_registrations(spec: ClusterSpec) -> int:
+    """Most CCB registrations the collector can hold.
+
+    One per condor_master, startd, schedd and running job behind CCB: every executor
+    brings a master, a startd and up to ``jobs_per_executor`` jobs; the submitter a
+    master and a schedd.
+    """
+    jobs = spec.roles[Role.EXECUTOR].jobs_per_executor
+    return spec.executors_max * (2 + jobs) + 2
+
+
+def collector_file_descriptors(spec: ClusterSpec) -> int:
+    """Collector file descriptors: 2 × CCB registrations, never below HTCondor's default."""
+    return max(2 * ccb_registrations(spec), DEFAULT_COLLECTOR_FDS)
+
+
+def render_config(spec: ClusterSpec, role: Role | str, site: str | None = None,
+                  master_address: str | None = None) -> str:
+    """The complete condor_config text for ``role`` (at ``site`` for executors)."""
+    role = Role(role)
+    site_spec = _site(spec, role, site)
+    lines = _header(spec, role, site_spec)
+    lines += _common(spec, role, master_address)
+    lines += _ROLE_PARTS[role](spec, site_spec)
+    extra = spec.roles[role].condor_config
+    if extra:
+        lines += ["", "# --- extra configuration from the spec (roles.%s.condor_config)" % role]
+        lines += [f"{knob} = {value}" for knob, value in extra]
+    return "\n".join(lines) + "\n"
+
+
+def _site(spec: ClusterSpec, role: Role, site: str | None) -> SiteSpec | None:
+    names = ", ".join(s.name for s in spec.sites)
+    if site is None:
+        if role is Role.EXECUTOR:
+            raise ConfigRenderError(f"the executor config is per site: give a site ({names})")
+        return None
+    try:
+        return spec.site(site)
+    except KeyError:
+        raise ConfigRenderError(f"unknown site {site!r}; the spec has: {names}") from None
+
+
+def _header(spec: ClusterSpec, role: Role, site: SiteSpec | None) -> list[str]:
+    where = f", site {site.name}" + (" (private)" if site.private else "") if site else ""
+    return [f"# htcmesos {__version__}: HTCondor configuration of the {role} role",
+            f"# pool {spec.pool.name}{where}; generated, re-render with "
+            f"`htcmesos render-config` instead of editing."]
+
+
+def _common(spec: ClusterSpec, role: Role, master_address: str | None) -> list[str]:
+    if master_address:
+        host = check_address(master_address)
+        where = "given when rendered"
+    elif role is Role.MASTER:
+        host = f"$ENV({ENV_MASTER_ADDRESS}:$(IP_ADDRESS))"
+        where = f"from ${ENV_MASTER_ADDRESS} at start, else this container's address"
+    else:
+        host = f"$ENV({ENV_MASTER_ADDRESS})"
+        where = f"from ${ENV_MASTER_ADDRESS} at start"
+    return [
+        "",
+        f"# --- central manager ({where}); shared port, collector behind it",
+        f"CONDOR_HOST = {host}",
+        f"COLLECTOR_HOST = $(CONDOR_HOST):{SHARED_PORT}?sock=collector",
+        "USE_SHARED_PORT = True",
+        f"SHARED_PORT_PORT = {SHARED_PORT}",
+        "",
+        "# --- security: IDTOKENS signed with the pool key (installed from a mounted file)",
+        "use SECURITY : recommended_v9_0",
+        f"TRUST_DOMAIN = {spec.pool.trust_domain}",
+        "UID_DOMAIN = $(TRUST_DOMAIN)",
+        "SEC_DEFAULT_AUTHENTICATION_METHODS = FS, IDTOKENS",
+        "SEC_CLIENT_AUTHENTICATION_METHODS = FS, IDTOKENS",
+        f"SEC_PASSWORD_DIRECTORY = {PASSWORD_DIR}",
+        f"SEC_TOKEN_SYSTEM_DIRECTORY = {TOKEN_DIR}",
+        "# daemons of this trust domain and authenticated pool users; never '*'",
+        "ALLOW_WRITE = $(ALLOW_DAEMON) *@$(UID_DOMAIN)",
+        "",
+        "# --- which pool and Mesos task this daemon belongs to",
+        f'{ATTR_POOL} = "{spec.pool.name}"',
+        f'{ATTR_TASK} = "$ENV({ENV_TASK_ID})"',
+        f"MASTER_ATTRS = $(MASTER_ATTRS) {ATTR_POOL} {ATTR_TASK}",
+    ]
+
+
+def _master(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
+    regs = ccb_registrations(spec)
+    fds = collector_file_descriptors(spec)
+    jobs = spec.roles[Role.EXECUTOR].jobs_per_executor
+    return [
+        "",
+        "# --- central manager: collector + negotiator, also the pool's CCB server",
+        "use ROLE : CentralManager",
+        "ENABLE_CCB_SERVER = True",
+        "CCB_HEARTBEAT_INTERVAL = 300",
+        f"# CCB registrations at most: {spec.executors_max} executors × (1 master + 1 startd"
+        f" + {jobs} jobs) + 2 (submitter) = {regs}",
+        f"# collector file descriptors = max(2 × {regs}, HTCondor's default "
+        f"{DEFAULT_COLLECTOR_FDS}) = {fds}",
+        f"COLLECTOR_MAX_FILE_DESCRIPTORS = {fds}",
+        f"COLLECTOR_ATTRS = $(COLLECTOR_ATTRS) {ATTR_POOL}",
+    ]
+
+
+def _submitter(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
+    return [
+        "",
+        "# --- submit node: schedd",
+        "use ROLE : Submit",
+        f"SCHEDD_ATTRS = $(SCHEDD_ATTRS) {ATTR_POOL} {ATTR_TASK}",
+    ]
+
+
+def _executor(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
+    assert site is not None
+    r = spec.roles[Role.EXECUTOR]
+    cpus = max(1, int(r.cpus))
+    lines = [
+        "",
+        f"# --- execute node: one partitionable slot sized to the task "
+        f"({r.cpus:g} cores, {r.mem_mb:g} MiB memory, {r.disk_mb:g} MiB disk)",
+        "use ROLE : Execute",
+        f"NUM_CPUS = {cpus}",
+        f"MEMORY = {int(r.mem_mb)}",
+        f"DISK = {int(r.disk_mb * 1024)}",
+        "use FEATURE : PartitionableSlot(1, 100%)",
+        f'{ATTR_SITE} = "{site.name}"',
+        f"STARTD_ATTRS = $(STARTD_ATTRS) {ATTR_POOL} {ATTR_SITE} {ATTR_TASK}",
+        "",
+    ]
+    if site.private:
+        lines += [
+            f"# site {site.name} takes no inbound connections: register with the master's CCB;",
+            "# peers with the same private network name connect directly.",
+            "CCB_ADDRESS = $(COLLECTOR_HOST)",
+            f"PRIVATE_NETWORK_NAME = {site.name}",
+        ]
+    else:
+        lines += [f"# site {site.name} is reachable: no CCB", "CCB_ADDRESS ="]
+    return lines
+
+
+_ROLE_PARTS = {Role.MASTER: _master, Role.SUBMITTER: _submitter, Role.EXECUTOR: _executor}

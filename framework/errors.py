@@ -1,0 +1,101 @@
+"""One exception tree for htcmesos.
+
+Adapters translate library and HTTP errors into these at their boundary
+(see :func:`from_http_status`); callers above the adapters only ever catch
+:class:`HtcmesosError` subclasses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class HtcmesosError(Exception):
+    """Root of every error htcmesos raises on purpose."""
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One problem in a cluster spec: where (YAML path and 1-based line) and what."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def format(self, source: str | None = None) -> str:
+        where = source or "<spec>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        return f"{where}: {self.path or '<top>'}: {self.message}"
+
+
+class SpecError(HtcmesosError):
+    """The cluster spec is invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[SpecProblem], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        head = f"{len(self.problems)} problem(s) in {self.source or 'the spec'}:"
+        return "\n".join([head] + ["  " + p.format(self.source) for p in self.problems])
+
+
+class ConfigRenderError(HtcmesosError):
+    """A role configuration cannot be rendered from the given spec and arguments."""
+
+
+class BackendError(HtcmesosError):
+    """A cluster backend (Mesos, Marathon, Docker, simulator) failed."""
+
+
+class ApiError(BackendError):
+    """An HTTP API answered with an error status."""
+
+    def __init__(self, status: int, message: str, url: str = ""):
+        self.status = status
+        self.url = url
+        super().__init__(f"HTTP {status} from {url or 'server'}: {message}")
+
+
+class BadRequest(ApiError):
+    """400/415/422: the request was malformed or invalid."""
+
+
+class Unauthorized(ApiError):
+    """401/403: authentication or authorisation failed."""
+
+
+class NotFound(ApiError):
+    """404: the resource does not exist."""
+
+
+class Conflict(ApiError):
+    """409: conflicting state (e.g. an app locked by a deployment)."""
+
+
+class Redirect(ApiError):
+    """307: ask another server (e.g. a non-leading Mesos master); ``location`` says where."""
+
+    def __init__(self, status: int, message: str, url: str = "", location: str = ""):
+        self.location = location
+        super().__init__(status, message, url)
+
+
+class Unavailable(ApiError):
+    """5xx: the server cannot answer now (no leader, recovering); retry with back-off."""
+
+
+_STATUS_ERRORS: dict[int, type[ApiError]] = {
+    400: BadRequest, 401: Unauthorized, 403: Unauthorized, 404: NotFound,
+    409: Conflict, 415: BadRequest, 422: BadRequest,
+}
+
+
+def from_http_status(status: int, message: str, url: str = "", location: str = "") -> ApiError:
+    """Map an HTTP error status to the matching exception (the only place that does)."""
+    if status in (301, 302, 307, 308):
+        return Redirect(status, message, url, location)
+    if status >= 500:
+        return Unavailable(status, message, url)
+    return _STATUS_ERRORS.get(status, ApiError)(status, message, url)

@@ -1,0 +1,169 @@
+"""The cluster spec: typed, validated once at load, then passed explicitly.
+
+Units: cpus in cores, ``mem`` and ``disk`` in MiB, every duration in seconds.
+File references (signing key, Mesos secret) are paths relative to the spec file;
+secret values are never read here.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SpecError
+from .model import Role
+from .specchecks import Checker
+from .yamlpos import load_yaml
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    name: str
+    trust_domain: str
+    signing_key_file: Path  # the POOL signing key / pool password, a file (never inline)
+
+
+@dataclass(frozen=True)
+class AgentMatch:
+    """How a site's Mesos agents are recognised: an attribute, or a fault domain."""
+
+    attribute: tuple[str, str] | None = None  # (name, value), e.g. ("site", "alpha")
+    region: str | None = None
+    zone: str | None = None
+
+    def describe(self) -> str:
+        if self.attribute:
+            return f"attribute {self.attribute[0]}:{self.attribute[1]}"
+        return f"region {self.region}" + (f" zone {self.zone}" if self.zone else "")
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    name: str
+    agents: AgentMatch
+    private: bool            # no inbound connections: executors register through CCB
+    calico_network: str
+    cidr: ipaddress.IPv4Network | ipaddress.IPv6Network
+    executors_min: int
+    executors_max: int
+
+
+@dataclass(frozen=True)
+class Volume:
+    container_path: str
+    host_path: str
+    mode: str  # "RO" | "RW"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    path: str = "/health"
+    port: int = 5000
+    grace_period_s: float = 300
+    interval_s: float = 30
+    timeout_s: float = 10
+    consecutive_failures: int = 3
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    role: Role
+    image: str
+    cpus: float
+    mem_mb: float
+    disk_mb: float
+    condor_config: tuple[tuple[str, str], ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    docker_parameters: tuple[tuple[str, str], ...] = ()
+    health_check: HealthCheck = field(default_factory=HealthCheck)
+    kill_grace_period_s: float = 30
+    jobs_per_executor: int = 1  # most jobs one executor runs at once (executor role)
+
+
+@dataclass(frozen=True)
+class AutoscalingSpec:
+    min_executors: int = 0
+    max_executors: int = 10
+    idle_before_scale_in_s: float = 600
+    max_launches_per_tick: int = 10
+    scale_up_cooldown_s: float = 30
+    scale_down_cooldown_s: float = 120
+    tick_s: float = 10
+
+
+@dataclass(frozen=True)
+class MesosBackendSpec:
+    master: str  # zk://h1:2181,h2:2181/mesos or http(s)://host:5050[,http://…]
+    framework_name: str = "htcmesos"
+    role: str = "*"
+    principal: str | None = None
+    secret_file: Path | None = None
+    failover_timeout_s: float = 7 * 24 * 3600
+    user: str = "root"
+
+
+@dataclass(frozen=True)
+class MarathonBackendSpec:
+    url: str
+    group: str = "/htcondor"
+    credentials_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class SimBackendSpec:
+    seed: int = 1
+    agents_per_site: int = 3
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    type: str  # "mesos" | "marathon" | "sim"
+    mesos: MesosBackendSpec | None = None
+    marathon: MarathonBackendSpec | None = None
+    sim: SimBackendSpec = field(default_factory=SimBackendSpec)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    pool: PoolSpec
+    sites: tuple[SiteSpec, ...]
+    roles: dict[Role, RoleSpec]
+    autoscaling: AutoscalingSpec
+    backend: BackendSpec
+    source: str | None = None
+
+    def site(self, name: str) -> SiteSpec:
+        for site in self.sites:
+            if site.name == name:
+                return site
+        raise KeyError(name)
+
+    @property
+    def executors_max(self) -> int:
+        """Most executors the pool can ever have (sites' maxima, capped by the policy)."""
+        return min(sum(s.executors_max for s in self.sites), self.autoscaling.max_executors)
+
+
+def parse_spec(text: str, source: str | None = None, base_dir: Path | None = None) -> ClusterSpec:
+    """Validate spec text; raise :class:`SpecError` listing every problem."""
+    from .specbuild import build_spec  # the validation rules live there
+
+    loaded = load_yaml(text)
+    checker = Checker(loaded)
+    spec = build_spec(loaded.data, checker, base_dir or Path.cwd(), source)
+    if checker.problems:
+        problems = sorted(checker.problems, key=lambda p: (p.line or 0, p.path))
+        raise SpecError(problems, source)
+    assert spec is not None
+    return spec
+
+
+def load_spec(path: str | Path) -> ClusterSpec:
+    """Read and validate the spec file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        from .errors import SpecProblem
+        raise SpecError([SpecProblem("", None, f"cannot read spec: {exc}")], str(path)) from exc
+    return parse_spec(text, str(path), path.resolve().parent)

@@ -1,0 +1,321 @@
+"""Validation rules of the cluster spec: YAML data → typed :class:`ClusterSpec`."""
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+
+from .model import Role
+from .spec import (AgentMatch, AutoscalingSpec, BackendSpec, ClusterSpec, HealthCheck,
+                   MarathonBackendSpec, MesosBackendSpec, PoolSpec, RoleSpec, SimBackendSpec,
+                   SiteSpec, Volume)
+from .specchecks import Checker
+
+NAME = r"[a-z][a-z0-9-]{0,62}"
+NAME_DESC = "lower-case letters, digits and '-', starting with a letter"
+DOMAIN = r"[A-Za-z0-9][A-Za-z0-9.-]*"
+KNOB = r"[A-Za-z_][A-Za-z0-9_.]*"
+IMAGE = r"[^\s]+"
+#: Knobs htcmesos sets itself from the spec; extra config must not override them.
+OWNED_KNOBS = {"TRUST_DOMAIN", "UID_DOMAIN", "CONDOR_HOST", "COLLECTOR_HOST", "CCB_ADDRESS",
+               "PRIVATE_NETWORK_NAME", "NUM_CPUS", "MEMORY", "SEC_PASSWORD_DIRECTORY",
+               "SEC_TOKEN_SYSTEM_DIRECTORY", "HTCMESOS_SITE", "HTCMESOS_TASK_ID"}
+ROLE_KEYS = ["image", "cpus", "mem", "disk", "condor_config", "volumes", "docker_parameters",
+             "health_check", "kill_grace_period", "jobs_per_executor"]
+
+
+def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> ClusterSpec | None:
+    if c.problems:  # YAML syntax: nothing further can be trusted
+        return None
+    if data is None:
+        c.problem((), "the spec is empty; `htcmesos init` writes a commented example")
+        return None
+    if not isinstance(data, dict):
+        c.problem((), "must be a mapping with keys pool, sites, roles, backend (and autoscaling)")
+        return None
+    top = c.mapping(data, (), ["pool", "sites", "roles", "autoscaling", "backend"],
+                    required=["pool", "sites", "roles", "backend"])
+    # A missing block is reported once above, not again key by key.
+    pool = _pool(top["pool"], c, base_dir) if "pool" in top else None
+    sites = _sites(top["sites"], c) if "sites" in top else []
+    roles = _roles(top["roles"], c) if "roles" in top else {}
+    autoscaling = _autoscaling(top.get("autoscaling"), c, sites)
+    backend = _backend(top["backend"], c, base_dir) if "backend" in top else None
+    if c.problems or pool is None or backend is None:
+        return None
+    return ClusterSpec(pool, tuple(sites), roles, autoscaling, backend, source)
+
+
+def _file(value: str, base_dir: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _pool(value: Any, c: Checker, base_dir: Path) -> PoolSpec:
+    p = ("pool",)
+    d = c.mapping(value, p, ["name", "trust_domain", "signing_key_file"],
+                  required=["name", "trust_domain", "signing_key_file"])
+    name = c.string(d, "name", p, pattern=NAME, describe=NAME_DESC)
+    trust = c.string(d, "trust_domain", p, pattern=DOMAIN, describe="a DNS-like name")
+    key = c.string(d, "signing_key_file", p, describe="path of the file holding the key")
+    return PoolSpec(name, trust, _file(key, base_dir) if key else Path())
+
+
+def _sites(value: Any, c: Checker) -> list[SiteSpec]:
+    items = c.sequence(value, ("sites",), "sites")
+    if value is not None and isinstance(value, list) and not items:
+        c.problem(("sites",), "needs at least one site")
+    sites: list[SiteSpec] = []
+    names: dict[str, int] = {}
+    matches: dict[AgentMatch, int] = {}
+    for i, item in enumerate(items):
+        p = ("sites", i)
+        d = c.mapping(item, p, ["name", "agents", "private", "calico", "executors"],
+                      required=["name", "calico"])
+        name = c.string(d, "name", p, pattern=NAME, describe=NAME_DESC)
+        if name in names:
+            c.problem(p + ("name",), f"duplicate site name '{name}' (also sites[{names[name]}])")
+        names.setdefault(name, i)
+        agents = _agents(d.get("agents"), p + ("agents",), c, name)
+        if agents in matches:
+            c.problem(p + ("agents",), f"agents match ({agents.describe()}) is the same as "
+                                       f"sites[{matches[agents]}]'s: each agent must belong "
+                                       f"to one site")
+        matches.setdefault(agents, i)
+        private = c.boolean(d, "private", p, False)
+        cal = c.mapping(d.get("calico"), p + ("calico",), ["network", "cidr"],
+                        required=["network", "cidr"])
+        network = c.string(cal, "network", p + ("calico",), pattern=r"[A-Za-z0-9][\w.-]*",
+                           describe="a Calico/Docker network name")
+        cidr = _cidr(cal, p + ("calico",), c)
+        ex = c.mapping(d.get("executors"), p + ("executors",), ["min", "max"])
+        lo = c.integer(ex, "min", p + ("executors",), 0, minimum=0)
+        hi = c.integer(ex, "max", p + ("executors",), 10, minimum=0)
+        if lo > hi:
+            c.problem(p + ("executors", "min"), f"min ({lo}) > max ({hi}); min must be ≤ max")
+        sites.append(SiteSpec(name, agents, private, network, cidr, lo, hi))
+    _check_overlaps(sites, c)
+    return sites
+
+
+def _agents(value: Any, p: tuple, c: Checker, site: str) -> AgentMatch:
+    if value is None:
+        return AgentMatch(attribute=("site", site))
+    d = c.mapping(value, p, ["attribute", "region", "zone"])
+    if "attribute" in d and ("region" in d or "zone" in d):
+        c.problem(p, "give either 'attribute' or 'region'/'zone', not both")
+    if "attribute" in d:
+        text = c.string(d, "attribute", p, describe="name:value, e.g. site:alpha")
+        if ":" not in text or not all(text.split(":", 1)):
+            if text:
+                c.problem(p + ("attribute",), f"'{text}' must be name:value, e.g. site:{site}")
+            return AgentMatch(attribute=("site", site))
+        name, val = text.split(":", 1)
+        return AgentMatch(attribute=(name, val))
+    if "zone" in d and "region" not in d:
+        c.problem(p, "'zone' needs 'region'")
+        return AgentMatch(attribute=("site", site))
+    if "region" in d:
+        region = c.string(d, "region", p)
+        zone = c.string(d, "zone", p) if "zone" in d else None
+        return AgentMatch(region=region, zone=zone)
+    c.problem(p, "needs 'attribute' (name:value) or 'region' (and optional 'zone')")
+    return AgentMatch(attribute=("site", site))
+
+
+def _cidr(d: dict, p: tuple, c: Checker):
+    text = d.get("cidr")
+    try:
+        return ipaddress.ip_network(str(text), strict=True)
+    except ValueError as exc:
+        if "cidr" in d:
+            c.problem(p + ("cidr",), f"'{text}' is not a network in CIDR form "
+                                     f"(e.g. 10.10.0.0/16): {exc}")
+        return ipaddress.ip_network("0.0.0.0/32")
+
+
+def _check_overlaps(sites: list[SiteSpec], c: Checker) -> None:
+    for i, a in enumerate(sites):
+        for j in range(i):
+            b = sites[j]
+            if (a.cidr.version == b.cidr.version and a.cidr.prefixlen and b.cidr.prefixlen
+                    and a.cidr.overlaps(b.cidr)):
+                c.problem(("sites", i, "calico", "cidr"),
+                          f"{a.cidr} overlaps sites[{j}] ({b.name}) {b.cidr}; "
+                          f"each site needs its own IP pool")
+
+
+def _roles(value: Any, c: Checker) -> dict[Role, RoleSpec]:
+    names = [r.value for r in Role]
+    d = c.mapping(value, ("roles",), names, required=names)
+    return {Role(n): _role(Role(n), d[n], c) for n in names if n in d}
+
+
+def _role(role: Role, value: Any, c: Checker) -> RoleSpec:
+    p = ("roles", role.value)
+    d = c.mapping(value, p, ROLE_KEYS if role is Role.EXECUTOR else ROLE_KEYS[:-1],
+                  required=["image", "cpus", "mem"])
+    image = c.string(d, "image", p, pattern=IMAGE, describe="a Docker image reference")
+    cpus = c.number(d, "cpus", p, positive=True, unit="cores")
+    if role is Role.EXECUTOR and cpus < 1 and cpus > 0:
+        c.problem(p + ("cpus",), f"an executor needs at least 1 core to run a job; got {cpus}")
+    mem = c.number(d, "mem", p, positive=True, unit="MiB")
+    disk = c.number(d, "disk", p, 1024, positive=True, unit="MiB")
+    jobs = c.integer(d, "jobs_per_executor", p, max(1, int(cpus)), minimum=1)
+    return RoleSpec(
+        role, image, cpus, mem, disk,
+        condor_config=_knobs(d.get("condor_config"), p + ("condor_config",), c),
+        volumes=_volumes(d.get("volumes"), p + ("volumes",), c),
+        docker_parameters=_docker_params(d.get("docker_parameters"), p + ("docker_parameters",), c),
+        health_check=_health(d.get("health_check"), p + ("health_check",), c),
+        kill_grace_period_s=c.number(d, "kill_grace_period", p, 30, minimum=0, unit="seconds"),
+        jobs_per_executor=jobs,
+    )
+
+
+def _knobs(value: Any, p: tuple, c: Checker) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        c.problem(p, "must be a mapping of HTCondor knob names to values, "
+                     "e.g. {STARTD_NOCLAIM_SHUTDOWN: 1200}")
+        return ()
+    out = []
+    for knob, val in value.items():
+        if not isinstance(knob, str) or not re.fullmatch(KNOB, knob):
+            c.problem(p + (knob,), f"'{knob}' is not an HTCondor knob name")
+            continue
+        if isinstance(val, bool):
+            text = "True" if val else "False"
+        elif isinstance(val, (int, float, str)):
+            text = str(val)
+        else:
+            c.problem(p + (knob,), "value must be a string, number or boolean")
+            continue
+        if "\n" in text or "\x00" in text:
+            c.problem(p + (knob,), "value must be one line")
+            continue
+        if knob.upper() in OWNED_KNOBS:
+            c.problem(p + (knob,), f"{knob} is set by htcmesos from the spec "
+                                   f"(pool, sites, role resources); remove it here")
+        if knob.upper().startswith("ALLOW_") and "*" in text.replace(",", " ").split():
+            c.problem(p + (knob,), f"{knob} = * would let anyone in; name identities, "
+                                   f"e.g. *@$(UID_DOMAIN)")
+        out.append((knob, text))
+    return tuple(out)
+
+
+def _volumes(value: Any, p: tuple, c: Checker) -> tuple[Volume, ...]:
+    out = []
+    for i, item in enumerate(c.sequence(value, p, "volumes")):
+        q = p + (i,)
+        d = c.mapping(item, q, ["container_path", "host_path", "mode"],
+                      required=["container_path", "host_path"])
+        cp = c.string(d, "container_path", q, pattern=r"/.*", describe="an absolute path")
+        hp = c.string(d, "host_path", q, pattern=r"/.*", describe="an absolute path")
+        out.append(Volume(cp, hp, c.choice(d, "mode", q, ["RO", "RW"], "RO")))
+    return tuple(out)
+
+
+def _docker_params(value: Any, p: tuple, c: Checker) -> tuple[tuple[str, str], ...]:
+    out = []
+    for i, item in enumerate(c.sequence(value, p, "{key, value} pairs")):
+        q = p + (i,)
+        d = c.mapping(item, q, ["key", "value"], required=["key", "value"])
+        key = c.string(d, "key", q, pattern=r"[a-z][a-z0-9-]*", describe="a docker run option "
+                                                                       "without '--'")
+        val = d.get("value")
+        if not isinstance(val, (str, int, float)) or isinstance(val, bool):
+            if "value" in d:
+                c.problem(q + ("value",), "must be a string or number")
+            val = ""
+        out.append((key, str(val)))
+    return tuple(out)
+
+
+def _health(value: Any, p: tuple, c: Checker) -> HealthCheck:
+    d = c.mapping(value, p, ["path", "port", "grace_period", "interval", "timeout",
+                             "consecutive_failures"])
+    port = c.integer(d, "port", p, 5000, minimum=1)
+    if port > 65535:
+        c.problem(p + ("port",), f"must be ≤ 65535; got {port}")
+    return HealthCheck(
+        path=c.string(d, "path", p, "/health", pattern=r"/\S*", describe="an absolute URL path"),
+        port=port,
+        grace_period_s=c.number(d, "grace_period", p, 300, minimum=0, unit="seconds"),
+        interval_s=c.number(d, "interval", p, 30, positive=True, unit="seconds"),
+        timeout_s=c.number(d, "timeout", p, 10, positive=True, unit="seconds"),
+        consecutive_failures=c.integer(d, "consecutive_failures", p, 3, minimum=1))
+
+
+def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec]) -> AutoscalingSpec:
+    p = ("autoscaling",)
+    d = c.mapping(value, p, ["min_executors", "max_executors", "idle_before_scale_in",
+                             "max_launches_per_tick", "scale_up_cooldown",
+                             "scale_down_cooldown", "tick"])
+    site_max = sum(s.executors_max for s in sites)
+    lo = c.integer(d, "min_executors", p, sum(s.executors_min for s in sites), minimum=0)
+    hi = c.integer(d, "max_executors", p, site_max, minimum=0)
+    if lo > hi:
+        c.problem(p + ("min_executors",), f"min_executors ({lo}) > max_executors ({hi}); "
+                                          f"min must be ≤ max")
+    if lo > site_max and sites:
+        c.problem(p + ("min_executors",), f"min_executors ({lo}) exceeds the sites' combined "
+                                          f"executors.max ({site_max})")
+    return AutoscalingSpec(
+        min_executors=lo, max_executors=hi,
+        idle_before_scale_in_s=c.number(d, "idle_before_scale_in", p, 600, minimum=0,
+                                        unit="seconds"),
+        max_launches_per_tick=c.integer(d, "max_launches_per_tick", p, 10, minimum=1),
+        scale_up_cooldown_s=c.number(d, "scale_up_cooldown", p, 30, minimum=0, unit="seconds"),
+        scale_down_cooldown_s=c.number(d, "scale_down_cooldown", p, 120, minimum=0,
+                                       unit="seconds"),
+        tick_s=c.number(d, "tick", p, 10, positive=True, unit="seconds"))
+
+
+MESOS_URL = r"(zk://[^/\s]+(,[^/\s]+)*/\S+|https?://[^\s,]+(,https?://[^\s,]+)*)"
+
+
+def _backend(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
+    p = ("backend",)
+    d = c.mapping(value, p, ["type", "mesos", "marathon", "sim"], required=["type"])
+    kind = c.choice(d, "type", p, ["mesos", "marathon", "sim"])
+    if kind in ("mesos", "marathon") and kind not in d and d.get("type") == kind:
+        c.problem(p, f"type is {kind} but there is no '{kind}' block")
+    mesos = marathon = None
+    if "mesos" in d:
+        q = p + ("mesos",)
+        m = c.mapping(d["mesos"], q, ["master", "framework_name", "role", "principal",
+                                      "secret_file", "failover_timeout", "user"],
+                      required=["master"])
+        secret = m.get("secret_file")
+        principal = c.string(m, "principal", q, None) if "principal" in m else None
+        if secret is not None and principal is None:
+            c.problem(q, "secret_file needs a principal")
+        mesos = MesosBackendSpec(
+            master=c.string(m, "master", q, pattern=MESOS_URL,
+                            describe="zk://host:2181[,host:2181]/mesos or http://host:5050"),
+            framework_name=c.string(m, "framework_name", q, "htcmesos"),
+            role=c.string(m, "role", q, "*"),
+            principal=principal,
+            secret_file=_file(c.string(m, "secret_file", q), base_dir) if secret is not None
+            else None,
+            failover_timeout_s=c.number(m, "failover_timeout", q, 7 * 24 * 3600, positive=True,
+                                        unit="seconds"),
+            user=c.string(m, "user", q, "root"))
+    if "marathon" in d:
+        q = p + ("marathon",)
+        m = c.mapping(d["marathon"], q, ["url", "group", "credentials_file"], required=["url"])
+        cred = m.get("credentials_file")
+        marathon = MarathonBackendSpec(
+            url=c.string(m, "url", q, pattern=r"https?://\S+", describe="http(s)://host:8080"),
+            group=c.string(m, "group", q, "/htcondor", pattern=r"(/[a-z0-9][a-z0-9.-]*)+",
+                           describe="a Marathon group path like /htcondor"),
+            credentials_file=_file(c.string(m, "credentials_file", q), base_dir)
+            if cred is not None else None)
+    q = p + ("sim",)
+    s = c.mapping(d.get("sim"), q, ["seed", "agents_per_site"])
+    sim = SimBackendSpec(seed=c.integer(s, "seed", q, 1),
+                         agents_per_site=c.integer(s, "agents_per_site", q, 3, minimum=1))
+    return BackendSpec(kind, mesos, marathon, sim)

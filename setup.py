@@ -1,0 +1,28 @@
+"""htcmesos: HTCondor as a service on Mesos (one distribution, console script `htcmesos`)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="htcmesos",
+    version="0.1.0",
+    description="HTCondor pools as Docker tasks on Mesos or Marathon, elastic and multi-site",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["framework", "framework.*"]),
+    package_data={"framework": ["templates/*.yaml"]},
+    install_requires=[
+        "PyYAML>=6.0,<7",
+        "click>=8.1,<9",
+        "htcondor>=24.0,<26",
+        "requests>=2.28,<3",
+        "kazoo>=2.9,<3",
+        "docker>=7.0,<8",
+        # pymesos needs http-parser, whose sdist must be rebuilt on CPython 3.11
+        # (scripts/bootstrap.sh does it; see shared ENVIRONMENT.md).
+        "pymesos>=0.3.15,<0.4",
+    ],
+    extras_require={
+        "test": ["pytest>=7.4,<9", "pytest-timeout>=2.1,<3"],
+    },
+    entry_points={"console_scripts": ["htcmesos=framework.cli:main"]},
+)

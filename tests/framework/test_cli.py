@@ -1,0 +1,136 @@
+"""The htcmesos CLI: exit codes, help, and no secret in any output."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from framework.cli import cli
+from framework.spec import load_spec
+from tests.conftest import EXAMPLES, ROOT
+
+SECRET = "S3cr3t-Pool-Key-0xDEADBEEF"
+MESOS_SECRET = "m3sos-Principal-Secret-42"
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def test_validate_example_ok():
+    code, out = run("validate", str(EXAMPLES / "two-sites.yaml"))
+    assert code == 0, out
+    assert "valid" in out and "campus (private" in out
+
+
+def test_validate_reports_all_three_problems_exit_2(tmp_path):
+    text = (EXAMPLES / "two-sites.yaml").read_text()
+    text = text.replace("    private: true", "    privat: true").replace("cpus: 8", "cpus: -8") \
+        .replace("executors: {min: 0, max: 30}", "executors: {min: 40, max: 30}")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "validate", str(bad)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    lines = {n + 1: line for n, line in enumerate(text.splitlines())}
+    found = {}
+    for path, needle in [("sites[1].privat", "privat: true"),
+                         ("roles.executor.cpus", "cpus: -8"),
+                         ("sites[1].executors.min", "min: 40")]:
+        line = next(n for n, t in lines.items() if needle in t)
+        found[path] = line
+        assert f"{bad}:{line}: {path}: " in proc.stderr, proc.stderr
+    assert "3 problem(s)" in proc.stderr
+    assert len(set(found.values())) == 3
+
+
+def test_render_config_prints_executor_config():
+    code, out = run("render-config", str(EXAMPLES / "two-sites.yaml"), "--role", "executor",
+                    "--site", "campus", "--master-address", "10.1.0.5")
+    assert code == 0
+    assert "CCB_ADDRESS = $(COLLECTOR_HOST)" in out and "CONDOR_HOST = 10.1.0.5" in out
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--role", "executor"], "per site"),
+    (["--role", "executor", "--site", "nowhere"], "unknown site"),
+    (["--role", "wizard"], "'wizard' is not one of"),
+    (["--role", "master", "--master-address", "a b"], "neither an IP"),
+])
+def test_render_config_bad_arguments_exit_2(args, words):
+    code, out = run("render-config", str(EXAMPLES / "two-sites.yaml"), *args)
+    assert code == 2 and words in out, out
+
+
+def test_init_writes_a_valid_commented_spec(tmp_path):
+    target = tmp_path / "pool.yaml"
+    code, out = run("init", str(target))
+    assert code == 0 and target.exists()
+    assert load_spec(target).pool.name == "htc"
+    assert target.read_text().count("#") > 10
+    code, out = run("init", str(target))
+    assert code == 2 and "--force" in out
+    assert run("init", str(target), "--force")[0] == 0
+
+
+@pytest.mark.parametrize("command", [["--help"], ["init", "--help"], ["validate", "--help"],
+                                     ["render-config", "--help"], ["demo", "--help"]])
+def test_help(command):
+    code, out = run(*command)
+    assert code == 0 and "Usage:" in out and len(out.splitlines()) > 4
+
+
+def test_missing_spec_file_exit_2(tmp_path):
+    code, out = run("validate", str(tmp_path / "none.yaml"))
+    assert code == 2 and "cannot read spec" in out
+
+
+def secret_spec(tmp_path: Path) -> Path:
+    keys = tmp_path / "secrets"
+    keys.mkdir()
+    (keys / "pool-signing-key").write_text(SECRET)
+    (keys / "pool-signing-key").chmod(0o644)  # also exercises the permission warning
+    (keys / "mesos-secret").write_text(MESOS_SECRET)
+    text = (EXAMPLES / "two-sites.yaml").read_text().replace(
+        "    role: htcondor", "    role: htcondor\n    principal: htcmesos\n"
+                             "    secret_file: secrets/mesos-secret")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text)
+    return spec
+
+
+def test_no_secret_in_any_output(tmp_path):
+    spec = str(secret_spec(tmp_path))
+    outputs = []
+    commands = [["-vv", "validate", spec], ["-vv", "demo", "--duration", "0"]]
+    commands += [["-vv", "render-config", spec, "--role", r] for r in ("master", "submitter")]
+    commands += [["-vv", "render-config", spec, "--role", "executor", "--site", s]
+                 for s in ("dc", "campus")]
+    for args in commands:
+        proc = subprocess.run([sys.executable, "-m", "framework.cli", *args],
+                              capture_output=True, text=True, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert proc.returncode == 0, (args, proc.stderr)
+        outputs.append(proc.stdout + proc.stderr)
+    joined = "\n".join(outputs)
+    assert "DEBUG" in joined  # logging was on
+    assert "readable by others" in joined
+    assert SECRET not in joined and MESOS_SECRET not in joined
+    assert SECRET[:12] not in joined
+
+
+def test_missing_key_file_is_a_warning_not_an_error():
+    code, out = run("validate", str(EXAMPLES / "two-sites.yaml"))
+    assert code == 0 and "does not exist yet" in out
+
+
+def test_demo_prints_final_pool_state():
+    code, out = run("demo", "--duration", "0")
+    assert code == 0 and "final pool state" in out
