@@ -100,6 +100,8 @@ class MesosBackendSpec:
     secret_file: Path | None = None
     failover_timeout_s: float = 7 * 24 * 3600
     user: str = "root"
+    #: where the framework id and task ids survive restarts: zk://hosts/path or a file
+    state: str = ""
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,20 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec]) -> AutoscalingSp
 MESOS_URL = r"(zk://[^/\s]+(,[^/\s]+)*/\S+|https?://[^\s,]+(,https?://[^\s,]+)*)"
 
 
+def _state_location(m: dict, q: tuple, c: Checker, base_dir: Path) -> str:
+    """Default: a node next to the masters' in their ZooKeeper, else a file by the spec."""
+    if "state" in m:
+        text = c.string(m, "state", q, describe="zk://host:2181/path or a file path")
+        if text.startswith("zk://") and not re.fullmatch(r"zk://[^/\s]+/\S+", text):
+            c.problem(q + ("state",), f"'{text}' needs hosts and a path: zk://host:2181/path")
+        return text if text.startswith("zk://") else str(_file(text, base_dir))
+    master = str(m.get("master", ""))
+    name = str(m.get("framework_name", "htcmesos"))
+    if master.startswith("zk://"):
+        return master.split("/", 3)[0] + "//" + master[5:].split("/", 1)[0] + f"/htcmesos/{name}"
+    return str(base_dir / f".htcmesos-{name}.state.json")
+
+
 def _backend(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
     p = ("backend",)
     d = c.mapping(value, p, ["type", "mesos", "marathon", "sim"], required=["type"])
@@ -287,7 +301,7 @@ def _backend(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
     if "mesos" in d:
         q = p + ("mesos",)
         m = c.mapping(d["mesos"], q, ["master", "framework_name", "role", "principal",
-                                      "secret_file", "failover_timeout", "user"],
+                                      "secret_file", "failover_timeout", "user", "state"],
                       required=["master"])
         secret = m.get("secret_file")
         principal = c.string(m, "principal", q, None) if "principal" in m else None
@@ -303,7 +317,8 @@ def _backend(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
             else None,
             failover_timeout_s=c.number(m, "failover_timeout", q, 7 * 24 * 3600, positive=True,
                                         unit="seconds"),
-            user=c.string(m, "user", q, "root"))
+            user=c.string(m, "user", q, "root"),
+            state=_state_location(m, q, c, base_dir))
     if "marathon" in d:
         q = p + ("marathon",)
         m = c.mapping(d["marathon"], q, ["url", "group", "credentials_file"], required=["url"])

@@ -1,0 +1,1 @@
+"""Task lifecycles, back-off, and (later) the elastic planner and its actuator."""

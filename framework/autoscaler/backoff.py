@@ -1,0 +1,99 @@
+"""Launch back-off per (role, site) and black-hole detection per site.
+
+A task that ends unexpectedly delays the next launch of its (role, site) exponentially
+(``base_s × factor^(n-1)``, at most ``max_s``); a healthy task resets it. A site where
+``blackhole_failures`` tasks died within ``early_s`` of their launch inside
+``window_s`` is a *black hole*: it gets no launches for ``hold_s`` (doubling each time
+it is found again), then one probe. Times in seconds on the injected clock.
+"""
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+
+Key = tuple[str, str]  # (role, site)
+
+
+class Blocked(str, enum.Enum):
+    BACKOFF = "BACKOFF"
+    BLACK_HOLE = "BLACK_HOLE"
+
+
+@dataclass
+class _KeyState:
+    failures: int = 0
+    not_before: float = 0.0
+
+
+@dataclass
+class _SiteState:
+    early: deque = field(default_factory=deque)  # times of early failures
+    hold_until: float = 0.0
+    holds: int = 0
+    reason: str = ""
+
+
+@dataclass
+class BackoffPolicy:
+    base_s: float = 2.0
+    factor: float = 2.0
+    max_s: float = 300.0
+    early_s: float = 60.0
+    blackhole_failures: int = 5
+    window_s: float = 300.0
+    hold_s: float = 600.0
+
+
+class LaunchBackoff:
+    """Remembers failures; answers whether a (role, site) may launch now, and why not."""
+
+    def __init__(self, policy: BackoffPolicy | None = None):
+        self.policy = policy or BackoffPolicy()
+        self._keys: dict[Key, _KeyState] = {}
+        self._sites: dict[str, _SiteState] = {}
+
+    def failed(self, key: Key, now: float, lived_s: float) -> None:
+        """A task of ``key`` ended unexpectedly ``lived_s`` seconds after its launch."""
+        p = self.policy
+        ks = self._keys.setdefault(key, _KeyState())
+        ks.failures += 1
+        ks.not_before = now + min(p.max_s, p.base_s * p.factor ** (ks.failures - 1))
+        if lived_s > p.early_s:
+            return
+        site = self._sites.setdefault(key[1], _SiteState())
+        site.early.append(now)
+        while site.early and site.early[0] < now - p.window_s:
+            site.early.popleft()
+        if len(site.early) >= p.blackhole_failures and now >= site.hold_until:
+            hold = p.hold_s * 2 ** site.holds
+            site.holds += 1
+            site.hold_until = now + hold
+            site.reason = (f"{len(site.early)} tasks died within {p.early_s:g} s of launch in "
+                           f"the last {p.window_s:g} s; no launches for {hold:g} s")
+            site.early.clear()
+
+    def healthy(self, key: Key) -> None:
+        """A task of ``key`` is running and healthy: forget its failures."""
+        self._keys.pop(key, None)
+        site = self._sites.get(key[1])
+        if site is not None:
+            site.holds = 0
+            site.early.clear()
+
+    def blocked(self, key: Key, now: float) -> tuple[Blocked, str] | None:
+        """Why ``key`` may not launch at ``now`` (reason code, text), or None."""
+        site = self._sites.get(key[1])
+        if site is not None and now < site.hold_until:
+            return Blocked.BLACK_HOLE, f"site {key[1]} is a black hole: {site.reason}"
+        ks = self._keys.get(key)
+        if ks is not None and now < ks.not_before:
+            return Blocked.BACKOFF, (f"{key[0]} at {key[1]}: {ks.failures} failure(s), next "
+                                     f"launch in {ks.not_before - now:.1f} s")
+        return None
+
+    def next_change(self, now: float) -> float | None:
+        """The earliest future time at which some block ends (to schedule a revive)."""
+        times = [s.hold_until for s in self._sites.values() if s.hold_until > now]
+        times += [k.not_before for k in self._keys.values() if k.not_before > now]
+        return min(times) if times else None

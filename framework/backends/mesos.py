@@ -1,0 +1,341 @@
+"""Framework mode: the pymesos scheduler that keeps the pool's tasks running on Mesos.
+
+Callbacks arrive on the driver's IO thread, :meth:`MesosFramework.tick` on the
+controller's; one lock guards the state. Offers are answered by the pure planners
+(:mod:`.mesos_needs`, :mod:`.mesos_offers`); this module only applies their result.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymesos import Scheduler
+
+from ..autoscaler.backoff import BackoffPolicy, LaunchBackoff
+from ..autoscaler.lifecycle import Action, Phase, step
+from ..clock import Clock
+from ..mesos.protocol import TaskState
+from ..model import Role
+from ..spec import ClusterSpec
+from ..state import FrameworkState, StateStore
+from .mesos_needs import NeedsResult, Reason, TaskRecord, compute_needs
+from .mesos_offers import Offer, SiteMatcher, pack, parse_offer
+from .mesos_tasks import build_task_info, new_task_id, parse_task_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Options:
+    refuse_s: float = 5.0              # decline filter while something is wanted
+    idle_refuse_s: float = 60.0        # decline filter when nothing is wanted
+    reconcile_settle_s: float = 2.0    # quiet time after RECONCILE before launching
+    reconcile_retry_s: float = 30.0    # re-send RECONCILE while answers are missing
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """One status record: counts per (role, site, phase) and why launches wait."""
+
+    connected: bool
+    reconciling: bool
+    counts: dict[tuple[str, str, str], int]
+    reasons: list[tuple[str, str]]
+    master_address: str | None
+    launches: int
+    failures: int
+
+
+def framework_info(spec: ClusterSpec, framework_id: str | None, hostname: str) -> dict:
+    m = spec.backend.mesos
+    assert m is not None
+    caps = [{"type": "MULTI_ROLE"}, {"type": "TASK_KILLING_STATE"}]
+    if SiteMatcher(spec.sites).region_aware:
+        caps.append({"type": "REGION_AWARE"})
+    info: dict[str, Any] = {"user": m.user, "name": m.framework_name, "roles": [m.role],
+                            "capabilities": caps, "failover_timeout": m.failover_timeout_s,
+                            "checkpoint": True, "hostname": hostname}
+    if m.principal:
+        info["principal"] = m.principal
+    if framework_id:
+        info["id"] = {"value": framework_id}
+    return info
+
+
+class MesosFramework(Scheduler):
+    """Keeps one master, one submitter and the desired executors per site running."""
+
+    def __init__(self, spec: ClusterSpec, store: StateStore, clock: Clock,
+                 options: Options | None = None):
+        self.spec, self.store, self.clock = spec, store, clock
+        self.opts = options or Options()
+        self.matcher = SiteMatcher(spec.sites)
+        self.backoff = LaunchBackoff(self.opts.backoff)
+        self.desired = {s.name: s.executors_min for s in spec.sites}
+        self.records: dict[str, TaskRecord] = {}
+        self.saved = store.load()
+        self.driver: Any = None
+        self._lock = threading.RLock()
+        self._connected = False
+        self._reconciling = True
+        self._reconcile_at = 0.0
+        self._pending: set[str] = set()
+        self._suppressed = False
+        self._last_needs = NeedsResult([])
+        self._dirty = False
+        self.launches = 0
+        self.failures = 0
+        for task_id, agent in self.saved.tasks.items():
+            parsed = parse_task_id(task_id, spec.pool.name)
+            if parsed:
+                self.records[task_id] = TaskRecord(task_id, parsed[0], parsed[1],
+                                                   Phase.STARTING, clock.now(), agent)
+
+    # -- the controller's side ----------------------------------------------------
+    def set_desired_executors(self, site: str, count: int) -> None:
+        self.spec.site(site)  # KeyError for an unknown site
+        with self._lock:
+            self.desired[site] = max(0, int(count))
+
+    def kill(self, task_id: str) -> bool:
+        """Ask Mesos to kill one task by id (the autoscaler picks which)."""
+        with self._lock:
+            rec = self.records.get(task_id)
+            if rec is None or rec.phase is Phase.ENDED:
+                return False
+            rec.phase = Phase.KILLING
+        return self._call("killTask", {"value": task_id})
+
+    def tick(self) -> PoolStatus:
+        """Periodic work: finish reconciliation, revive or suppress offers, save state."""
+        now = self.clock.now()
+        surplus: list[str] = []
+        with self._lock:
+            if self._connected and self._reconciling:
+                if not self._pending and now >= self._reconcile_at + self.opts.reconcile_settle_s:
+                    self._reconciling = False
+                    log.info("reconciliation done: %d task(s) known", self._active_count())
+                    surplus = self._surplus()
+                elif now >= self._reconcile_at + self.opts.reconcile_retry_s:
+                    self._reconcile()
+            needs = self._needs(now)
+            wanted = bool(needs.needs)
+            revive = self._connected and not self._reconciling and wanted and self._suppressed
+            if revive:
+                self._suppressed = False
+            if self._dirty:
+                self._save()
+            status = self._status(needs)
+        for task_id in surplus:
+            self._call("killTask", {"value": task_id})
+        if revive:
+            self._call("reviveOffers", [self.spec.backend.mesos.role])
+        return status
+
+    def status(self) -> PoolStatus:
+        with self._lock:
+            return self._status(self._last_needs)
+
+    # -- pymesos callbacks ------------------------------------------------------------
+    def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
+        log.info("subscribed as framework %s", framework_id.get("value"))
+        self._subscribed(driver, framework_id["value"])
+
+    def reregistered(self, driver: Any, master_info: Any) -> None:
+        log.info("resubscribed to %s", master_info.get("hostname"))
+        self._subscribed(driver, driver.framework_id)
+
+    def disconnected(self, driver: Any) -> None:
+        with self._lock:
+            self._connected = False
+
+    def error(self, driver: Any, message: str) -> None:
+        log.error("master error: %s", message)
+
+    def resourceOffers(self, driver: Any, offers: list[dict]) -> None:
+        self.driver = driver
+        now = self.clock.now()
+        parsed: list[Offer] = []
+        for raw in offers:
+            try:
+                parsed.append(parse_offer(raw, self.matcher))
+            except ValueError as exc:
+                log.error("%s: %.200s", exc, raw)
+                if isinstance(raw, dict) and isinstance(raw.get("id"), dict):
+                    self._call("declineOffer", [raw["id"]], {"refuse_seconds": self.opts.refuse_s})
+        with self._lock:
+            if self._reconciling:
+                accepts, unused = [], parsed
+                refuse = 1.0
+            else:
+                accepts, unused = self._place(parsed, now)
+                refuse = self.opts.refuse_s if self._last_needs.needs else self.opts.idle_refuse_s
+            if accepts:
+                self._save()
+            suppress = not self._reconciling and not self._last_needs.needs and not \
+                self._suppressed
+            if suppress:
+                self._suppressed = True
+        for offer_id, tasks in accepts:
+            self._call("launchTasks", [{"value": offer_id}], tasks,
+                       {"refuse_seconds": self.opts.refuse_s})
+        if unused:
+            self._call("declineOffer", [{"value": o.id} for o in unused],
+                       {"refuse_seconds": refuse})
+        if suppress:
+            self._call("suppressOffers", [self.spec.backend.mesos.role])
+
+    def offerRescinded(self, driver: Any, offer_id: Any) -> None:
+        log.debug("offer %s rescinded", offer_id.get("value"))
+
+    def statusUpdate(self, driver: Any, status: dict) -> None:
+        task_id = status["task_id"]["value"]
+        state = TaskState(status["state"])
+        kill = False
+        with self._lock:
+            rec = self.records.get(task_id)
+            if rec is None:
+                parsed = parse_task_id(task_id, self.spec.pool.name)
+                if parsed is None:
+                    log.warning("update for a task that is not ours: %s", task_id)
+                    return
+                rec = TaskRecord(task_id, parsed[0], parsed[1], Phase.STARTING,
+                                 self.clock.now())
+                self.records[task_id] = rec
+                self._dirty = True
+            if status.get("reason") == "REASON_RECONCILIATION":
+                self._pending.discard(task_id)
+            kill = self._apply(rec, state, status)
+        if kill:
+            self._call("killTask", {"value": task_id})
+
+    def slaveLost(self, driver: Any, agent_id: Any) -> None:
+        log.warning("agent %s lost", agent_id.get("value"))
+
+    def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:
+        log.warning("executor %s on agent %s lost", executor_id, agent_id)
+
+    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
+        log.info("message from executor %s", executor_id)
+
+    # -- internals (lock held) ---------------------------------------------------------
+    def _subscribed(self, driver: Any, framework_id: str) -> None:
+        with self._lock:
+            self.driver = driver
+            self._connected = True
+            if self.saved.framework_id != framework_id:
+                self.saved.framework_id = framework_id
+                self._save()
+            self._reconcile()
+
+    def _reconcile(self) -> None:
+        now = self.clock.now()
+        self._reconciling, self._reconcile_at = True, now
+        known = [r for r in self.records.values() if r.phase is not Phase.ENDED]
+        self._pending = {r.task_id for r in known}
+        explicit = [{"task_id": {"value": r.task_id}} for r in known]
+        if explicit:
+            self._call("reconcileTasks", explicit)
+        self._call("reconcileTasks", [])  # implicit: every task the master has for us
+
+    def _apply(self, rec: TaskRecord, state: TaskState, status: dict) -> bool:
+        now = self.clock.now()
+        before = rec.phase
+        nxt = step(rec.phase, state)
+        rec.phase, rec.state = nxt.phase, state.value
+        rec.message = str(status.get("message", ""))[:300]
+        if status.get("agent_id"):
+            rec.agent_id = status["agent_id"].get("value", rec.agent_id)
+        if state is TaskState.RUNNING:
+            rec.ip = _task_ip(status) or rec.ip
+        if "healthy" in status and rec.phase is not Phase.ENDED:
+            rec.healthy = bool(status["healthy"])
+            if rec.healthy:
+                self.backoff.healthy((rec.role.value, rec.site))
+        if nxt.action is Action.FAILED:
+            self.failures += 1
+            self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at)
+            log.warning("%s %s ended: %s %s", rec.role, rec.task_id, state.short, rec.message)
+        if rec.phase is Phase.ENDED and before is not Phase.ENDED:
+            self._dirty = True
+        return nxt.action is Action.KILL
+
+    def _needs(self, now: float) -> NeedsResult:
+        needs = compute_needs(self.spec, self.records.values(), self.desired, self.backoff, now)
+        if self._reconciling:
+            needs.reasons.insert(0, (Reason.RECONCILING, "waiting for reconciliation"))
+        self._last_needs = needs
+        return needs
+
+    def _place(self, offers: list[Offer], now: float) -> tuple[list, list[Offer]]:
+        needs = self._needs(now)
+        placements, unused = pack(offers, needs.needs)
+        accepts = []
+        for placement in placements:
+            offer, infos = placement.offer, []
+            for need, ports in placement.tasks:
+                role, site = Role(need.role), offer.site
+                assert site is not None
+                task_id = new_task_id(self.spec.pool.name, role, site)
+                infos.append(build_task_info(self.spec, role, site, task_id, offer.agent_id,
+                                             ports, needs.master_address))
+                self.records[task_id] = TaskRecord(task_id, role, site, Phase.LAUNCHING, now,
+                                                   offer.agent_id)
+                self.launches += 1
+            for info in infos:
+                for res in info["resources"]:
+                    if offer.allocation_role:
+                        res["allocation_info"] = {"role": offer.allocation_role}
+            accepts.append((offer.id, infos))
+        return accepts, unused
+
+    def _surplus(self) -> list[str]:
+        """After reconciliation: more masters/submitters than one → the youngest go."""
+        out = []
+        for role in (Role.MASTER, Role.SUBMITTER):
+            live = sorted((r for r in self.records.values()
+                           if r.role is role and r.phase.active),
+                          key=lambda r: (not r.confirmed, -r.launched_at))
+            for extra in live[1:]:
+                log.warning("surplus %s %s: killing it", role, extra.task_id)
+                extra.phase = Phase.KILLING
+                out.append(extra.task_id)
+        return out
+
+    def _save(self) -> None:
+        self.saved.tasks = {r.task_id: r.agent_id for r in self.records.values()
+                            if r.phase is not Phase.ENDED}
+        self.store.save(FrameworkState(self.saved.framework_id, dict(self.saved.tasks)))
+        self._dirty = False
+
+    def _active_count(self) -> int:
+        return sum(1 for r in self.records.values() if r.phase.active)
+
+    def _status(self, needs: NeedsResult) -> PoolStatus:
+        counts = Counter((r.role.value, r.site, r.phase.value) for r in self.records.values()
+                         if r.phase is not Phase.ENDED)
+        return PoolStatus(self._connected, self._reconciling, dict(counts),
+                          [(code.value, text) for code, text in needs.reasons],
+                          needs.master_address, self.launches, self.failures)
+
+    def _call(self, method: str, *args: Any) -> bool:
+        driver = self.driver
+        if driver is None:
+            return False
+        fn = getattr(driver, method)
+        if hasattr(driver, "call"):
+            return driver.call(fn, *args)
+        fn(*args)
+        return True
+
+
+def _task_ip(status: dict) -> str | None:
+    try:
+        nets = status["container_status"]["network_infos"]
+        return nets[0]["ip_addresses"][0]["ip_address"]
+    except (KeyError, IndexError, TypeError):
+        return None

@@ -1,0 +1,254 @@
+"""pymesos' scheduler driver, wrapped where it falls short (never forked).
+
+pymesos has spoken to real masters for years; these are the gaps it leaves:
+
+- no heartbeat watchdog: a silent stream is never noticed → we resubscribe after
+  ``heartbeat_factor`` × the master's heartbeat interval without any event;
+- a 503 (no leader, recovering) reconnects at once in a hot loop → exponential back-off;
+- a 4xx on SUBSCRIBE or a malformed record raises in the IO thread, which then aborts and
+  interrupts the main thread → logged, reported to the scheduler, retried with back-off;
+- an exception in an event handler (malformed or unexpected event) does the same → logged
+  and survived; the event is dropped;
+- calls answer ``RuntimeError`` for every status → :mod:`framework.errors` exceptions;
+- it advertises GPU_RESOURCES (a batch pool must not sit on GPU agents) → removed;
+- ZooKeeper detection takes the lowest child of any name → only ``json.info_*`` (ours,
+  :mod:`framework.mesos.detector`); a list of direct master URLs is rotated on failure.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+from pymesos import MesosSchedulerDriver
+from pymesos import process as _pm_process
+
+from ..errors import ApiError, BackendError, Redirect, from_http_status
+from .protocol import DEFAULT_HEARTBEAT_S, SCHEDULER_PATH, STREAM_ID_HEADER
+
+log = logging.getLogger(__name__)
+
+BACKOFF_INITIAL_S, BACKOFF_MAX_S = 0.5, 30.0
+
+
+class _Connection(_pm_process.Connection):
+    """pymesos' stream connection with back-off, error containment and a kill switch."""
+
+    def __init__(self, addr: str, callback: Any):
+        delay = callback._take_backoff() if isinstance(callback, Driver) else 0.0
+        if delay > 0:
+            time.sleep(delay)  # on the IO thread, as pymesos itself does for connect errors
+        super().__init__(addr, callback)
+        if isinstance(callback, Driver):
+            callback._stream_conn = self
+
+    def handle_connect_event(self) -> str:
+        err = super().handle_connect_event()
+        if err and isinstance(self._callback, Driver):
+            self._callback._connect_failed(err)
+        return err
+
+    def read(self) -> bool:
+        driver = self._callback if isinstance(self._callback, Driver) else None
+        try:
+            ok = super().read()
+        except Exception as exc:  # 4xx on SUBSCRIBE, malformed RecordIO or JSON, …
+            log.error("event stream from %s failed: %s", self.addr, exc)
+            if driver is not None:
+                driver._stream_failed(str(exc))
+            return False
+        if not ok and driver is not None and self._stream_id is None and self._parser:
+            code = self._parser.get_status_code() if self._parser.is_headers_complete() else 0
+            if code == 503:
+                driver._stream_failed("master unavailable (503)")
+        return ok
+
+    def kill(self) -> None:
+        """Shut the socket down from any thread; the IO loop then reconnects."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass
+
+
+# pymesos builds its stream connections through this module attribute.
+_pm_process.Connection = _Connection
+
+
+class Driver(MesosSchedulerDriver):
+    """The htcmesos scheduler driver (one per framework process)."""
+
+    def __init__(self, scheduler: Any, framework_info: dict[str, Any], masters: str, *,
+                 principal: str | None = None, secret: str | None = None,
+                 heartbeat_factor: float = 3.0, clock: Callable[[], float] = time.monotonic,
+                 call_timeout_s: float = 10.0):
+        super().__init__(scheduler, dict(framework_info), masters, use_addict=False,
+                         implicit_acknowledgements=True, principal=principal, secret=secret,
+                         failover=True)
+        self._timeout = call_timeout_s
+        self._clock = clock
+        self._heartbeat_factor = heartbeat_factor
+        self.heartbeat_interval_s = DEFAULT_HEARTBEAT_S
+        self._last_event = clock()
+        self._stream_conn: _Connection | None = None
+        self._backoff = 0.0
+        self._connect_failures = 0
+        self._urls = [u.strip() for u in masters.split(",")] if "://" in masters and \
+            not masters.startswith("zk://") else []
+        self._url_index = 0
+        self._watchdog: threading.Thread | None = None
+        self._detector = None
+        self.last_error: str | None = None
+        self.bad_events = 0
+        self.resubscribes = 0
+
+    # -- framework info ----------------------------------------------------------
+    @property
+    def framework(self) -> dict[str, Any]:
+        info = dict(self._framework)
+        caps = [c for c in info.get("capabilities", []) if c.get("type") != "GPU_RESOURCES"]
+        if caps:
+            info["capabilities"] = caps
+        else:
+            info.pop("capabilities", None)
+        return info
+
+    # -- start / stop --------------------------------------------------------------
+    def start(self) -> None:
+        _pm_process.Process.start(self)
+        if self.master_uri.startswith("zk://"):
+            from .detector import LeaderDetector
+            self._detector = LeaderDetector(self.master_uri, self._on_leader)
+            self._detector.start()
+        else:
+            self.change_master(_host_port(self._urls[0] if self._urls else self.master_uri))
+        self._watchdog = threading.Thread(target=self._watch, name="mesos-heartbeat-watchdog",
+                                          daemon=True)
+        self._watchdog.start()
+
+    def stop(self, failover: bool = True) -> None:
+        """Stop; with ``failover`` (default) the master keeps our tasks until failover_timeout."""
+        if self._detector is not None:
+            self._detector.stop()
+            self._detector = None
+        super().stop(failover=failover)
+
+    def _on_leader(self, address: str | None) -> None:
+        log.info("leading master: %s", address or "none")
+        self.change_master(address)
+
+    # -- stream health ---------------------------------------------------------------
+    def process_event(self, event: Any) -> None:
+        self._last_event = self._clock()
+        if not self._started:
+            return
+        try:
+            if not isinstance(event, dict):
+                raise ValueError(f"event is not a JSON object: {event!r:.200}")
+            self.on_event(event)
+        except Exception as exc:
+            self.bad_events += 1
+            log.error("dropped a malformed or unexpected event (%s: %s): %.300s",
+                      type(exc).__name__, exc, json.dumps(event, default=str))
+
+    def on_subscribed(self, info: dict[str, Any]) -> None:
+        interval = info.get("heartbeat_interval_seconds")
+        if isinstance(interval, (int, float)) and interval > 0:
+            self.heartbeat_interval_s = float(interval)
+        self._backoff = 0.0
+        self._connect_failures = 0
+        self.last_error = None
+        super().on_subscribed(info)
+
+    def _watch(self) -> None:
+        while not self.aborted:
+            time.sleep(min(1.0, self.heartbeat_interval_s / 2))
+            silent = self._clock() - self._last_event
+            if self.connected and silent > self._heartbeat_factor * self.heartbeat_interval_s:
+                log.warning("no event from %s for %.1f s (heartbeat %.1f s): resubscribing",
+                            self.master, silent, self.heartbeat_interval_s)
+                self.resubscribes += 1
+                self._last_event = self._clock()
+                conn = self._stream_conn
+                if conn is not None:
+                    conn.kill()
+
+    def _take_backoff(self) -> float:
+        delay, self._last_event = self._backoff, self._clock()
+        return delay
+
+    def _stream_failed(self, reason: str) -> None:
+        self.last_error = reason
+        self._backoff = min(BACKOFF_MAX_S, max(BACKOFF_INITIAL_S, self._backoff * 2))
+        try:
+            self.sched.error(self, reason)
+        except Exception:  # the scheduler's own problem must not stop the stream
+            log.exception("scheduler.error failed")
+
+    def _connect_failed(self, err: str) -> None:
+        self._connect_failures += 1
+        if len(self._urls) > 1 and self._connect_failures >= 2:
+            self._connect_failures = 0
+            self._url_index = (self._url_index + 1) % len(self._urls)
+            nxt = _host_port(self._urls[self._url_index])
+            log.warning("master %s unreachable (%s): trying %s", self.master, err, nxt)
+            self.change_master(nxt)
+
+    # -- calls -------------------------------------------------------------------------
+    def _send(self, body: Any, path: str = SCHEDULER_PATH, method: str = "POST",
+              headers: dict | None = None) -> dict:
+        """One call to the leading master; errors as :mod:`framework.errors` exceptions."""
+        headers = dict(headers or {})
+        with self._lock:
+            conn = self._get_conn()
+            if conn is None:
+                raise BackendError("not subscribed to a master yet")
+            data = json.dumps(body).encode() if body != "" else b""
+            if data:
+                headers["Content-Type"] = "application/json"
+            if self.stream_id:
+                headers[STREAM_ID_HEADER] = self.stream_id
+            if self._basic_credential:
+                headers["Authorization"] = self._basic_credential
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+            except (OSError, http.client.HTTPException) as exc:
+                self._close()
+                raise BackendError(f"call to {self.master} failed: {exc}") from exc
+        if resp.status >= 300:
+            err = from_http_status(resp.status, payload.decode("utf-8", "replace")[:500],
+                                   f"http://{self.master}{path}",
+                                   resp.getheader("Location") or "")
+            if isinstance(err, Redirect) and err.location:
+                self.change_master(_host_port(err.location))
+            raise err
+        try:
+            return json.loads(payload) if payload else {}
+        except ValueError:
+            return {}
+
+    def acknowledgeStatusUpdate(self, status: dict) -> None:
+        """pymesos acks only updates with a uuid (right); a failed ack is logged, not raised."""
+        self.call(super().acknowledgeStatusUpdate, status)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """Run one call method, logging instead of raising; True if it went through."""
+        try:
+            fn(*args, **kwargs)
+            return True
+        except (ApiError, BackendError) as exc:
+            log.warning("%s failed: %s", getattr(fn, "__name__", "call"), exc)
+            return False
+
+
+def _host_port(url: str) -> str:
+    """``http://h:5050/…`` or ``//h:5050/…`` or ``h:5050`` → ``h:5050``."""
+    rest = url.split("://", 1)[-1].lstrip("/")
+    host = rest.split("/", 1)[0]
+    return host if ":" in host.rsplit("]", 1)[-1] else host + ":5050"

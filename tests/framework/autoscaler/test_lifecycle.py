@@ -1,0 +1,49 @@
+"""The task lifecycle table, as a matrix of cases."""
+from __future__ import annotations
+
+import pytest
+
+from framework.autoscaler.lifecycle import TRANSITIONS, Action, Phase, step
+from framework.mesos.protocol import TaskState as S
+
+P = Phase
+FAILURES = [S.FAILED, S.ERROR, S.LOST, S.DROPPED, S.GONE, S.GONE_BY_OPERATOR, S.UNREACHABLE,
+            S.FINISHED, S.KILLED, S.UNKNOWN]
+
+
+def test_every_phase_has_every_state():
+    assert set(TRANSITIONS) == set(Phase)
+    for row in TRANSITIONS.values():
+        assert set(row) == set(S)
+
+
+@pytest.mark.parametrize("phase,state,expected", [
+    (P.LAUNCHING, S.STAGING, (P.STARTING, Action.NONE)),
+    (P.LAUNCHING, S.STARTING, (P.STARTING, Action.NONE)),
+    (P.LAUNCHING, S.RUNNING, (P.RUNNING, Action.NONE)),
+    (P.STARTING, S.RUNNING, (P.RUNNING, Action.NONE)),
+    (P.RUNNING, S.STARTING, (P.RUNNING, Action.NONE)),   # late update never goes back
+    (P.RUNNING, S.STAGING, (P.RUNNING, Action.NONE)),
+    (P.RUNNING, S.KILLING, (P.KILLING, Action.NONE)),     # killed by someone else
+    (P.KILLING, S.RUNNING, (P.KILLING, Action.NONE)),
+    (P.KILLING, S.KILLED, (P.ENDED, Action.GONE)),
+    (P.KILLING, S.FINISHED, (P.ENDED, Action.GONE)),
+    (P.KILLING, S.LOST, (P.ENDED, Action.GONE)),
+    (P.ENDED, S.RUNNING, (P.ENDED, Action.KILL)),          # a zombie we replaced
+    (P.ENDED, S.STARTING, (P.ENDED, Action.KILL)),
+    (P.ENDED, S.KILLED, (P.ENDED, Action.NONE)),
+    (P.ENDED, S.LOST, (P.ENDED, Action.NONE)),
+])
+def test_transitions(phase, state, expected):
+    got = step(phase, state)
+    assert (got.phase, got.action) == expected
+
+
+@pytest.mark.parametrize("phase", [P.LAUNCHING, P.STARTING, P.RUNNING])
+@pytest.mark.parametrize("state", FAILURES)
+def test_unexpected_end_is_a_failure(phase, state):
+    assert (step(phase, state).phase, step(phase, state).action) == (P.ENDED, Action.FAILED)
+
+
+def test_active_phases():
+    assert [p for p in Phase if p.active] == [P.LAUNCHING, P.STARTING, P.RUNNING]
