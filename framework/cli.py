@@ -128,6 +128,63 @@ def demo(duration: float | None) -> None:
     sys.exit(run_demo(_template("demo.yaml"), duration, click.echo))
 
 
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--master", "masters", metavar="URL",
+              help="Override backend.mesos.master (zk://…/mesos or http://host:5050[,…]).")
+@click.option("--state", metavar="LOCATION", help="Override backend.mesos.state "
+              "(zk://host:2181/path or a file).")
+@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="Stop after S seconds (default: until Ctrl-C or SIGTERM).")
+@click.option("--tick", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              metavar="S", help="Seconds between control ticks.")
+def run(spec: str, masters: str | None, state: str | None, duration: float | None,
+        tick: float) -> None:
+    """Run the framework against a real Mesos master (framework mode)."""
+    import dataclasses
+    import signal
+    import threading
+
+    from .controller import run_framework
+    from .state import open_store
+
+    cluster = _load(spec)
+    if cluster.backend.mesos is None:
+        raise click.UsageError(f"{spec} has no backend.mesos block")
+    if state:
+        cluster = dataclasses.replace(cluster, backend=dataclasses.replace(
+            cluster.backend, mesos=dataclasses.replace(cluster.backend.mesos, state=state)))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if duration is not None:
+        threading.Timer(duration, stop.set).start()
+    last: list[str] = []
+
+    def show(status) -> None:
+        line = format_status_line(status)
+        if not last or line != last[0]:
+            click.echo(line)
+            last[:] = [line]
+
+    try:
+        run_framework(cluster, stop, masters=masters, tick_s=tick, on_status=show,
+                      store=open_store(cluster.backend.mesos.state))
+    except KeyboardInterrupt:
+        stop.set()
+    click.echo("stopped; tasks keep running until the framework's failover timeout")
+
+
+def format_status_line(status) -> str:
+    """One line: connection, tasks per role/site/phase, first waiting reason."""
+    parts = [f"{role}@{site}:{phase}={n}" for (role, site, phase), n in
+             sorted(status.counts.items())]
+    head = "connected" if status.connected else "disconnected"
+    if status.reconciling:
+        head += ", reconciling"
+    why = f" | {status.reasons[0][0]}: {status.reasons[0][1]}" if status.reasons else ""
+    return f"[{head}] {' '.join(parts) or 'no tasks'}{why}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     try:

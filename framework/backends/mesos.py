@@ -23,7 +23,7 @@ from ..spec import ClusterSpec
 from ..state import FrameworkState, StateStore
 from .mesos_needs import NeedsResult, Reason, TaskRecord, compute_needs
 from .mesos_offers import Offer, SiteMatcher, pack, parse_offer
-from .mesos_tasks import build_task_info, new_task_id, parse_task_id
+from .mesos_tasks import TaskInfoFactory, new_task_id, parse_task_id
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class MesosFramework(Scheduler):
         self.opts = options or Options()
         self.matcher = SiteMatcher(spec.sites)
         self.backoff = LaunchBackoff(self.opts.backoff)
+        self.tasks = TaskInfoFactory(spec)
         self.desired = {s.name: s.executors_min for s in spec.sites}
         self.records: dict[str, TaskRecord] = {}
         self.saved = store.load()
@@ -281,15 +282,11 @@ class MesosFramework(Scheduler):
                 role, site = Role(need.role), offer.site
                 assert site is not None
                 task_id = new_task_id(self.spec.pool.name, role, site)
-                infos.append(build_task_info(self.spec, role, site, task_id, offer.agent_id,
-                                             ports, needs.master_address))
+                infos.append(self.tasks.build(role, site, task_id, offer.agent_id, ports,
+                                              needs.master_address, offer.allocation_role))
                 self.records[task_id] = TaskRecord(task_id, role, site, Phase.LAUNCHING, now,
                                                    offer.agent_id)
                 self.launches += 1
-            for info in infos:
-                for res in info["resources"]:
-                    if offer.allocation_role:
-                        res["allocation_info"] = {"role": offer.allocation_role}
             accepts.append((offer.id, infos))
         return accepts, unused
 

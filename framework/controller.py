@@ -1,0 +1,61 @@
+"""Framework mode's main loop: driver + scheduler + periodic tick until asked to stop."""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from pathlib import Path
+from typing import Callable
+
+from .backends.mesos import MesosFramework, Options, PoolStatus, framework_info
+from .clock import Clock, WallClock
+from .errors import BackendError
+from .spec import ClusterSpec
+from .state import StateStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+def read_secret(path: Path | None) -> str | None:
+    """The Mesos principal's secret from its file (the value is never logged)."""
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise BackendError(f"cannot read backend.mesos.secret_file {path}: "
+                           f"{exc.strerror or exc}") from None
+
+
+def run_framework(spec: ClusterSpec, stop: threading.Event, *,
+                  masters: str | None = None, store: StateStore | None = None,
+                  clock: Clock | None = None, options: Options | None = None,
+                  tick_s: float = 1.0,
+                  on_status: Callable[[PoolStatus], None] | None = None,
+                  on_start: Callable[[MesosFramework], None] | None = None) -> PoolStatus:
+    """Run the framework until ``stop`` is set; the master keeps our tasks (failover)."""
+    from .mesos.driver import Driver  # imports pymesos (which patches SIGINT handling)
+
+    m = spec.backend.mesos
+    if m is None:
+        raise BackendError("the spec has no backend.mesos block")
+    store = store or open_store(m.state)
+    clock = clock or WallClock()
+    fw = MesosFramework(spec, store, clock, options)
+    info = framework_info(spec, fw.saved.framework_id, socket.gethostname())
+    driver = Driver(fw, info, masters or m.master, principal=m.principal,
+                    secret=read_secret(m.secret_file))
+    fw.driver = driver
+    if on_start:
+        on_start(fw)
+    driver.start()
+    status = fw.status()
+    try:
+        while not stop.wait(tick_s):
+            status = fw.tick()
+            if on_status:
+                on_status(status)
+    finally:
+        driver.stop(failover=True)
+        store.close()
+    return status
