@@ -1,0 +1,69 @@
+"""Every absolute path the role container uses, re-rootable for tests.
+
+``HTCMESOS_ROOT`` (default ``/``) is prepended to every path, so tests can run the real
+entrypoint inside a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+CONFIG_FILE_NAME = "50-htcmesos.conf"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Filesystem layout of a role container below ``root``."""
+
+    root: Path
+
+    def _p(self, absolute: str) -> Path:
+        return self.root / absolute.lstrip("/")
+
+    @property
+    def passwords_src(self) -> Path:
+        """Mounted, read-only signing keys / pool password."""
+        return self._p("/etc/condor/passwords-orig.d")
+
+    @property
+    def passwords_dst(self) -> Path:
+        """``SEC_PASSWORD_DIRECTORY`` of the official images."""
+        return self._p("/etc/condor/passwords.d")
+
+    @property
+    def tokens_src(self) -> Path:
+        """Mounted, read-only IDTOKENS."""
+        return self._p("/etc/condor/tokens-orig.d")
+
+    @property
+    def tokens_dst(self) -> Path:
+        """``SEC_TOKEN_SYSTEM_DIRECTORY`` of the official images."""
+        return self._p("/etc/condor/tokens.d")
+
+    @property
+    def config_file(self) -> Path:
+        """The role's rendered HTCondor config (read after the images' ``01-*.conf``)."""
+        return self._p("/etc/condor/config.d/" + CONFIG_FILE_NAME)
+
+    @property
+    def mounted_config_dir(self) -> Path:
+        """Fallback config source: ``*.conf`` files mounted here, concatenated by name."""
+        return self._p("/etc/htcmesos/config.d")
+
+    @property
+    def health_pid_file(self) -> Path:
+        """PID of the detached health server, written by the entrypoint."""
+        return self._p("/run/htcmesos/health.pid")
+
+
+def paths_from_env(env: Mapping[str, str]) -> Paths:
+    """Return the layout rooted at ``HTCMESOS_ROOT`` (default ``/``)."""
+    return Paths(Path(env.get("HTCMESOS_ROOT") or "/"))
+
+
+def default_paths() -> Paths:
+    """Layout for the current process environment."""
+    return paths_from_env(os.environ)

@@ -1,0 +1,1 @@
+"""Tests of executors/: what runs inside the role containers."""

@@ -1,0 +1,193 @@
+"""Build the executor Dockerfile with the real Docker engine and start the container.
+
+No registry is reachable, so the official base image is replaced by a local stand-in
+tagged ``htcondor/execute:htcmesos-test-…``: a rootfs of only the ``bin lib lib64 sbin →
+usr/*`` symlinks plus a fake ``condor_master`` (records argv, then sleeps), run with the
+host's ``/usr`` mounted read-only so the host python3 runs the entrypoint. The stand-in
+carries the official images' ``CMD`` to prove our ENTRYPOINT resets it.
+
+Skips only when no Docker engine is reachable and ``CI`` is unset; with ``CI`` set it fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+EXECUTORS = Path(__file__).resolve().parents[2] / "executors"
+
+TOKEN_VALUE = "eyJhbGciOiJIUzI1NiJ9.DOCKER-TEST-TOKEN-51ac.sig"
+FAKE_MASTER = b'#!/bin/sh\necho "$0 $*" > /tmp/condor_master.argv\nexec sleep 120\n'
+OFFICIAL_CMD = '["/bin/bash", "-x", "/start.sh"]'
+HEALTH_GET = (
+    "import json, urllib.request, urllib.error\n"
+    "try:\n"
+    "    r = urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=10)\n"
+    "    print(json.dumps([r.status, json.loads(r.read())]))\n"
+    "except urllib.error.HTTPError as e:\n"
+    "    print(json.dumps([e.code, json.loads(e.read())]))\n"
+)
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def docker(*args: str, input: Optional[bytes] = None, timeout: float = 60,
+           env: Optional[Dict[str, str]] = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the docker CLI; raise with its stderr when ``check`` and it fails."""
+    proc = subprocess.run(["docker"] + list(args), input=input, capture_output=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+    if check and proc.returncode != 0:
+        raise AssertionError("docker %s failed (%d): %s" % (" ".join(args[:2]), proc.returncode,
+                                                           proc.stderr.decode(errors="replace")))
+    return proc
+
+
+@pytest.fixture(scope="module")
+def engine() -> None:
+    """Skip (or, under CI, fail) when no Docker engine answers."""
+    why = ""
+    if shutil.which("docker") is None:
+        why = "docker CLI not installed"
+    else:
+        try:
+            info = docker("info", "--format", "{{.ServerVersion}}", timeout=20, check=False)
+            if info.returncode != 0:
+                why = "no Docker engine reachable: " + info.stderr.decode(errors="replace").strip()[:200]
+        except subprocess.TimeoutExpired:
+            why = "docker info timed out"
+    if why:
+        if _ci():
+            pytest.fail("CI is set but " + why)
+        pytest.skip(why)
+
+
+def stand_in_rootfs() -> bytes:
+    """Tar of a minimal root: usr-merge symlinks, empty mount points, fake condor_master."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        def add_dir(name: str, mode: int = 0o755) -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, mode
+            tar.addfile(info)
+
+        for name in ("usr", "etc", "run", "root", "opt", "opt/fake", "opt/fake/bin"):
+            add_dir(name)
+        add_dir("tmp", 0o1777)
+        for link in ("bin", "lib", "lib64", "sbin"):
+            info = tarfile.TarInfo(link)
+            info.type, info.linkname = tarfile.SYMTYPE, "usr/" + link
+            tar.addfile(info)
+        info = tarfile.TarInfo("opt/fake/bin/condor_master")
+        info.mode, info.size = 0o755, len(FAKE_MASTER)
+        tar.addfile(info, io.BytesIO(FAKE_MASTER))
+    return buf.getvalue()
+
+
+def _build_env() -> Dict[str, str]:
+    """BuildKit if the buildx plugin is there, else the classic builder."""
+    has_buildx = docker("buildx", "version", check=False, timeout=20).returncode == 0
+    return {} if has_buildx else {"DOCKER_BUILDKIT": "0"}
+
+
+@pytest.fixture(scope="module")
+def executor_image(engine: None) -> Iterator[str]:
+    """Build executors/executor/Dockerfile FROM the stand-in; remove both images after."""
+    tag = "htcmesos-test-" + uuid.uuid4().hex[:8]
+    base = "htcondor/execute:" + tag
+    image = "htcmesos/executor:" + tag
+    docker("import", "-c", "CMD " + OFFICIAL_CMD, "-", base, input=stand_in_rootfs())
+    try:
+        docker("build", "-q", "--build-arg", "HTCONDOR_TAG=" + tag, "-f",
+               str(EXECUTORS / "executor" / "Dockerfile"), "-t", image, str(EXECUTORS),
+               env=_build_env(), timeout=120)
+        yield image
+    finally:
+        docker("rmi", "-f", image, base, check=False)
+
+
+def _bindings_mount() -> List[str]:
+    """Mount the test venv's site-packages so the container's python finds htcondor2."""
+    try:
+        import htcondor2
+    except ImportError:
+        return []
+    site = Path(htcondor2.__file__).resolve().parent.parent
+    return ["-v", "%s:/opt/pybindings:ro" % site, "-e", "PYTHONPATH=/opt/htcmesos:/opt/pybindings"]
+
+
+@pytest.fixture
+def container(executor_image: str, tmp_path: Path) -> Iterator[str]:
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "exec.token").write_text(TOKEN_VALUE)
+    name = "htcmesos-test-" + uuid.uuid4().hex[:8]
+    config = base64.b64encode(b'use ROLE : Execute\nHTCMESOS_TASK_ID = "$ENV(HTCMESOS_TASK_ID)"\n').decode()
+    docker("run", "-d", "--name", name, "-v", "/usr:/usr:ro", "-v", "%s:/etc/condor/tokens-orig.d:ro" % tokens,
+           *_bindings_mount(),
+           "-e", "PATH=/opt/fake/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "-e", "HTCMESOS_CONDOR_CONFIG_B64=" + config, "-e", "HTCMESOS_TASK_ID=exec.site-a.1",
+           "-e", "HTCMESOS_MASTER_ADDRESS=127.0.0.1:1", executor_image)
+    try:
+        yield name
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+def health_from_inside(name: str, timeout_s: float = 15) -> list:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = docker("exec", name, "python3", "-c", HEALTH_GET, check=False)
+        if out.returncode == 0:
+            return json.loads(out.stdout)
+        state = docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip()
+        if state != b"true" or time.monotonic() > deadline:
+            logs = docker("logs", name, check=False)
+            raise AssertionError("no health answer: %s %s" % (out.stderr, logs.stderr))
+        time.sleep(0.2)
+
+
+def test_image_config(executor_image: str):
+    config = json.loads(docker("image", "inspect", "-f", "{{json .Config}}", executor_image).stdout)
+    assert config["Entrypoint"] == ["python3", "-m", "htcmesos_role.entrypoint"]
+    assert not config.get("Cmd"), "the base image's CMD must not become the role argument"
+    assert config["Healthcheck"]["Test"] == ["CMD", "python3", "-m", "htcmesos_role.probe"]
+    assert "HTCMESOS_ROLE=executor" in config["Env"]
+    assert set(config["ExposedPorts"]) == {"9618/tcp", "5000/tcp"}
+
+
+def test_container_starts_and_health_says_503_without_collector(container: str):
+    status, body = health_from_inside(container)
+    assert status == 503
+    assert body["ok"] is False and body["role"] == "executor"
+    assert "collector" in body["detail"].lower()
+
+    # the entrypoint exec'd condor_master -f as the main process (PID 1)
+    assert docker("exec", container, "cat", "/tmp/condor_master.argv").stdout.split()[1:] == [b"-f"]
+    assert docker("exec", container, "cat", "/proc/1/cmdline").stdout.split(b"\0")[0] == b"sleep"
+    modes = docker("exec", container, "stat", "-c", "%a %n", "/etc/condor/tokens.d",
+                   "/etc/condor/tokens.d/exec.token").stdout.decode().split("\n")
+    assert modes[:2] == ["700 /etc/condor/tokens.d", "600 /etc/condor/tokens.d/exec.token"]
+    written = docker("exec", container, "cat", "/etc/condor/config.d/50-htcmesos.conf").stdout
+    assert b"use ROLE : Execute" in written
+
+    probe = docker("exec", container, "python3", "-m", "htcmesos_role.probe", check=False)
+    assert probe.returncode == 1 and b"503" in probe.stdout
+
+    logs = docker("logs", container)
+    assert b"exec.token" in logs.stderr
+    assert TOKEN_VALUE.encode() not in logs.stdout + logs.stderr
