@@ -12,3 +12,14 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture
 def examples() -> Path:
     return EXAMPLES
+
+
+# Real services (ZooKeeper, etcd, Docker engine, tiny image): session fixtures any test
+# can request by name; see tests/services.py.
+from tests.services import (  # noqa: E402,F401
+    docker_engine,
+    docker_service,
+    etcd,
+    tiny_image,
+    zookeeper,
+)
