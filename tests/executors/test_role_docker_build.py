@@ -4,9 +4,14 @@ No registry is reachable, so the official base image is replaced by a local stan
 tagged ``htcondor/execute:htcmesos-test-…``: a rootfs of only the ``bin lib lib64 sbin →
 usr/*`` symlinks plus a fake ``condor_master`` (records argv, then sleeps), run with the
 host's ``/usr`` mounted read-only so the host python3 runs the entrypoint. The stand-in
-carries the official images' ``CMD`` to prove our ENTRYPOINT resets it.
+carries the official images' ``CMD`` to prove our ENTRYPOINT resets it. (The tiny test
+image of ``tiny_image`` does not fit: the stand-in must be ``FROM``-able under the
+official name and carry that ``CMD`` and the fake ``condor_master``.)
 
-Skips only when no Docker engine is reachable and ``CI`` is unset; with ``CI`` set it fails.
+The engine is the session fixture ``docker_engine`` (tests/services.py): the running one,
+or a ``dockerd`` it starts on a socket of its own; every docker CLI call here is pointed at
+that engine through ``DOCKER_HOST``. Outside CI a missing engine or CLI skips; with
+``CI=true`` it fails.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ import subprocess
 import tarfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+
+from tests.services import unavailable
 
 pytestmark = pytest.mark.docker
 
@@ -42,38 +50,56 @@ HEALTH_GET = (
 )
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+def docker_host(client: Any) -> Optional[str]:
+    """``DOCKER_HOST`` reaching the engine behind a docker SDK ``client`` (None: the SDK
+    took it from the environment in a way the CLI reads too, e.g. over ssh)."""
+    base = client.api.base_url
+    if base.startswith("http+docker://"):   # unix socket or named pipe: path on the adapter
+        adapter = client.api.get_adapter(base)
+        if getattr(adapter, "socket_path", None):
+            return "unix://" + adapter.socket_path
+        if getattr(adapter, "npipe_path", None):
+            return "npipe://" + adapter.npipe_path
+        return None
+    if base.startswith(("http://", "https://")):
+        return "tcp://" + base.split("://", 1)[1]
+    return None
 
 
-def docker(*args: str, input: Optional[bytes] = None, timeout: float = 60,
-           env: Optional[Dict[str, str]] = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the docker CLI; raise with its stderr when ``check`` and it fails."""
-    proc = subprocess.run(["docker"] + list(args), input=input, capture_output=True, timeout=timeout,
-                          env=dict(os.environ, **(env or {})))
-    if check and proc.returncode != 0:
-        raise AssertionError("docker %s failed (%d): %s" % (" ".join(args[:2]), proc.returncode,
-                                                           proc.stderr.decode(errors="replace")))
-    return proc
+@dataclass(frozen=True)
+class DockerCLI:
+    """The docker CLI with ``env`` (``DOCKER_HOST``) over the environment of the tests."""
+
+    env: Dict[str, str]
+
+    def __call__(self, *args: str, input: Optional[bytes] = None, timeout: float = 60,
+                 env: Optional[Dict[str, str]] = None, check: bool = True) -> subprocess.CompletedProcess:
+        """Run ``docker *args`` (``timeout`` in s); raise with its stderr when ``check`` and it fails."""
+        proc = subprocess.run(["docker"] + list(args), input=input, capture_output=True,
+                              timeout=timeout, env={**os.environ, **self.env, **(env or {})})
+        if check and proc.returncode != 0:
+            raise AssertionError("docker %s failed (%d): %s" % (" ".join(args[:2]), proc.returncode,
+                                                               proc.stderr.decode(errors="replace")))
+        return proc
 
 
 @pytest.fixture(scope="module")
-def engine() -> None:
-    """Skip (or, under CI, fail) when no Docker engine answers."""
-    why = ""
+def docker(docker_engine: Any) -> DockerCLI:
+    """The docker CLI talking to the ``docker_engine`` fixture's engine.
+
+    Checked by engine ID and data root: daemons on one host may share the ID (it comes
+    from /etc/docker/key.json), not the data root.
+    """
     if shutil.which("docker") is None:
-        why = "docker CLI not installed"
-    else:
-        try:
-            info = docker("info", "--format", "{{.ServerVersion}}", timeout=20, check=False)
-            if info.returncode != 0:
-                why = "no Docker engine reachable: " + info.stderr.decode(errors="replace").strip()[:200]
-        except subprocess.TimeoutExpired:
-            why = "docker info timed out"
-    if why:
-        if _ci():
-            pytest.fail("CI is set but " + why)
-        pytest.skip(why)
+        unavailable("the docker CLI is not on PATH (apt: docker.io or docker-ce-cli)")
+    host = docker_host(docker_engine)
+    cli = DockerCLI({"DOCKER_HOST": host} if host else {})
+    seen = cli("info", "--format", "{{.ID}} {{.DockerRootDir}}", timeout=30).stdout.decode().strip()
+    info = docker_engine.info()
+    assert seen == "%s %s" % (info["ID"], info["DockerRootDir"]), (
+        "the docker CLI (DOCKER_HOST=%s) reaches another engine than the docker_engine fixture"
+        % host)
+    return cli
 
 
 def stand_in_rootfs() -> bytes:
@@ -98,14 +124,14 @@ def stand_in_rootfs() -> bytes:
     return buf.getvalue()
 
 
-def _build_env() -> Dict[str, str]:
+def _build_env(docker: DockerCLI) -> Dict[str, str]:
     """BuildKit if the buildx plugin is there, else the classic builder."""
     has_buildx = docker("buildx", "version", check=False, timeout=20).returncode == 0
     return {} if has_buildx else {"DOCKER_BUILDKIT": "0"}
 
 
 @pytest.fixture(scope="module")
-def executor_image(engine: None) -> Iterator[str]:
+def executor_image(docker: DockerCLI) -> Iterator[str]:
     """Build executors/executor/Dockerfile FROM the stand-in; remove both images after."""
     tag = "htcmesos-test-" + uuid.uuid4().hex[:8]
     base = "htcondor/execute:" + tag
@@ -114,7 +140,7 @@ def executor_image(engine: None) -> Iterator[str]:
     try:
         docker("build", "-q", "--build-arg", "HTCONDOR_TAG=" + tag, "-f",
                str(EXECUTORS / "executor" / "Dockerfile"), "-t", image, str(EXECUTORS),
-               env=_build_env(), timeout=120)
+               env=_build_env(docker), timeout=120)
         yield image
     finally:
         docker("rmi", "-f", image, base, check=False)
@@ -131,7 +157,7 @@ def _bindings_mount() -> List[str]:
 
 
 @pytest.fixture
-def container(executor_image: str, tmp_path: Path) -> Iterator[str]:
+def container(executor_image: str, docker: DockerCLI, tmp_path: Path) -> Iterator[str]:
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     (tokens / "exec.token").write_text(TOKEN_VALUE)
@@ -148,7 +174,7 @@ def container(executor_image: str, tmp_path: Path) -> Iterator[str]:
         docker("rm", "-f", name, check=False)
 
 
-def health_from_inside(name: str, timeout_s: float = 15) -> list:
+def health_from_inside(docker: DockerCLI, name: str, timeout_s: float = 15) -> list:
     deadline = time.monotonic() + timeout_s
     while True:
         out = docker("exec", name, "python3", "-c", HEALTH_GET, check=False)
@@ -161,7 +187,7 @@ def health_from_inside(name: str, timeout_s: float = 15) -> list:
         time.sleep(0.2)
 
 
-def test_image_config(executor_image: str):
+def test_image_config(executor_image: str, docker: DockerCLI):
     config = json.loads(docker("image", "inspect", "-f", "{{json .Config}}", executor_image).stdout)
     assert config["Entrypoint"] == ["python3", "-m", "htcmesos_role.entrypoint"]
     assert not config.get("Cmd"), "the base image's CMD must not become the role argument"
@@ -170,8 +196,8 @@ def test_image_config(executor_image: str):
     assert set(config["ExposedPorts"]) == {"9618/tcp", "5000/tcp"}
 
 
-def test_container_starts_and_health_says_503_without_collector(container: str):
-    status, body = health_from_inside(container)
+def test_container_starts_and_health_says_503_without_collector(container: str, docker: DockerCLI):
+    status, body = health_from_inside(docker, container)
     assert status == 503
     assert body["ok"] is False and body["role"] == "executor"
     assert "collector" in body["detail"].lower()
