@@ -1,41 +1,110 @@
-"""``htcmesos demo``: the embedded default.
-
-Until the emulated Mesos cluster lands (framework mode issue), the demo validates the
-embedded two-site spec and renders every role's configuration, printing a summary.
-"""
+"""``htcmesos demo``: the embedded default — the two-site example pool on an emulated
+Mesos cluster (strict master over real HTTP on loopback, simulated agents), run by the
+real framework, with a live view of the pool until Ctrl-C or ``--duration``."""
 from __future__ import annotations
 
+import dataclasses
+import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
-from .condor.config import collector_file_descriptors, render_config
+from .backends.mesos import Options, PoolStatus
+from .controller import run_framework
 from .errors import SpecError
-from .model import Role
+from .model import ROLE_ORDER
 from .spec import parse_spec
+from .sim.from_spec import site_layouts, with_mesos_backend
 
-DEMO_MASTER_ADDRESS = "10.1.0.5"
+#: Executors the demo asks for per site (within the spec's limits), to show scaling.
+DEMO_EXECUTORS = 3
 
 
 def run_demo(spec_text: str, duration: float | None, echo: Callable[[str], None]) -> int:
-    """Validate and render the demo spec; return the process exit code."""
+    """Run the demo; return the process exit code."""
+    from .sim.mesos_cluster import SimCluster
+    from .sim.mesos_master import EmulatedMaster
+
     try:
         spec = parse_spec(spec_text, "embedded demo spec", Path.cwd())
     except SpecError as exc:  # the embedded spec is ours: a failure is a bug
         echo(exc.report())
         return 1
-    echo(f"htcmesos demo: pool {spec.pool.name}, {len(spec.sites)} sites, "
-         f"backend {spec.backend.type} (the emulated cluster arrives with framework mode)")
-    rendered = [(Role.MASTER, None), (Role.SUBMITTER, None)]
-    rendered += [(Role.EXECUTOR, s.name) for s in spec.sites]
-    for role, site in rendered:
-        text = render_config(spec, role, site, DEMO_MASTER_ADDRESS)
-        knobs = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-        echo(f"  {role.value:<9} {('site ' + site) if site else '':<14} "
-             f"{knobs:>3} config lines")
-    echo("final pool state:")
-    for site in spec.sites:
-        kind = "private, via CCB" if site.private else "public"
-        echo(f"  site {site.name:<8} {kind:<16} executors {site.executors_min}.."
-             f"{site.executors_max} on {site.calico_network} ({site.cidr})")
-    echo(f"  master collector file descriptors: {collector_file_descriptors(spec)}")
+    with tempfile.TemporaryDirectory(prefix="htcmesos-demo-") as tmp:
+        key = Path(tmp) / "pool-signing-key"
+        key.write_bytes(b"demo-only key, generated per run\n")
+        key.chmod(0o600)
+        spec = dataclasses.replace(spec, pool=dataclasses.replace(spec.pool,
+                                                                  signing_key_file=key))
+        cluster = SimCluster.build(site_layouts(spec), seed=spec.backend.sim.seed,
+                                   allocation_interval_s=0.5)
+        master = EmulatedMaster(cluster, heartbeat_s=2.0).start()
+        spec = with_mesos_backend(spec, master.url, Path(tmp) / "state.json")
+        echo(f"htcmesos demo: pool {spec.pool.name} on an emulated Mesos cluster at "
+             f"{master.url}")
+        for layout in site_layouts(spec):
+            site = spec.site(layout.name)
+            echo(f"  site {site.name:<8} {'private (CCB)' if site.private else 'public':<14} "
+                 f"{layout.agents} agents ({site.agents.describe()}), network "
+                 f"{site.calico_network} {site.cidr}")
+        stop = threading.Event()
+        view = _LiveView(echo, time.monotonic())
+        if duration is not None:
+            threading.Timer(duration, stop.set).start()
+
+        def on_start(fw) -> None:
+            for site in spec.sites:
+                fw.set_desired_executors(site.name, max(site.executors_min,
+                                                        min(DEMO_EXECUTORS, site.executors_max)))
+        try:
+            status = run_framework(spec, stop, tick_s=0.5, on_status=view.show, on_start=on_start,
+                                   options=Options(reconcile_settle_s=0.5, refuse_s=1.0))
+        except KeyboardInterrupt:
+            stop.set()
+            status = view.last
+        finally:
+            master.stop()
+            cluster.close()
+        echo("")
+        echo("final pool state:")
+        for line in _table(status):
+            echo("  " + line)
+        echo(f"  {status.launches} task launches, {status.failures} failures, master at "
+             f"{status.master_address or 'none'}")
     return 0
+
+
+class _LiveView:
+    """Prints the pool's table whenever it changes (at most every half second)."""
+
+    def __init__(self, echo: Callable[[str], None], started: float):
+        self.echo, self.started = echo, started
+        self.last: PoolStatus | None = None
+        self._shown: list[str] = []
+
+    def show(self, status: PoolStatus) -> None:
+        self.last = status
+        table = _table(status)
+        if table != self._shown:
+            self._shown = table
+            self.echo(f"--- t+{time.monotonic() - self.started:5.1f}s "
+                      f"{'connected' if status.connected else 'disconnected'}"
+                      f"{', reconciling' if status.reconciling else ''}")
+            for line in table:
+                self.echo("  " + line)
+
+
+def _table(status: PoolStatus | None) -> list[str]:
+    if status is None:
+        return ["(no status yet)"]
+    rows: dict[tuple[str, str], dict[str, int]] = {}
+    for (role, site, phase), n in status.counts.items():
+        rows.setdefault((role, site), {})[phase] = n
+    order = {r.value: i for i, r in enumerate(ROLE_ORDER)}
+    lines = [f"{role:<9} {site:<8} " + " ".join(f"{p}={n}" for p, n in sorted(phases.items()))
+             for (role, site), phases in sorted(rows.items(), key=lambda kv: (order[kv[0][0]],
+                                                                             kv[0][1]))]
+    if status.reasons:
+        lines.append(f"waiting: {status.reasons[0][0]} ({status.reasons[0][1]})")
+    return lines or ["no tasks yet"]

@@ -1,7 +1,8 @@
 """Launch back-off per (role, site) and black-hole detection per site.
 
 A task that ends unexpectedly delays the next launch of its (role, site) exponentially
-(``base_s × factor^(n-1)``, at most ``max_s``); a healthy task resets it. A site where
+(``base_s × factor^(n-1)``, at most ``max_s``); a task healthy for ``early_s`` (stable)
+resets it. Health alone proves nothing: black-hole executors pass their first checks. A site where
 ``blackhole_failures`` tasks died within ``early_s`` of their launch inside
 ``window_s`` is a *black hole*: it gets no launches for ``hold_s`` (doubling each time
 it is found again), then one probe. Times in seconds on the injected clock.
@@ -73,8 +74,8 @@ class LaunchBackoff:
                            f"the last {p.window_s:g} s; no launches for {hold:g} s")
             site.early.clear()
 
-    def healthy(self, key: Key) -> None:
-        """A task of ``key`` is running and healthy: forget its failures."""
+    def stable(self, key: Key) -> None:
+        """A task of ``key`` has been healthy for ``early_s``: forget its failures."""
         self._keys.pop(key, None)
         site = self._sites.get(key[1])
         if site is not None:

@@ -34,6 +34,7 @@ class Options:
     idle_refuse_s: float = 60.0        # decline filter when nothing is wanted
     reconcile_settle_s: float = 2.0    # quiet time after RECONCILE before launching
     reconcile_retry_s: float = 30.0    # re-send RECONCILE while answers are missing
+    forget_ended_s: float = 600.0      # ended tasks stay visible (status, late updates) this long
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
 
@@ -123,6 +124,7 @@ class MesosFramework(Scheduler):
                     surplus = self._surplus()
                 elif now >= self._reconcile_at + self.opts.reconcile_retry_s:
                     self._reconcile()
+            self._mark_stable(now)
             needs = self._needs(now)
             wanted = bool(needs.needs)
             revive = self._connected and not self._reconciling and wanted and self._suppressed
@@ -255,15 +257,27 @@ class MesosFramework(Scheduler):
             rec.ip = _task_ip(status) or rec.ip
         if "healthy" in status and rec.phase is not Phase.ENDED:
             rec.healthy = bool(status["healthy"])
-            if rec.healthy:
-                self.backoff.healthy((rec.role.value, rec.site))
+            if rec.healthy and rec.healthy_at is None:
+                rec.healthy_at = now
         if nxt.action is Action.FAILED:
             self.failures += 1
             self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at)
             log.warning("%s %s ended: %s %s", rec.role, rec.task_id, state.short, rec.message)
         if rec.phase is Phase.ENDED and before is not Phase.ENDED:
+            rec.ended_at = now
             self._dirty = True
         return nxt.action is Action.KILL
+
+    def _mark_stable(self, now: float) -> None:
+        """Tasks healthy for the back-off's ``early_s`` clear their (role, site) back-off."""
+        early, forget = self.backoff.policy.early_s, self.opts.forget_ended_s
+        for rec in list(self.records.values()):
+            if rec.ended_at is not None and now - rec.ended_at > forget:
+                del self.records[rec.task_id]
+            elif (not rec.stable and rec.confirmed and rec.healthy_at is not None
+                    and now - rec.healthy_at >= early):
+                rec.stable = True
+                self.backoff.stable((rec.role.value, rec.site))
 
     def _needs(self, now: float) -> NeedsResult:
         needs = compute_needs(self.spec, self.records.values(), self.desired, self.backoff, now)

@@ -40,6 +40,9 @@ class TaskRecord:
     state: str | None = None       # last Mesos state name, e.g. "TASK_RUNNING"
     ip: str | None = None
     healthy: bool | None = None
+    healthy_at: float | None = None  # clock time of the first healthy report
+    stable: bool = False             # healthy long enough to clear its site's back-off
+    ended_at: float | None = None
     message: str = ""
 
     @property

@@ -157,3 +157,18 @@ def attribute_value(attr: dict[str, Any]) -> str | None:
     if kind == "RANGES":
         return ",".join(f"[{r['begin']}-{r['end']}]" for r in attr.get("ranges", {}).get("range", []))
     return None
+
+
+# -- MasterInfo ------------------------------------------------------------------------
+
+def ip_to_uint32(ip: str) -> int:
+    """MasterInfo ``ip``: the IPv4 address's network-order bytes read as a little-endian
+    uint32, as Mesos writes it (``127.0.0.1`` → 16777343)."""
+    import socket
+    return int.from_bytes(socket.inet_aton(ip), "little")
+
+
+def uint32_to_ip(value: int) -> str:
+    """Inverse of :func:`ip_to_uint32`."""
+    import socket
+    return socket.inet_ntoa(int(value).to_bytes(4, "little"))

@@ -16,7 +16,7 @@ def test_exponential_backoff_and_reset():
     b.failed(KEY, 6, 500), b.failed(KEY, 6, 500), b.failed(KEY, 6, 500)
     assert b.blocked(KEY, 15.9) and b.blocked(KEY, 16.0) is None  # capped at 10 s
     assert b.next_change(7) == 16.0
-    b.healthy(KEY)
+    b.stable(KEY)
     assert b.blocked(KEY, 7) is None
     assert b.blocked(("executor", "dc"), 7) is None  # other keys untouched
 

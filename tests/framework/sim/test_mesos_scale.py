@@ -1,0 +1,97 @@
+"""10,000 agents: an allocation cycle and one OFFERS event of 10k offers, well under 1 s."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from framework.mesos.protocol import encode_record
+from framework.sim.mesos_cluster import SimCluster
+from framework.sim.mesos_master import EmulatedMaster
+from framework.sim.mesos_model import SiteLayout
+from tests.framework.sim.rawclient import Scheduler, launch, task_info
+
+AGENTS = 10_000
+
+
+class FakeStream:
+    """Collects events (encoded, as the real stream would) without HTTP."""
+
+    def __init__(self, master: Any) -> None:
+        self.master, self.stream_id = master, "fake"
+        self.events: list[dict[str, Any]] = []
+        self.encode_s = 0.0
+
+    def send(self, event, framed: bool = True) -> None:
+        begin = time.perf_counter()
+        encode_record(event)
+        self.encode_s += time.perf_counter() - begin
+        self.events.append(event)
+
+    def close(self, error: str | None = None) -> None:
+        pass
+
+    def start_heartbeats(self) -> None:
+        pass
+
+
+class FakeMaster:
+    heartbeat_s = 15.0
+
+    def master_info(self) -> dict:
+        return {"id": "fake"}
+
+
+@pytest.fixture(scope="module")
+def big() -> SimCluster:
+    begin = time.perf_counter()
+    cluster = SimCluster.build([SiteLayout("a", agents=AGENTS // 2), SiteLayout("b", agents=AGENTS // 2)],
+                               seed=11, allocation_interval_s=3600.0)
+    assert time.perf_counter() - begin < 5.0
+    yield cluster
+    cluster.close()
+
+
+def test_allocation_cycle_and_offers_event_over_10k_agents(big):
+    master = FakeMaster()
+    stream = FakeStream(master)
+    with big.lock:
+        assert big.subscribe(master, stream, {"framework_info": {"user": "u", "name": "scale"}}) is not None
+        big.leader = master
+        begin = time.perf_counter()
+        big.allocate_locked()
+        cycle_s = time.perf_counter() - begin
+    offers = [e for e in stream.events if e["type"] == "OFFERS"]
+    assert len(offers) == 1 and len(offers[0]["offers"]["offers"]) == AGENTS
+    build_s = cycle_s - stream.encode_s
+    assert build_s < 0.5, f"allocation + building the OFFERS event took {build_s:.2f} s"
+    assert stream.encode_s < 0.8, f"encoding the OFFERS event took {stream.encode_s:.2f} s"
+    with big.lock:     # a second cycle with everything offered is cheap
+        begin = time.perf_counter()
+        big.allocate_locked()
+        assert time.perf_counter() - begin < 0.5
+    big.remove_framework(big.frameworks[stream.events[0]["subscribed"]["framework_id"]["value"]])
+    big.leader = None
+
+
+def test_10k_offers_over_http_and_a_burst_of_launches(big):
+    master = EmulatedMaster(big, heartbeat_s=5.0).start()
+    sched = Scheduler("127.0.0.1", master.port, {"user": "u", "name": "scale-http"})
+    try:
+        begin = time.perf_counter()
+        stream = sched.subscribe()
+        offers = stream.wait_type("OFFERS", timeout=30)["offers"]["offers"]
+        assert len(offers) == AGENTS
+        assert time.perf_counter() - begin < 10.0
+        begin = time.perf_counter()
+        for i, offer in enumerate(offers[:500]):
+            body = launch([offer], [task_info(f"t{i}", offer, network="calico-a" if offer["hostname"]
+                                              .startswith("a-") else "calico-b")])
+            assert sched.call("ACCEPT", body).status == 202
+        assert time.perf_counter() - begin < 10.0
+        stream.wait(lambda e: e.get("type") == "UPDATE"
+                    and e["update"]["status"]["task_id"]["value"] == "t499", timeout=30)
+    finally:
+        sched.close()
+        master.stop()

@@ -1,0 +1,284 @@
+"""Framework mode end to end: the real framework (pymesos driver wrapped) against the strict
+Mesos emulator over HTTP on loopback; ZooKeeper tests use the real server."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from framework.autoscaler.backoff import BackoffPolicy
+from framework.autoscaler.lifecycle import Phase
+from framework.backends.mesos import MesosFramework, Options
+from framework.controller import run_framework
+from framework.model import Role
+from framework.sim.from_spec import site_layouts, with_mesos_backend
+from framework.sim.mesos_cluster import SimCluster
+from framework.sim.mesos_master import EmulatedMaster
+from framework.spec import ClusterSpec, parse_spec
+from tests.conftest import ROOT
+
+SPEC = """
+pool: {name: itest, trust_domain: itest.example, signing_key_file: key}
+sites:
+  - {name: dc, calico: {network: calico-dc, cidr: 10.1.0.0/16}, executors: {min: 2, max: 10}}
+  - name: campus
+    agents: {region: campus-east}
+    private: true
+    calico: {network: calico-campus, cidr: 10.2.0.0/16}
+    executors: {min: 2, max: 10}
+roles:
+  master: {image: m, cpus: 1, mem: 1024}
+  submitter: {image: s, cpus: 1, mem: 1024}
+  executor: {image: e, cpus: 2, mem: 2048, disk: 1024}
+autoscaling: {max_launches_per_tick: 2}
+backend: {type: sim, sim: {agents_per_site: 3}}
+"""
+FAST = Options(reconcile_settle_s=0.3, refuse_s=0.3, idle_refuse_s=1.0,
+               backoff=BackoffPolicy(base_s=0.2, max_s=2))
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def base_spec(tmp_path: Path) -> ClusterSpec:
+    return parse_spec(SPEC, "itest", tmp_path)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = SimCluster.build(site_layouts(base_spec(tmp_path)), seed=11, allocation_interval_s=0.1)
+    yield c
+    c.close()
+
+
+class Running:
+    """The framework running in a thread of the test process."""
+
+    def __init__(self, spec: ClusterSpec, masters: str | None = None, options: Options = FAST):
+        self.fw: MesosFramework | None = None
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+        def main() -> None:
+            try:
+                run_framework(spec, self.stop, masters=masters, options=options, tick_s=0.1,
+                              on_start=lambda fw: setattr(self, "fw", fw))
+            except BaseException as exc:  # surfaced by the test
+                self.error = exc
+        self.thread = threading.Thread(target=main, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.fw is not None, 10, "framework start")
+
+    def active(self, role: Role | None = None, site: str | None = None, running: bool = False):
+        return [r for r in list(self.fw.records.values())
+                if r.phase.active and (role is None or r.role is role)
+                and (site is None or r.site == site)
+                and (not running or (r.phase is Phase.RUNNING and r.healthy))]
+
+    def pool_up(self) -> bool:
+        return (len(self.active(Role.MASTER, running=True)) == 1
+                and len(self.active(Role.SUBMITTER, running=True)) == 1
+                and len(self.active(Role.EXECUTOR, "dc", running=True)) == 2
+                and len(self.active(Role.EXECUTOR, "campus", running=True)) == 2)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        assert self.error is None, self.error
+
+
+@pytest.fixture
+def running(tmp_path, cluster):
+    made: list[Running] = []
+    masters: list[EmulatedMaster] = []
+
+    def start(spec_masters: str | None = None, master: EmulatedMaster | None = None,
+              **kw) -> Running:
+        if master is None and spec_masters is None:
+            master = EmulatedMaster(cluster, heartbeat_s=0.3).start()
+            masters.append(master)
+        url = spec_masters or master.url
+        spec = with_mesos_backend(base_spec(tmp_path), url, tmp_path / "state.json")
+        run = Running(spec, **kw)
+        made.append(run)
+        return run
+    start.masters = masters
+    yield start
+    for run in made:
+        run.close()
+    for m in masters:
+        m.stop()
+
+
+def test_two_sites_come_up_in_order(running):
+    run = running()
+    wait_for(run.pool_up, 30, "master, submitter and 2+2 executors")
+    recs = list(run.fw.records.values())
+    master = next(r for r in recs if r.role is Role.MASTER)
+    submitter = next(r for r in recs if r.role is Role.SUBMITTER)
+    executors = [r for r in recs if r.role is Role.EXECUTOR]
+    assert submitter.launched_at >= master.healthy_at
+    assert min(r.launched_at for r in executors) >= submitter.healthy_at
+    assert Counter(r.site for r in executors) == {"dc": 2, "campus": 2}
+    assert master.ip.startswith("10.1.") and master.site == "dc"  # a public site
+    assert run.fw.launches == 6 and run.fw.failures == 0
+
+
+def test_agent_loss_is_replaced_at_the_same_site(running, cluster):
+    run = running()
+    wait_for(run.pool_up, 30, "pool up")
+    victim = run.active(Role.EXECUTOR, "campus")[0]
+    cluster.lose_agent(victim.agent_id)
+    wait_for(lambda: victim.phase is Phase.ENDED, 10, "the lost task ended")
+    wait_for(run.pool_up, 30, "the executor replaced")
+    fresh = [r for r in run.active(Role.EXECUTOR, "campus") if r.task_id != victim.task_id]
+    assert len(fresh) == 2 and all(r.agent_id != victim.agent_id for r in fresh)
+    assert victim.state == "TASK_LOST"
+
+
+def test_black_hole_site_gets_bounded_launches(running, cluster):
+    cluster.black_hole("campus", after_s=0.1, probability=1.0)
+    policy = BackoffPolicy(base_s=0.1, max_s=0.5, blackhole_failures=3, early_s=30,
+                           hold_s=600)
+    run = running(options=Options(reconcile_settle_s=0.3, refuse_s=0.3, backoff=policy))
+    wait_for(lambda: any(c == "BLACK_HOLE" for c, _ in run.fw.status().reasons), 30,
+             "the black hole detected")
+    campus = [r for r in run.fw.records.values() if r.site == "campus"]
+    bound = policy.blackhole_failures + base_spec(Path(".")).autoscaling.max_launches_per_tick
+    assert len(campus) <= bound
+    # the rest of the pool is unaffected and nothing more goes to the black hole
+    wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) == 2, 20, "dc up")
+    launches = run.fw.launches
+    wait_for(lambda: run.fw.tick() and run.fw.launches == launches and
+             len([r for r in run.fw.records.values() if r.site == "campus"]) <= bound, 2)
+    reason = next(t for c, t in run.fw.status().reasons if c == "BLACK_HOLE")
+    assert "campus" in reason and "no launches for 600 s" in reason
+
+
+def test_malformed_events_are_logged_and_survived(running, cluster):
+    run = running()
+    wait_for(run.pool_up, 30, "pool up")
+    fid = run.fw.saved.framework_id
+    for event in ({"type": "SOMETHING_NEW", "something_new": {}},
+                  {"type": "UPDATE", "update": {}},
+                  {"type": "UPDATE", "update": {"status": {"task_id": {"value": "x"},
+                                                           "state": "TASK_DREAMING"}}},
+                  {"type": "OFFERS", "offers": {"offers": [{"garbage": True}]}},
+                  {"type": "RESCIND"}, {"no": "type"}):
+        assert cluster.send_raw(fid, event)
+    # the two that break our handlers are counted; pymesos logs the unknown/empty ones
+    wait_for(lambda: run.fw.driver.bad_events >= 2, 10, "bad events counted")
+    assert run.fw.driver.connected and run.pool_up()
+    assert cluster.send_raw(fid, b"{this is not json")   # breaks the stream: resubscribe
+    wait_for(lambda: run.fw.driver.last_error is not None, 10, "the broken record noticed")
+    wait_for(lambda: run.fw.driver.connected and not run.fw.status().reconciling, 20,
+             "resubscribed")
+    # still working: a lost agent's executor is replaced
+    victim = run.active(Role.EXECUTOR, "dc")[0]
+    cluster.lose_agent(victim.agent_id)
+    wait_for(lambda: victim.phase is Phase.ENDED and run.pool_up(), 30, "replacement")
+
+
+def test_silent_master_is_noticed_and_resubscribed(running):
+    run = running()
+    wait_for(run.pool_up, 30, "pool up")
+    master = running.masters[0]
+    master.stall()
+    wait_for(lambda: run.fw.driver.resubscribes >= 1, 10, "heartbeat watchdog fired")
+    master.resume()
+    wait_for(lambda: run.fw.driver.connected and run.pool_up(), 20, "back to normal")
+    assert run.fw.launches == 6
+
+
+def test_follower_redirect_is_followed(running, cluster):
+    leader = EmulatedMaster(cluster, heartbeat_s=0.3).start()
+    follower = EmulatedMaster(cluster, heartbeat_s=0.3, redirect_to=leader.address).start()
+    running.masters.extend([leader, follower])
+    run = running(spec_masters=follower.url)
+    wait_for(run.pool_up, 30, "pool up through the leader")
+    assert run.fw.driver.master == leader.address
+
+
+@pytest.mark.zookeeper
+def test_leader_failover_through_zookeeper(running, cluster, zookeeper):
+    zk = zookeeper.url("/mesos-itest")
+    first = EmulatedMaster(cluster, heartbeat_s=0.3, zk=zk).start()
+    wait_for(lambda: first.is_leader, 10, "first master elected")
+    second = EmulatedMaster(cluster, heartbeat_s=0.3, zk=zk).start()
+    running.masters.extend([first, second])
+    run = running(spec_masters=zk)
+    wait_for(run.pool_up, 30, "pool up")
+    assert run.fw.driver.master == first.address
+    tasks_before = {r.task_id for r in run.active()}
+    first.stop()
+    wait_for(lambda: second.is_leader, 15, "second master elected")
+    wait_for(lambda: run.fw.driver.master == second.address and run.fw.driver.connected
+             and not run.fw.status().reconciling, 20, "resubscribed to the new leader")
+    assert {r.task_id for r in run.active()} == tasks_before
+    victim = run.active(Role.EXECUTOR, "dc")[0]
+    cluster.lose_agent(victim.agent_id)
+    wait_for(lambda: victim.phase is Phase.ENDED and run.pool_up(), 30,
+             "the new leader serves the framework")
+
+
+def _spawn(spec_path: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "framework.cli", "run", str(spec_path),
+                             "--tick", "0.2"], stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_sigkill_and_restart_keeps_exactly_the_desired_tasks(tmp_path, cluster):
+    master = EmulatedMaster(cluster, heartbeat_s=0.3).start()
+    state = tmp_path / "state.json"
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(SPEC.replace("backend: {type: sim, sim: {agents_per_site: 3}}",
+                                      f"backend: {{type: mesos, mesos: {{master: '{master.url}',"
+                                      f" state: '{state}', failover_timeout: 600}}}}"))
+    log = tmp_path / "framework.log"
+    proc = _spawn(spec_path, log)
+    try:
+        def live() -> dict[str, str]:
+            if not state.exists():
+                return {}
+            fid = json.loads(state.read_text())["framework_id"]
+            return {t: s for t, s in cluster.task_states(fid).items() if s == "TASK_RUNNING"}
+
+        def complete() -> bool:
+            roles = Counter(".".join(t.split(".")[1:3]) for t in live())
+            return roles == {"master.dc": 1, "submitter.dc": 1, "executor.dc": 2,
+                             "executor.campus": 2}
+        wait_for(complete, 40, "the pool up under the first process")
+        before = set(live())
+        fid = json.loads(state.read_text())["framework_id"]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        lines_before = log.read_text().count("\n")
+        proc = _spawn(spec_path, log)
+
+        def steady() -> bool:
+            new = log.read_text().splitlines()[lines_before:]
+            return any(line.startswith("[connected]") and "|" not in line for line in new)
+        wait_for(steady, 40, "the restarted framework reconciled with nothing left to do")
+        assert json.loads(state.read_text())["framework_id"] == fid
+        assert set(live()) == before and complete()
+        assert set(cluster.task_states(fid)) == before  # nothing launched, nothing lost
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+        master.stop()
