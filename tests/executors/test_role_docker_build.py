@@ -1,28 +1,25 @@
 """Build the executor Dockerfile with the real Docker engine and start the container.
 
 No registry is reachable, so the official base image is replaced by a local stand-in
-tagged ``htcondor/execute:htcmesos-test-…``: a rootfs of only the ``bin lib lib64 sbin →
-usr/*`` symlinks plus a fake ``condor_master`` (records argv, then sleeps), run with the
-host's ``/usr`` mounted read-only so the host python3 runs the entrypoint. The stand-in
-carries the official images' ``CMD`` to prove our ENTRYPOINT resets it. (The tiny test
-image of ``tiny_image`` does not fit: the stand-in must be ``FROM``-able under the
-official name and carry that ``CMD`` and the fake ``condor_master``.)
+(:func:`framework.sim.images.build_role_image`): ``htcondor/execute:htcmesos-test-…``, a
+rootfs of only the ``bin lib lib64 sbin → usr/*`` symlinks plus a fake ``condor_master``
+(records argv, then sleeps) first on its ``PATH``, run with the host's ``/usr`` mounted
+read-only so the host python3 runs the entrypoint. The stand-in carries the official
+images' ``CMD`` to prove our ENTRYPOINT resets it.
 
 The engine is the session fixture ``docker_engine`` (tests/services.py): the running one,
-or a ``dockerd`` it starts on a socket of its own; every docker CLI call here is pointed at
-that engine through ``DOCKER_HOST``. Outside CI a missing engine or CLI skips; with
-``CI=true`` it fails.
+or a ``dockerd`` it starts on a socket of its own; the image is built through the docker
+SDK, and every docker CLI call here is pointed at that engine through ``DOCKER_HOST``.
+Outside CI a missing engine or CLI skips; with ``CI=true`` it fails.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import shutil
 import subprocess
-import tarfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,15 +28,12 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
+from framework.sim.images import build_role_image, remove_role_image
 from tests.services import unavailable
 
 pytestmark = pytest.mark.docker
 
-EXECUTORS = Path(__file__).resolve().parents[2] / "executors"
-
 TOKEN_VALUE = "eyJhbGciOiJIUzI1NiJ9.DOCKER-TEST-TOKEN-51ac.sig"
-FAKE_MASTER = b'#!/bin/sh\necho "$0 $*" > /tmp/condor_master.argv\nexec sleep 120\n'
-OFFICIAL_CMD = '["/bin/bash", "-x", "/start.sh"]'
 HEALTH_GET = (
     "import json, urllib.request, urllib.error\n"
     "try:\n"
@@ -102,48 +96,15 @@ def docker(docker_engine: Any) -> DockerCLI:
     return cli
 
 
-def stand_in_rootfs() -> bytes:
-    """Tar of a minimal root: usr-merge symlinks, empty mount points, fake condor_master."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        def add_dir(name: str, mode: int = 0o755) -> None:
-            info = tarfile.TarInfo(name)
-            info.type, info.mode = tarfile.DIRTYPE, mode
-            tar.addfile(info)
-
-        for name in ("usr", "etc", "run", "root", "opt", "opt/fake", "opt/fake/bin"):
-            add_dir(name)
-        add_dir("tmp", 0o1777)
-        for link in ("bin", "lib", "lib64", "sbin"):
-            info = tarfile.TarInfo(link)
-            info.type, info.linkname = tarfile.SYMTYPE, "usr/" + link
-            tar.addfile(info)
-        info = tarfile.TarInfo("opt/fake/bin/condor_master")
-        info.mode, info.size = 0o755, len(FAKE_MASTER)
-        tar.addfile(info, io.BytesIO(FAKE_MASTER))
-    return buf.getvalue()
-
-
-def _build_env(docker: DockerCLI) -> Dict[str, str]:
-    """BuildKit if the buildx plugin is there, else the classic builder."""
-    has_buildx = docker("buildx", "version", check=False, timeout=20).returncode == 0
-    return {} if has_buildx else {"DOCKER_BUILDKIT": "0"}
-
-
 @pytest.fixture(scope="module")
-def executor_image(docker: DockerCLI) -> Iterator[str]:
+def executor_image(docker_engine: Any) -> Iterator[str]:
     """Build executors/executor/Dockerfile FROM the stand-in; remove both images after."""
-    tag = "htcmesos-test-" + uuid.uuid4().hex[:8]
-    base = "htcondor/execute:" + tag
-    image = "htcmesos/executor:" + tag
-    docker("import", "-c", "CMD " + OFFICIAL_CMD, "-", base, input=stand_in_rootfs())
+    image = "htcmesos/executor:htcmesos-test-" + uuid.uuid4().hex[:8]
     try:
-        docker("build", "-q", "--build-arg", "HTCONDOR_TAG=" + tag, "-f",
-               str(EXECUTORS / "executor" / "Dockerfile"), "-t", image, str(EXECUTORS),
-               env=_build_env(docker), timeout=120)
+        build_role_image(docker_engine, "executor", image)
         yield image
     finally:
-        docker("rmi", "-f", image, base, check=False)
+        remove_role_image(docker_engine, "executor", image)
 
 
 def _bindings_mount() -> List[str]:
@@ -165,7 +126,6 @@ def container(executor_image: str, docker: DockerCLI, tmp_path: Path) -> Iterato
     config = base64.b64encode(b'use ROLE : Execute\nHTCMESOS_TASK_ID = "$ENV(HTCMESOS_TASK_ID)"\n').decode()
     docker("run", "-d", "--name", name, "-v", "/usr:/usr:ro", "-v", "%s:/etc/condor/tokens-orig.d:ro" % tokens,
            *_bindings_mount(),
-           "-e", "PATH=/opt/fake/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "-e", "HTCMESOS_CONDOR_CONFIG_B64=" + config, "-e", "HTCMESOS_TASK_ID=exec.site-a.1",
            "-e", "HTCMESOS_MASTER_ADDRESS=127.0.0.1:1", executor_image)
     try:
