@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from ..mesos.protocol import TaskState
 from ..model import Role
 from ..spec import ClusterSpec
 from ..state import FrameworkState, StateStore
-from .mesos_needs import NeedsResult, Reason, TaskRecord, compute_needs
+from .mesos_needs import ACTIVE, NeedsResult, Reason, TaskRecord, compute_needs
 from .mesos_offers import Offer, SiteMatcher, pack, parse_offer
 from .mesos_tasks import TaskInfoFactory, new_task_id, parse_task_id
 
@@ -89,6 +89,8 @@ class MesosFramework(Scheduler):
         self._suppressed = False
         self._last_needs = NeedsResult([])
         self._dirty = False
+        self._healthy_since: dict[str, float] = {}   # healthy, not yet stable
+        self._ended: deque[tuple[str, float]] = deque()
         self.launches = 0
         self.failures = 0
         for task_id, agent in self.saved.tasks.items():
@@ -259,25 +261,33 @@ class MesosFramework(Scheduler):
             rec.healthy = bool(status["healthy"])
             if rec.healthy and rec.healthy_at is None:
                 rec.healthy_at = now
+                self._healthy_since[rec.task_id] = now
         if nxt.action is Action.FAILED:
             self.failures += 1
             self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at)
             log.warning("%s %s ended: %s %s", rec.role, rec.task_id, state.short, rec.message)
         if rec.phase is Phase.ENDED and before is not Phase.ENDED:
             rec.ended_at = now
+            self._ended.append((rec.task_id, now))
+            self._healthy_since.pop(rec.task_id, None)
             self._dirty = True
         return nxt.action is Action.KILL
 
     def _mark_stable(self, now: float) -> None:
-        """Tasks healthy for the back-off's ``early_s`` clear their (role, site) back-off."""
-        early, forget = self.backoff.policy.early_s, self.opts.forget_ended_s
-        for rec in list(self.records.values()):
-            if rec.ended_at is not None and now - rec.ended_at > forget:
-                del self.records[rec.task_id]
-            elif (not rec.stable and rec.confirmed and rec.healthy_at is not None
-                    and now - rec.healthy_at >= early):
+        """Tasks healthy for the back-off's ``early_s`` clear their (role, site) back-off;
+        ended tasks are forgotten after ``forget_ended_s``."""
+        early = self.backoff.policy.early_s
+        for task_id in [t for t, since in self._healthy_since.items() if now - since >= early]:
+            del self._healthy_since[task_id]
+            rec = self.records.get(task_id)
+            if rec is not None and rec.confirmed:
                 rec.stable = True
                 self.backoff.stable((rec.role.value, rec.site))
+        while self._ended and now - self._ended[0][1] > self.opts.forget_ended_s:
+            task_id, _ = self._ended.popleft()
+            rec = self.records.get(task_id)
+            if rec is not None and rec.phase is Phase.ENDED:
+                del self.records[task_id]
 
     def _needs(self, now: float) -> NeedsResult:
         needs = compute_needs(self.spec, self.records.values(), self.desired, self.backoff, now)
@@ -324,24 +334,33 @@ class MesosFramework(Scheduler):
         self._dirty = False
 
     def _active_count(self) -> int:
-        return sum(1 for r in self.records.values() if r.phase.active)
+        return sum(1 for r in self.records.values() if r.phase in ACTIVE)
 
     def _status(self, needs: NeedsResult) -> PoolStatus:
-        counts = Counter((r.role.value, r.site, r.phase.value) for r in self.records.values()
-                         if r.phase is not Phase.ENDED)
+        raw = Counter((r.role, r.site, r.phase) for r in self.records.values())
+        counts = Counter({(role.value, site, phase.value): n
+                          for (role, site, phase), n in raw.items() if phase is not Phase.ENDED})
         return PoolStatus(self._connected, self._reconciling, dict(counts),
                           [(code.value, text) for code, text in needs.reasons],
                           needs.master_address, self.launches, self.failures)
 
     def _call(self, method: str, *args: Any) -> bool:
+        """One call through the driver: in the background where the driver has a call
+        pool (launches, declines, kills must not hold up the event stream)."""
         driver = self.driver
         if driver is None:
             return False
         fn = getattr(driver, method)
+        if hasattr(driver, "submit") and method in _BACKGROUND:
+            driver.submit(fn, *args)
+            return True
         if hasattr(driver, "call"):
             return driver.call(fn, *args)
         fn(*args)
         return True
+
+
+_BACKGROUND = frozenset({"launchTasks", "declineOffer", "killTask"})
 
 
 def _task_ip(status: dict) -> str | None:

@@ -27,6 +27,11 @@ class Reason(str, enum.Enum):
     RECONCILING = "RECONCILING"
 
 
+_RUNNING = Phase.RUNNING
+#: Phases that count towards the desired number (``Phase.active``, as a set: hot path).
+ACTIVE = frozenset(p for p in Phase if p.active)
+
+
 @dataclass
 class TaskRecord:
     """What the framework knows of one of its tasks."""
@@ -47,7 +52,7 @@ class TaskRecord:
 
     @property
     def confirmed(self) -> bool:
-        return self.phase is Phase.RUNNING and self.healthy is True
+        return self.phase is _RUNNING and self.healthy is True
 
 
 @dataclass
@@ -70,7 +75,7 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     """Needs in priority order (master, submitter, executors per site)."""
     active: dict[tuple[Role, str], list[TaskRecord]] = {}
     for rec in records:
-        if rec.phase.active:
+        if rec.phase in ACTIVE:
             active.setdefault((rec.role, rec.site), []).append(rec)
     out = NeedsResult([])
     masters = [r for (role, _), rs in active.items() if role is Role.MASTER for r in rs]
@@ -106,7 +111,7 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     for site in spec.sites:
         running = active.get((Role.EXECUTOR, site.name), [])
         missing = desired.get(site.name, 0) - len(running)
-        unconfirmed = sum(1 for r in running if not r.confirmed)
+        unconfirmed = sum(1 for r in running if r.phase is not _RUNNING or r.healthy is not True)
         room = cap - unconfirmed
         if missing > room:
             out.reasons.append((Reason.UNCONFIRMED_LIMIT,

@@ -16,18 +16,19 @@ pymesos has spoken to real masters for years; these are the gaps it leaves:
 """
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from pymesos import MesosSchedulerDriver
 from pymesos import process as _pm_process
 
 from ..errors import ApiError, BackendError, Redirect, from_http_status
+from .httpcall import KeepAliveClient
 from .protocol import DEFAULT_HEARTBEAT_S, SCHEDULER_PATH, STREAM_ID_HEADER
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Driver(MesosSchedulerDriver):
     def __init__(self, scheduler: Any, framework_info: dict[str, Any], masters: str, *,
                  principal: str | None = None, secret: str | None = None,
                  heartbeat_factor: float = 3.0, clock: Callable[[], float] = time.monotonic,
-                 call_timeout_s: float = 10.0):
+                 call_timeout_s: float = 10.0, call_workers: int = 4):
         super().__init__(scheduler, dict(framework_info), masters, use_addict=False,
                          implicit_acknowledgements=True, principal=principal, secret=secret,
                          failover=True)
@@ -102,6 +103,9 @@ class Driver(MesosSchedulerDriver):
         self._url_index = 0
         self._watchdog: threading.Thread | None = None
         self._detector = None
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=call_workers,
+                                        thread_name_prefix="mesos-call")
         self.last_error: str | None = None
         self.bad_events = 0
         self.resubscribes = 0
@@ -136,6 +140,7 @@ class Driver(MesosSchedulerDriver):
             self._detector.stop()
             self._detector = None
         super().stop(failover=failover)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _on_leader(self, address: str | None) -> None:
         log.info("leading master: %s", address or "none")
@@ -199,32 +204,43 @@ class Driver(MesosSchedulerDriver):
             self.change_master(nxt)
 
     # -- calls -------------------------------------------------------------------------
+    def _call_conn(self) -> KeepAliveClient:
+        """This thread's keep-alive connection to the leading master (calls run in parallel:
+        pymesos' one shared connection serialises every round trip)."""
+        master = self.master
+        if not self.connected or master is None:
+            raise BackendError("not subscribed to a master yet")
+        cached = getattr(self._local, "conn", None)
+        if cached is not None and cached[0] == master:
+            return cached[1]
+        if cached is not None:
+            cached[1].close()
+        host, port = master.rsplit(":", 1)
+        conn = KeepAliveClient(host, int(port), self._timeout)
+        self._local.conn = (master, conn)
+        return conn
+
     def _send(self, body: Any, path: str = SCHEDULER_PATH, method: str = "POST",
               headers: dict | None = None) -> dict:
         """One call to the leading master; errors as :mod:`framework.errors` exceptions."""
         headers = dict(headers or {})
-        with self._lock:
-            conn = self._get_conn()
-            if conn is None:
-                raise BackendError("not subscribed to a master yet")
-            data = json.dumps(body).encode() if body != "" else b""
-            if data:
-                headers["Content-Type"] = "application/json"
-            if self.stream_id:
-                headers[STREAM_ID_HEADER] = self.stream_id
-            if self._basic_credential:
-                headers["Authorization"] = self._basic_credential
-            try:
-                conn.request(method, path, body=data, headers=headers)
-                resp = conn.getresponse()
-                payload = resp.read()
-            except (OSError, http.client.HTTPException) as exc:
-                self._close()
-                raise BackendError(f"call to {self.master} failed: {exc}") from exc
-        if resp.status >= 300:
-            err = from_http_status(resp.status, payload.decode("utf-8", "replace")[:500],
-                                   f"http://{self.master}{path}",
-                                   resp.getheader("Location") or "")
+        conn = self._call_conn()
+        master = self.master
+        data = json.dumps(body).encode() if body != "" else b""
+        if data:
+            headers["Content-Type"] = "application/json"
+        if self.stream_id:
+            headers[STREAM_ID_HEADER] = self.stream_id
+        if self._basic_credential:
+            headers["Authorization"] = self._basic_credential
+        try:
+            status, answer_headers, payload = conn.request(method, path, data, headers)
+        except OSError as exc:
+            conn.close()
+            raise BackendError(f"call to {master} failed: {exc}") from exc
+        if status >= 300:
+            err = from_http_status(status, payload.decode("utf-8", "replace")[:500],
+                                   f"http://{master}{path}", answer_headers.get("location", ""))
             if isinstance(err, Redirect) and err.location:
                 self.change_master(_host_port(err.location))
             raise err
@@ -234,8 +250,9 @@ class Driver(MesosSchedulerDriver):
             return {}
 
     def acknowledgeStatusUpdate(self, status: dict) -> None:
-        """pymesos acks only updates with a uuid (right); a failed ack is logged, not raised."""
-        self.call(super().acknowledgeStatusUpdate, status)
+        """pymesos acks only updates with a uuid (right); acks go out in the background so
+        the event stream is never held up by a round trip; a failed ack is logged."""
+        self.submit(MesosSchedulerDriver.acknowledgeStatusUpdate.__get__(self), status)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
         """Run one call method, logging instead of raising; True if it went through."""
@@ -245,6 +262,13 @@ class Driver(MesosSchedulerDriver):
         except (ApiError, BackendError) as exc:
             log.warning("%s failed: %s", getattr(fn, "__name__", "call"), exc)
             return False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run one call on the call pool (in parallel, order not guaranteed)."""
+        try:
+            self._pool.submit(self.call, fn, *args)
+        except RuntimeError:  # pool shut down: the driver is stopping
+            log.debug("dropped %s: driver stopped", getattr(fn, "__name__", "call"))
 
 
 def _host_port(url: str) -> str:
