@@ -10,6 +10,7 @@ from typing import Callable
 from .backends.mesos import MesosFramework, Options, PoolStatus, framework_info
 from .clock import Clock, WallClock
 from .errors import BackendError
+from .mesos.driver import Driver
 from .spec import ClusterSpec
 from .state import StateStore, open_store
 
@@ -34,8 +35,6 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
                   on_status: Callable[[PoolStatus], None] | None = None,
                   on_start: Callable[[MesosFramework], None] | None = None) -> PoolStatus:
     """Run the framework until ``stop`` is set; the master keeps our tasks (failover)."""
-    from .mesos.driver import Driver  # imports pymesos (which patches SIGINT handling)
-
     m = spec.backend.mesos
     if m is None:
         raise BackendError("the spec has no backend.mesos block")

@@ -12,8 +12,6 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymesos import Scheduler
-
 from ..autoscaler.backoff import BackoffPolicy, LaunchBackoff
 from ..autoscaler.lifecycle import Action, Phase, step
 from ..clock import Clock
@@ -67,8 +65,11 @@ def framework_info(spec: ClusterSpec, framework_id: str | None, hostname: str) -
     return info
 
 
-class MesosFramework(Scheduler):
-    """Keeps one master, one submitter and the desired executors per site running."""
+class MesosFramework:
+    """Keeps one master, one submitter and the desired executors per site running.
+
+    Implements pymesos' scheduler interface without importing pymesos (its import installs
+    a SIGINT handler, which only the main thread may do)."""
 
     def __init__(self, spec: ClusterSpec, store: StateStore, clock: Clock,
                  options: Options | None = None):
@@ -226,6 +227,18 @@ class MesosFramework(Scheduler):
 
     def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
         log.info("message from executor %s", executor_id)
+
+    def processHeartBeat(self, driver: Any) -> None:
+        """HEARTBEAT: the driver's watchdog already noted the event."""
+
+    def inverseOffers(self, driver: Any, offers: list) -> None:
+        """Maintenance inverse offers: not used (agents drain through HTCondor)."""
+
+    def inverseOfferRescinded(self, driver: Any, offer_id: Any) -> None:
+        """See :meth:`inverseOffers`."""
+
+    def operationStatusUpdate(self, driver: Any, status: Any) -> None:
+        """Offer operation feedback: htcmesos only LAUNCHes."""
 
     # -- internals (lock held) ---------------------------------------------------------
     def _subscribed(self, driver: Any, framework_id: str) -> None:

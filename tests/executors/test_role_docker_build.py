@@ -124,11 +124,11 @@ def container(executor_image: str, docker: DockerCLI, tmp_path: Path) -> Iterato
     (tokens / "exec.token").write_text(TOKEN_VALUE)
     name = "htcmesos-test-" + uuid.uuid4().hex[:8]
     config = base64.b64encode(b'use ROLE : Execute\nHTCMESOS_TASK_ID = "$ENV(HTCMESOS_TASK_ID)"\n').decode()
-    docker("run", "-d", "--name", name, "-v", "/usr:/usr:ro", "-v", "%s:/etc/condor/tokens-orig.d:ro" % tokens,
-           *_bindings_mount(),
-           "-e", "HTCMESOS_CONDOR_CONFIG_B64=" + config, "-e", "HTCMESOS_TASK_ID=exec.site-a.1",
-           "-e", "HTCMESOS_MASTER_ADDRESS=127.0.0.1:1", executor_image)
-    try:
+    try:  # a container created but not started must be removed too
+        docker("run", "-d", "--name", name, "-v", "/usr:/usr:ro",
+               "-v", "%s:/etc/condor/tokens-orig.d:ro" % tokens, *_bindings_mount(),
+               "-e", "HTCMESOS_CONDOR_CONFIG_B64=" + config, "-e", "HTCMESOS_TASK_ID=exec.site-a.1",
+               "-e", "HTCMESOS_MASTER_ADDRESS=127.0.0.1:1", executor_image)
         yield name
     finally:
         docker("rm", "-f", name, check=False)

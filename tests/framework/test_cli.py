@@ -131,6 +131,12 @@ def test_missing_key_file_is_a_warning_not_an_error():
     assert code == 0 and "does not exist yet" in out
 
 
-def test_demo_prints_final_pool_state():
-    code, out = run("demo", "--duration", "0")
-    assert code == 0 and "final pool state" in out
+def test_demo_runs_the_pool_on_the_emulated_cluster():
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "demo", "--duration", "15"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    final = proc.stdout.split("final pool state:")[1]
+    for row in ("master    dc       running=1", "submitter dc       running=1",
+                "executor  campus   running=3", "executor  dc       running=3"):
+        assert row in final, proc.stdout
+    assert "0 failures" in final
