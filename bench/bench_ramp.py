@@ -28,17 +28,7 @@ from framework.model import Role  # noqa: E402
 from framework.sim.from_spec import with_mesos_backend  # noqa: E402
 from framework.spec import parse_spec  # noqa: E402
 
-SPEC = """
-pool: {name: ramp, trust_domain: ramp.example, signing_key_file: /dev/null}
-sites:
-  - {name: dc, calico: {network: calico-dc, cidr: 10.0.0.0/8}, executors: {min: 0, max: 100000}}
-roles:
-  master: {image: m, cpus: 1, mem: 1024}
-  submitter: {image: s, cpus: 1, mem: 1024}
-  executor: {image: e, cpus: 4, mem: 8192, disk: 10240}
-autoscaling: {max_launches_per_tick: 100000}
-backend: {type: sim}
-"""
+from bench_offers import SPEC  # noqa: E402  (the same pool as the offers benchmark)
 
 
 def ramp(n: int, agents: int, naive: bool, timeout_s: float, url: str | None = None,

@@ -28,7 +28,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -380,3 +380,24 @@ def tiny_image(docker_engine) -> str:
     from framework.sim.images import build_test_image
     build_test_image(docker_engine, TINY_IMAGE_TAG)
     return TINY_IMAGE_TAG
+
+
+def free_docker_cidr(client: Any, second_octet: int) -> str:
+    """A /24 in 10.<second_octet>.0.0/16 that no Docker network on this engine overlaps."""
+    import ipaddress
+    import random
+
+    used = []
+    for net in client.networks.list():
+        for conf in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            try:
+                used.append(ipaddress.ip_network(conf.get("Subnet", ""), strict=False))
+            except ValueError:
+                pass
+    thirds = list(range(256))
+    random.shuffle(thirds)
+    for third in thirds:
+        cand = ipaddress.ip_network(f"10.{second_octet}.{third}.0/24")
+        if not any(cand.overlaps(u) for u in used if u.version == 4):
+            return str(cand)
+    pytest.fail(f"no free /24 in 10.{second_octet}.0.0/16 on this engine")

@@ -15,7 +15,6 @@ missing engine skips; with ``CI=true`` it fails.
 from __future__ import annotations
 
 import ipaddress
-import random
 import textwrap
 import threading
 import uuid
@@ -24,6 +23,8 @@ from typing import Any, Iterator
 
 import docker.errors
 import pytest
+
+from tests.services import free_docker_cidr
 
 from framework.backends.mesos import MesosFramework, Options, PoolStatus
 from framework.backends.mesos_needs import TaskRecord
@@ -75,22 +76,8 @@ SPEC = textwrap.dedent("""\
     """)
 
 
-def free_cidr(client: Any) -> str:
-    """A /24 in 10.214.0.0/16 that no Docker network on this engine overlaps."""
-    used = []
-    for net in client.networks.list():
-        for conf in (net.attrs.get("IPAM") or {}).get("Config") or []:
-            try:
-                used.append(ipaddress.ip_network(conf.get("Subnet", ""), strict=False))
-            except ValueError:
-                pass
-    thirds = list(range(256))
-    random.shuffle(thirds)
-    for third in thirds:
-        cand = ipaddress.ip_network(f"10.214.{third}.0/24")
-        if not any(cand.overlaps(u) for u in used if u.version == 4):
-            return str(cand)
-    pytest.fail("no free /24 in 10.214.0.0/16 on this engine")
+def free_cidr(client) -> str:
+    return free_docker_cidr(client, 214)
 
 
 @pytest.fixture(scope="module")

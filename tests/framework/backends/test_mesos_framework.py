@@ -6,7 +6,6 @@ from framework.autoscaler.backoff import BackoffPolicy
 from framework.backends.mesos import MesosFramework, Options, framework_info
 from framework.backends.mesos_needs import Reason
 from framework.clock import ManualClock
-from framework.model import Role
 from framework.spec import parse_spec
 from framework.state import FileStore, FrameworkState
 from tests.framework.backends.test_mesos_offers import raw_offer

@@ -6,7 +6,6 @@ its ``python3`` and ``sh`` are the host's.
 from __future__ import annotations
 
 import ipaddress
-import random
 import threading
 import time
 import uuid
@@ -15,6 +14,8 @@ from typing import Any, Callable
 
 import docker.errors
 import pytest
+
+from tests.services import free_docker_cidr
 
 from framework.mesos.protocol import TaskState
 from framework.sim.docker_runner import (LAUNCH_FAILED, OWNER_LABEL, RUNNER_LABEL,
@@ -82,21 +83,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None
 
 
 def free_cidr(client) -> str:
-    """A /24 in 10.213.0.0/16 no Docker network on this engine overlaps."""
-    used = []
-    for net in client.networks.list():
-        for conf in (net.attrs.get("IPAM") or {}).get("Config") or []:
-            try:
-                used.append(ipaddress.ip_network(conf.get("Subnet", ""), strict=False))
-            except ValueError:
-                pass
-    thirds = list(range(256))
-    random.shuffle(thirds)
-    for third in thirds:
-        cand = ipaddress.ip_network(f"10.213.{third}.0/24")
-        if not any(cand.overlaps(u) for u in used if u.version == 4):
-            return str(cand)
-    pytest.fail("no free /24 in 10.213.0.0/16 on this engine")
+    return free_docker_cidr(client, 213)
 
 
 @pytest.fixture
