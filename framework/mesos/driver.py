@@ -114,7 +114,7 @@ class Driver(MesosSchedulerDriver):
         self.heartbeat_interval_s = DEFAULT_HEARTBEAT_S
         self._last_event = clock()
         self._stream_conn: _Connection | None = None
-        self._backoff = 0.0
+        self._stream_backoff_s = 0.0  # (pymesos' Process has a _backoff method: not that)
         self._connect_failures = 0
         self._urls = [u.strip() for u in masters.split(",")] if "://" in masters and \
             not masters.startswith("zk://") else []
@@ -182,7 +182,7 @@ class Driver(MesosSchedulerDriver):
         interval = info.get("heartbeat_interval_seconds")
         if isinstance(interval, (int, float)) and interval > 0:
             self.heartbeat_interval_s = float(interval)
-        self._backoff = 0.0
+        self._stream_backoff_s = 0.0
         self._connect_failures = 0
         self.last_error = None
         super().on_subscribed(info)
@@ -201,12 +201,13 @@ class Driver(MesosSchedulerDriver):
                     conn.kill()
 
     def _take_backoff(self) -> float:
-        delay, self._last_event = self._backoff, self._clock()
+        delay, self._last_event = self._stream_backoff_s, self._clock()
         return delay
 
     def _stream_failed(self, reason: str) -> None:
         self.last_error = reason
-        self._backoff = min(BACKOFF_MAX_S, max(BACKOFF_INITIAL_S, self._backoff * 2))
+        self._stream_backoff_s = min(BACKOFF_MAX_S,
+                                     max(BACKOFF_INITIAL_S, self._stream_backoff_s * 2))
         try:
             self.sched.error(self, reason)
         except Exception:  # the scheduler's own problem must not stop the stream

@@ -2,6 +2,7 @@
 Mesos emulator over HTTP on loopback; ZooKeeper tests use the real server."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -282,3 +283,75 @@ def test_sigkill_and_restart_keeps_exactly_the_desired_tasks(tmp_path, cluster):
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
         master.stop()
+
+
+def test_direct_master_list_skips_a_dead_master(running, cluster):
+    import socket
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()  # nothing listens there any more
+    live = EmulatedMaster(cluster, heartbeat_s=0.3).start()
+    running.masters.append(live)
+    run = running(spec_masters=f"http://127.0.0.1:{dead_port},{live.url}")
+    wait_for(run.pool_up, 60, "pool up through the second master")
+    assert run.fw.driver.master == live.address
+
+
+def test_unavailable_master_is_retried_with_backoff(running, cluster):
+    master = EmulatedMaster(cluster, heartbeat_s=0.3).start()
+    running.masters.append(master)
+    master.set_recovering(True)
+    run = running(spec_masters=master.url)
+    wait_for(lambda: run.fw.driver.last_error and "503" in run.fw.driver.last_error, 10,
+             "the 503 seen")
+    assert not run.fw.driver.connected
+    master.set_recovering(False)
+    wait_for(run.pool_up, 30, "pool up once the master recovered")
+
+
+def test_basic_auth_with_principal_and_secret_file(tmp_path, cluster):
+    master = EmulatedMaster(cluster, heartbeat_s=0.3,
+                            credentials={"htcmesos": "s3cret-for-auth"}).start()
+    secret = tmp_path / "mesos-secret"
+    secret.write_text("s3cret-for-auth\n")
+    spec = with_mesos_backend(base_spec(tmp_path), master.url, tmp_path / "state.json")
+    mesos = dataclasses.replace(spec.backend.mesos, principal="htcmesos", secret_file=secret)
+    spec = dataclasses.replace(spec, backend=dataclasses.replace(spec.backend, mesos=mesos))
+    run = Running(spec)
+    try:
+        wait_for(run.pool_up, 30, "pool up with authentication")
+    finally:
+        run.close()
+        master.stop()
+    wrong = EmulatedMaster(cluster, heartbeat_s=0.3, credentials={"htcmesos": "other"}).start()
+    secret.write_text("not-the-secret")
+    mesos = dataclasses.replace(mesos, master=wrong.url, state=str(tmp_path / "state2.json"))
+    run = Running(dataclasses.replace(spec, backend=dataclasses.replace(spec.backend,
+                                                                        mesos=mesos)))
+    try:
+        wait_for(lambda: run.fw.driver.last_error and "401" in run.fw.driver.last_error, 10,
+                 "the 401 seen")
+        assert not run.fw.driver.connected
+        assert "not-the-secret" not in run.fw.driver.last_error
+    finally:
+        run.close()
+        wrong.stop()
+
+
+@pytest.mark.zookeeper
+def test_framework_state_in_zookeeper(zookeeper):
+    from framework.state import FrameworkState, ZooKeeperStore
+    url = zookeeper.url("/htcmesos/itest-state")
+    store = ZooKeeperStore(url)
+    try:
+        assert store.load() == FrameworkState()
+        store.save(FrameworkState("fw-7", {"itest.master.dc.abcdef": "a1"}))
+        store.save(FrameworkState("fw-7", {"itest.executor.dc.123456": None}))
+    finally:
+        store.close()
+    again = ZooKeeperStore(url)
+    try:
+        assert again.load() == FrameworkState("fw-7", {"itest.executor.dc.123456": None})
+    finally:
+        again.close()
