@@ -19,6 +19,8 @@ from .sim.from_spec import site_layouts, with_mesos_backend
 
 #: Executors the demo asks for per site (within the spec's limits), to show scaling.
 DEMO_EXECUTORS = 3
+#: Without --duration, an agent is lost this many seconds in (to show a replacement).
+LOSS_AFTER_S = 20.0
 
 
 def run_demo(spec_text: str, duration: float | None, echo: Callable[[str], None]) -> int:
@@ -50,10 +52,27 @@ def run_demo(spec_text: str, duration: float | None, echo: Callable[[str], None]
                  f"{site.calico_network} {site.cidr}")
         stop = threading.Event()
         view = _LiveView(echo, time.monotonic())
-        if duration is not None:
-            threading.Timer(duration, stop.set).start()
+        timers = [threading.Timer(duration, stop.set)] if duration is not None else []
+        box: dict = {}
+
+        def lose_an_agent() -> None:
+            """Half-way: an agent running an executor vanishes; the framework replaces it."""
+            fw = box.get("fw")
+            records = list(fw.records.values()) if fw else []
+            central = {r.agent_id for r in records if r.role.value != "executor"}
+            victim = next((r for r in records if r.role.value == "executor" and r.phase.active
+                           and r.agent_id and r.agent_id not in central), None)
+            if victim is not None:
+                echo(f"*** demo: agent {victim.agent_id} at site {victim.site} is lost "
+                     f"(executor {victim.task_id} goes with it)")
+                cluster.lose_agent(victim.agent_id)
+        timers.append(threading.Timer(duration / 2 if duration else LOSS_AFTER_S, lose_an_agent))
+        for timer in timers:
+            timer.daemon = True
+            timer.start()
 
         def on_start(fw) -> None:
+            box["fw"] = fw
             for site in spec.sites:
                 fw.set_desired_executors(site.name, max(site.executors_min,
                                                         min(DEMO_EXECUTORS, site.executors_max)))
@@ -64,6 +83,8 @@ def run_demo(spec_text: str, duration: float | None, echo: Callable[[str], None]
             stop.set()
             status = view.last
         finally:
+            for timer in timers:
+                timer.cancel()
             master.stop()
             cluster.close()
         echo("")

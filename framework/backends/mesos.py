@@ -277,7 +277,8 @@ class MesosFramework:
                 self._healthy_since[rec.task_id] = now
         if nxt.action is Action.FAILED:
             self.failures += 1
-            self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at)
+            if status.get("reason") not in _AGENT_GONE:  # a lost agent says nothing of the task
+                self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at)
             log.warning("%s %s ended: %s %s", rec.role, rec.task_id, state.short, rec.message)
         if rec.phase is Phase.ENDED and before is not Phase.ENDED:
             rec.ended_at = now
@@ -373,6 +374,10 @@ class MesosFramework:
         return True
 
 
+#: Reasons of updates for tasks that ended because their agent went away: replaced at once.
+_AGENT_GONE = frozenset({"REASON_AGENT_REMOVED", "REASON_AGENT_DISCONNECTED",
+                         "REASON_AGENT_REMOVED_BY_OPERATOR", "REASON_SLAVE_REMOVED",
+                         "REASON_SLAVE_DISCONNECTED"})
 _BACKGROUND = frozenset({"launchTasks", "declineOffer", "killTask"})
 
 

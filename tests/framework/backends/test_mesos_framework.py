@@ -184,3 +184,16 @@ def test_kill_by_task_id(tmp_path):
     assert fw.kill(tid) and not fw.kill("nope")
     update(fw, driver, tid, "TASK_KILLED")
     assert fw.failures == 0
+
+
+def test_agent_loss_is_replaced_without_backoff(tmp_path):
+    fw, driver, clock = make(tmp_path)
+    settle(fw, clock)
+    fw.resourceOffers(driver, [raw_offer(1)])
+    tid = launched(driver)[0]["task_id"]["value"]
+    update(fw, driver, tid, "TASK_LOST", reason="REASON_AGENT_REMOVED")
+    fw.resourceOffers(driver, [raw_offer(2)])
+    assert len(launched(driver)) == 2 and fw.failures == 1  # relaunched at once
+    update(fw, driver, launched(driver)[1]["task_id"]["value"], "TASK_FAILED")
+    fw.resourceOffers(driver, [raw_offer(3)])
+    assert len(launched(driver)) == 2  # a task failure does back off
