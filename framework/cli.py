@@ -148,9 +148,16 @@ def run(spec: str, masters: str | None, state: str | None, duration: float | Non
     from .controller import run_framework
     from .state import open_store
 
+    import re
+
+    from .specbuild import MESOS_URL
+
     cluster = _load(spec)
     if cluster.backend.mesos is None:
         raise click.UsageError(f"{spec} has no backend.mesos block")
+    if masters and not re.fullmatch(MESOS_URL, masters):
+        raise click.UsageError(f"--master {masters!r}: expected zk://host:2181[,host:2181]/path "
+                               f"or http://host:5050[,http://host:5050]")
     if state:
         cluster = dataclasses.replace(cluster, backend=dataclasses.replace(
             cluster.backend, mesos=dataclasses.replace(cluster.backend.mesos, state=state)))

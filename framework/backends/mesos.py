@@ -33,6 +33,8 @@ class Options:
     reconcile_settle_s: float = 2.0    # quiet time after RECONCILE before launching
     reconcile_retry_s: float = 30.0    # re-send RECONCILE while answers are missing
     forget_ended_s: float = 600.0      # ended tasks stay visible (status, late updates) this long
+    launch_timeout_s: float = 30.0     # no update this long after ACCEPT → reconcile the task
+    kill_retry_s: float = 30.0         # no terminal update this long after KILL → kill again
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
 
@@ -91,6 +93,7 @@ class MesosFramework:
         self._last_needs = NeedsResult([])
         self._dirty = False
         self._healthy_since: dict[str, float] = {}   # healthy, not yet stable
+        self._asked: dict[str, float] = {}  # LAUNCHING / KILLING task → when we last asked
         self._ended: deque[tuple[str, float]] = deque()
         self.launches = 0
         self.failures = 0
@@ -98,7 +101,8 @@ class MesosFramework:
             parsed = parse_task_id(task_id, spec.pool.name)
             if parsed:
                 self.records[task_id] = TaskRecord(task_id, parsed[0], parsed[1],
-                                                   Phase.STARTING, clock.now(), agent)
+                                                   Phase.STARTING, clock.now(), agent,
+                                                   restored=True)
 
     # -- the controller's side ----------------------------------------------------
     def set_desired_executors(self, site: str, count: int) -> None:
@@ -113,33 +117,37 @@ class MesosFramework:
             if rec is None or rec.phase is Phase.ENDED:
                 return False
             rec.phase = Phase.KILLING
+            self._asked[task_id] = self.clock.now()
         return self._call("killTask", {"value": task_id})
 
     def tick(self) -> PoolStatus:
-        """Periodic work: finish reconciliation, revive or suppress offers, save state."""
+        """Periodic work: finish reconciliation, chase launches and kills that got no
+        answer, replace surplus central tasks, revive offers, save state. Driver calls are
+        made after the lock is released (pymesos' IO thread takes its own lock, then ours)."""
         now = self.clock.now()
-        surplus: list[str] = []
+        calls: list[tuple] = []
         with self._lock:
             if self._connected and self._reconciling:
                 if not self._pending and now >= self._reconcile_at + self.opts.reconcile_settle_s:
                     self._reconciling = False
                     log.info("reconciliation done: %d task(s) known", self._active_count())
-                    surplus = self._surplus()
                 elif now >= self._reconcile_at + self.opts.reconcile_retry_s:
-                    self._reconcile()
+                    calls += self._reconcile()
+            if self._connected and not self._reconciling:
+                calls += self._chase(now)
+                calls += [("killTask", {"value": t}) for t in self._surplus(now)]
             self._mark_stable(now)
             needs = self._needs(now)
             wanted = bool(needs.needs)
             revive = self._connected and not self._reconciling and wanted and self._suppressed
             if revive:
                 self._suppressed = False
+                calls.append(("reviveOffers", [self.spec.backend.mesos.role]))
             if self._dirty:
-                self._save()
+                self._try_save()
             status = self._status(needs)
-        for task_id in surplus:
-            self._call("killTask", {"value": task_id})
-        if revive:
-            self._call("reviveOffers", [self.spec.backend.mesos.role])
+        for call in calls:
+            self._call(*call)
         return status
 
     def status(self) -> PoolStatus:
@@ -156,11 +164,25 @@ class MesosFramework:
         self._subscribed(driver, driver.framework_id)
 
     def disconnected(self, driver: Any) -> None:
-        with self._lock:
-            self._connected = False
+        self._connected = False  # no lock: pymesos calls this holding its own lock
 
     def error(self, driver: Any, message: str) -> None:
         log.error("master error: %s", message)
+        if "has been removed" in message or "framework removed" in message.lower():
+            # Our failover timeout ran out (or an operator tore us down): the master killed
+            # our tasks and will never take this id again. Start afresh as a new framework.
+            with self._lock:
+                log.warning("framework %s was removed by the master: subscribing anew",
+                            self.saved.framework_id)
+                self.saved.framework_id = None
+                for rec in self.records.values():
+                    if rec.phase is not Phase.ENDED:
+                        rec.phase, rec.ended_at, rec.state = Phase.ENDED, self.clock.now(), None
+                self._asked.clear()
+                self._try_save()
+            framework = getattr(driver, "_framework", None)
+            if isinstance(framework, dict):
+                framework.pop("id", None)
 
     def resourceOffers(self, driver: Any, offers: list[dict]) -> None:
         self.driver = driver
@@ -180,8 +202,17 @@ class MesosFramework:
             else:
                 accepts, unused = self._place(parsed, now)
                 refuse = self.opts.refuse_s if self._last_needs.needs else self.opts.idle_refuse_s
-            if accepts:
-                self._save()
+            if accepts and not self._try_save():
+                # the tasks could not be recorded: launching them would make tasks a restart
+                # cannot reconcile. Forget them and give the offers back.
+                for _, infos in accepts:
+                    for info in infos:
+                        self.records.pop(info["task_id"]["value"], None)
+                        self._asked.pop(info["task_id"]["value"], None)
+                        self.launches -= 1
+                used = {offer_id for offer_id, _ in accepts}
+                unused += [o for o in parsed if o.id in used]
+                accepts, refuse = [], 1.0
             suppress = not self._reconciling and not self._last_needs.needs and not \
                 self._suppressed
             if suppress:
@@ -199,6 +230,8 @@ class MesosFramework:
         log.debug("offer %s rescinded", offer_id.get("value"))
 
     def statusUpdate(self, driver: Any, status: dict) -> None:
+        """Apply one update. Raises only for an update without task id or state (then
+        there is nothing to acknowledge either); pymesos acknowledges after this returns."""
         task_id = status["task_id"]["value"]
         state = TaskState(status["state"])
         kill = False
@@ -210,11 +243,15 @@ class MesosFramework:
                     log.warning("update for a task that is not ours: %s", task_id)
                     return
                 rec = TaskRecord(task_id, parsed[0], parsed[1], Phase.STARTING,
-                                 self.clock.now())
+                                 self.clock.now(), restored=True)
                 self.records[task_id] = rec
                 self._dirty = True
             if status.get("reason") == "REASON_RECONCILIATION":
                 self._pending.discard(task_id)
+            if status.get("reason") == "REASON_INVALID_OFFERS" and rec.phase is not Phase.LAUNCHING:
+                # a repeated ACCEPT of a task that did start: the task itself is fine
+                log.warning("ignored %s for %s: it started already", state.short, task_id)
+                return
             kill = self._apply(rec, state, status)
         if kill:
             self._call("killTask", {"value": task_id})
@@ -245,20 +282,42 @@ class MesosFramework:
         with self._lock:
             self.driver = driver
             self._connected = True
+            self._suppressed = False  # a SUBSCRIBE without suppressed_roles revives
             if self.saved.framework_id != framework_id:
                 self.saved.framework_id = framework_id
-                self._save()
-            self._reconcile()
+                self._try_save()
+            calls = self._reconcile()
+        for call in calls:
+            self._call(*call)
 
-    def _reconcile(self) -> None:
+    def _reconcile(self) -> list[tuple]:
+        """Start a reconciliation; the RECONCILE calls to make (explicit, then implicit)."""
         now = self.clock.now()
         self._reconciling, self._reconcile_at = True, now
         known = [r for r in self.records.values() if r.phase is not Phase.ENDED]
         self._pending = {r.task_id for r in known}
         explicit = [{"task_id": {"value": r.task_id}} for r in known]
-        if explicit:
-            self._call("reconcileTasks", explicit)
-        self._call("reconcileTasks", [])  # implicit: every task the master has for us
+        calls: list[tuple] = [("reconcileTasks", explicit)] if explicit else []
+        return calls + [("reconcileTasks", [])]  # implicit: every task the master has for us
+
+    def _chase(self, now: float) -> list[tuple]:
+        """Launches with no update and kills with no end after their timeouts: ask again
+        (a lost ACCEPT is answered TASK_LOST by an explicit reconciliation)."""
+        calls: list[tuple] = []
+        stale = []
+        for task_id, asked in self._asked.items():
+            rec = self.records.get(task_id)
+            if rec is None or rec.phase not in (Phase.LAUNCHING, Phase.KILLING):
+                stale.append(task_id)
+            elif rec.phase is Phase.LAUNCHING and now - asked >= self.opts.launch_timeout_s:
+                calls.append(("reconcileTasks", [{"task_id": {"value": task_id}}]))
+                self._asked[task_id] = now
+            elif rec.phase is Phase.KILLING and now - asked >= self.opts.kill_retry_s:
+                calls.append(("killTask", {"value": task_id}))
+                self._asked[task_id] = now
+        for task_id in stale:
+            del self._asked[task_id]
+        return calls
 
     def _apply(self, rec: TaskRecord, state: TaskState, status: dict) -> bool:
         now = self.clock.now()
@@ -277,13 +336,14 @@ class MesosFramework:
                 self._healthy_since[rec.task_id] = now
         if nxt.action is Action.FAILED:
             self.failures += 1
-            if status.get("reason") not in _AGENT_GONE:  # a lost agent says nothing of the task
+            if status.get("reason") not in _NOT_THE_SITE and not rec.restored:
                 self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at)
             log.warning("%s %s ended: %s %s", rec.role, rec.task_id, state.short, rec.message)
         if rec.phase is Phase.ENDED and before is not Phase.ENDED:
             rec.ended_at = now
             self._ended.append((rec.task_id, now))
             self._healthy_since.pop(rec.task_id, None)
+            self._asked.pop(rec.task_id, None)
             self._dirty = True
         return nxt.action is Action.KILL
 
@@ -324,28 +384,40 @@ class MesosFramework:
                                               needs.master_address, offer.allocation_role))
                 self.records[task_id] = TaskRecord(task_id, role, site, Phase.LAUNCHING, now,
                                                    offer.agent_id)
+                self._asked[task_id] = now
                 self.launches += 1
             accepts.append((offer.id, infos))
         return accepts, unused
 
-    def _surplus(self) -> list[str]:
-        """After reconciliation: more masters/submitters than one → the youngest go."""
+    def _surplus(self, now: float) -> list[str]:
+        """More than one master or submitter (a restart or partition adopted a duplicate):
+        keep the established one (healthy, oldest) and kill the others."""
+        live: dict[Role, list[TaskRecord]] = {Role.MASTER: [], Role.SUBMITTER: []}
+        for rec in self.records.values():
+            if rec.role in live and rec.phase in ACTIVE:
+                live[rec.role].append(rec)
         out = []
-        for role in (Role.MASTER, Role.SUBMITTER):
-            live = sorted((r for r in self.records.values()
-                           if r.role is role and r.phase.active),
-                          key=lambda r: (not r.confirmed, -r.launched_at))
-            for extra in live[1:]:
+        for role, recs in live.items():
+            recs.sort(key=lambda r: (not r.confirmed, r.launched_at))
+            for extra in recs[1:]:
                 log.warning("surplus %s %s: killing it", role, extra.task_id)
                 extra.phase = Phase.KILLING
+                self._asked[extra.task_id] = now
                 out.append(extra.task_id)
         return out
 
-    def _save(self) -> None:
-        self.saved.tasks = {r.task_id: r.agent_id for r in self.records.values()
-                            if r.phase is not Phase.ENDED}
-        self.store.save(FrameworkState(self.saved.framework_id, dict(self.saved.tasks)))
-        self._dirty = False
+    def _try_save(self) -> bool:
+        """Persist the framework id and live task ids; False (logged) if the store failed."""
+        tasks = {r.task_id: r.agent_id for r in self.records.values()
+                 if r.phase is not Phase.ENDED}
+        try:
+            self.store.save(FrameworkState(self.saved.framework_id, tasks))
+        except Exception as exc:  # ZooKeeper connection loss, full disk, …
+            log.error("cannot save the framework state: %s", exc)
+            self._dirty = True
+            return False
+        self.saved.tasks, self._dirty = tasks, False
+        return True
 
     def _active_count(self) -> int:
         return sum(1 for r in self.records.values() if r.phase in ACTIVE)
@@ -374,10 +446,12 @@ class MesosFramework:
         return True
 
 
-#: Reasons of updates for tasks that ended because their agent went away: replaced at once.
-_AGENT_GONE = frozenset({"REASON_AGENT_REMOVED", "REASON_AGENT_DISCONNECTED",
-                         "REASON_AGENT_REMOVED_BY_OPERATOR", "REASON_SLAVE_REMOVED",
-                         "REASON_SLAVE_DISCONNECTED"})
+#: Reasons of ends that say nothing about the site or the task (the agent went away, the
+#: master answered a reconciliation or refused an offer): replaced without back-off.
+_NOT_THE_SITE = frozenset({"REASON_AGENT_REMOVED", "REASON_AGENT_DISCONNECTED",
+                           "REASON_AGENT_REMOVED_BY_OPERATOR", "REASON_SLAVE_REMOVED",
+                           "REASON_SLAVE_DISCONNECTED", "REASON_RECONCILIATION",
+                           "REASON_INVALID_OFFERS"})
 _BACKGROUND = frozenset({"launchTasks", "declineOffer", "killTask"})
 
 

@@ -47,6 +47,7 @@ class TaskRecord:
     healthy: bool | None = None
     healthy_at: float | None = None  # clock time of the first healthy report
     stable: bool = False             # healthy long enough to clear its site's back-off
+    restored: bool = False           # known from saved state or reconciliation, not launched
     ended_at: float | None = None
     message: str = ""
 

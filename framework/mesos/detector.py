@@ -72,6 +72,15 @@ class LeaderDetector:
         except KazooException:
             pass
 
+    def _retry(self) -> None:
+        try:
+            self._children(self._zk.get_children(self.path))
+        except KazooException as exc:
+            log.warning("cannot list %s (%s): retrying", self.path, exc)
+            timer = threading.Timer(1.0, self._retry)
+            timer.daemon = True
+            timer.start()
+
     def _children(self, children: list[str]) -> bool:
         if self._stopped:
             return False
@@ -83,6 +92,14 @@ class LeaderDetector:
                 address = master_address(json.loads(data.decode("utf-8")))
             except NoNodeError:
                 return True  # vanished meanwhile; the next change fires the watch again
+            except KazooException as exc:
+                # kazoo has already recorded these children: this change would never be
+                # replayed. Look again shortly.
+                log.warning("cannot read %s/%s (%s): retrying", self.path, child, exc)
+                timer = threading.Timer(1.0, self._retry)
+                timer.daemon = True
+                timer.start()
+                return True
             except (ValueError, UnicodeDecodeError) as exc:
                 log.error("unreadable MasterInfo in %s/%s: %s", self.path, child, exc)
         with self._lock:

@@ -52,21 +52,32 @@ from .protocol import DEFAULT_HEARTBEAT_S, SCHEDULER_PATH, STREAM_ID_HEADER
 log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL_S, BACKOFF_MAX_S = 0.5, 30.0
+NEVER_S = 100 * 365 * 24 * 3600.0
 
 
 class _Connection(_pm_process.Connection):
     """pymesos' stream connection with back-off, error containment and a kill switch."""
 
     def __init__(self, addr: str, callback: Any):
-        delay = callback._take_backoff() if isinstance(callback, Driver) else 0.0
+        driver = callback if isinstance(callback, Driver) else None
+        delay = driver._take_backoff() if driver is not None else 0.0
         if delay > 0:
             time.sleep(delay)  # on the IO thread, as pymesos itself does for connect errors
-        super().__init__(addr, callback)
-        if isinstance(callback, Driver):
-            callback._stream_conn = self
+        self._init_error: str | None = None
+        try:
+            super().__init__(addr, callback)
+        except (OSError, ValueError) as exc:  # unresolvable host, "host:port" pymesos can't split
+            # pymesos would let this kill its IO thread; report it as a failed connect instead
+            self._init_error = f"cannot connect to {addr}: {type(exc).__name__}: {exc}"
+            self._addr, self._callback, self.connected = addr, callback, False
+            self._sock = socket.socket()
+            self._sock.setblocking(False)
+            self._parser, self._stream_id, self._request, self._response = None, None, b"", b""
+        if driver is not None:
+            driver._stream_conn = self
 
     def handle_connect_event(self) -> str:
-        err = super().handle_connect_event()
+        err = self._init_error or super().handle_connect_event()
         if err and isinstance(self._callback, Driver):
             self._callback._connect_failed(err)
         return err
@@ -80,10 +91,13 @@ class _Connection(_pm_process.Connection):
             if driver is not None:
                 driver._stream_failed(str(exc))
             return False
-        if not ok and driver is not None and self._stream_id is None and self._parser:
-            code = self._parser.get_status_code() if self._parser.is_headers_complete() else 0
-            if code == 503:
-                driver._stream_failed("master unavailable (503)")
+        if not ok and driver is not None and not driver._subscribed_on_stream:
+            code = 0
+            if self._parser is not None and self._parser.is_headers_complete():
+                code = self._parser.get_status_code()
+            if code != 307:  # a redirect is followed at once; anything else backs off
+                driver._stream_failed(f"stream from {self.addr} ended before SUBSCRIBED"
+                                      + (f" (HTTP {code})" if code else ""))
         return ok
 
     def kill(self) -> None:
@@ -105,10 +119,14 @@ class Driver(MesosSchedulerDriver):
                  principal: str | None = None, secret: str | None = None,
                  heartbeat_factor: float = 3.0, clock: Callable[[], float] = time.monotonic,
                  call_timeout_s: float = 10.0, call_workers: int = 4):
+        # pymesos gives up (and interrupts the main thread) after ``timeout`` seconds without
+        # a master; a framework keeps trying: its back-off is ours.
         super().__init__(scheduler, dict(framework_info), masters, use_addict=False,
                          implicit_acknowledgements=True, principal=principal, secret=secret,
-                         failover=True)
-        self._timeout = call_timeout_s
+                         failover=True, timeout=NEVER_S)
+        self._call_timeout_s = call_timeout_s  # (pymesos' Process._timeout is its connect deadline)
+        self._subscribed_on_stream = False
+        self._stream_started = clock()
         self._clock = clock
         self._heartbeat_factor = heartbeat_factor
         self.heartbeat_interval_s = DEFAULT_HEARTBEAT_S
@@ -160,6 +178,15 @@ class Driver(MesosSchedulerDriver):
         super().stop(failover=failover)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def _get_version(self, master: str | None) -> str | None:
+        """pymesos asks GET /version on every master change and splits ``host:port`` outside
+        its error handling (an IPv6 address raises); a version we cannot get is None."""
+        try:
+            return super()._get_version(master)
+        except Exception as exc:  # noqa: BLE001 - only informative, never fatal
+            log.warning("cannot ask %s for its version: %s", master, exc)
+            return None
+
     def _on_leader(self, address: str | None) -> None:
         log.info("leading master: %s", address or "none")
         self.change_master(address)
@@ -184,24 +211,33 @@ class Driver(MesosSchedulerDriver):
             self.heartbeat_interval_s = float(interval)
         self._stream_backoff_s = 0.0
         self._connect_failures = 0
+        self._subscribed_on_stream = True
         self.last_error = None
         super().on_subscribed(info)
 
     def _watch(self) -> None:
+        """Resubscribe when a stream is silent for ``heartbeat_factor`` heartbeats, or when
+        a SUBSCRIBE gets no answer for as long (pymesos has no read timeout)."""
         while not self.aborted:
             time.sleep(min(1.0, self.heartbeat_interval_s / 2))
-            silent = self._clock() - self._last_event
-            if self.connected and silent > self._heartbeat_factor * self.heartbeat_interval_s:
+            now, limit = self._clock(), self._heartbeat_factor * self.heartbeat_interval_s
+            silent = now - self._last_event
+            hung = (not self._subscribed_on_stream and self._stream_conn is not None
+                    and now - self._stream_started > limit + self._call_timeout_s)
+            if (self.connected and silent > limit) or hung:
                 log.warning("no event from %s for %.1f s (heartbeat %.1f s): resubscribing",
                             self.master, silent, self.heartbeat_interval_s)
                 self.resubscribes += 1
-                self._last_event = self._clock()
+                self._last_event = self._stream_started = now
                 conn = self._stream_conn
                 if conn is not None:
                     conn.kill()
 
     def _take_backoff(self) -> float:
+        """A new stream connection is about to be made: how long to wait first."""
         delay, self._last_event = self._stream_backoff_s, self._clock()
+        self._subscribed_on_stream = False
+        self._stream_started = self._clock() + delay
         return delay
 
     def _stream_failed(self, reason: str) -> None:
@@ -235,7 +271,7 @@ class Driver(MesosSchedulerDriver):
         if cached is not None:
             cached[1].close()
         host, port = master.rsplit(":", 1)
-        conn = KeepAliveClient(host, int(port), self._timeout)
+        conn = KeepAliveClient(host, int(port), self._call_timeout_s)
         self._local.conn = (master, conn)
         return conn
 
@@ -280,7 +316,9 @@ class Driver(MesosSchedulerDriver):
             return True
         except (ApiError, BackendError) as exc:
             log.warning("%s failed: %s", getattr(fn, "__name__", "call"), exc)
-            return False
+        except Exception:  # a bug must not vanish silently inside the call pool
+            log.exception("%s failed unexpectedly", getattr(fn, "__name__", "call"))
+        return False
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run one call on the call pool (in parallel, order not guaranteed)."""

@@ -22,6 +22,7 @@ class KeepAliveClient:
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self._sock: socket.socket | None = None
         self._buf = b""
+        self._answer_started = False
 
     def close(self) -> None:
         if self._sock is not None:
@@ -30,17 +31,29 @@ class KeepAliveClient:
 
     def request(self, method: str, path: str, body: bytes = b"",
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        """Send one request; (status, lower-cased headers, body). Retries once when a
-        kept-alive connection turns out to have been closed by the server."""
-        for attempt in (0, 1):
-            fresh = self._sock is None
-            try:
-                return self._exchange(method, path, body, headers or {})
-            except (OSError, HttpCallError):
-                self.close()
-                if fresh or attempt:
-                    raise
-        raise AssertionError("unreachable")
+        """Send one request; (status, lower-cased headers, body).
+
+        Retried once only when a kept-alive connection was closed by the server before a
+        single byte of the answer came (it closed an idle connection, so it never saw the
+        request); never after a timeout or a partial answer: calls like ACCEPT must not
+        reach the master twice."""
+        reused = self._sock is not None
+        self._answer_started = False
+        try:
+            return self._exchange(method, path, body, headers or {})
+        except socket.timeout:
+            self.close()
+            raise
+        except OSError:
+            self.close()
+            if not reused or self._answer_started:
+                raise
+        self._answer_started = False
+        try:
+            return self._exchange(method, path, body, headers or {})
+        except OSError:
+            self.close()
+            raise
 
     def _exchange(self, method: str, path: str, body: bytes,
                   headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -60,10 +73,13 @@ class KeepAliveClient:
         for line in header_lines:
             name, _, value = line.partition(":")
             found[name.strip().lower()] = value.strip()
-        if found.get("transfer-encoding", "").lower() == "chunked":
-            data = self._read_chunked()
-        else:
-            data = self._read_exact(int(found.get("content-length", "0") or 0))
+        try:
+            if found.get("transfer-encoding", "").lower() == "chunked":
+                data = self._read_chunked()
+            else:
+                data = self._read_exact(int(found.get("content-length", "0") or 0))
+        except ValueError as exc:  # bad length: the connection is out of step, drop it
+            raise HttpCallError(f"malformed answer: {exc}") from None
         if found.get("connection", "").lower() == "close" or parts[0] == "HTTP/1.0":
             self.close()
         return int(parts[1]), found, data
@@ -73,6 +89,7 @@ class KeepAliveClient:
         chunk = self._sock.recv(65536)
         if not chunk:
             raise HttpCallError("connection closed by the server")
+        self._answer_started = True
         self._buf += chunk
 
     def _read_until(self, marker: bytes) -> bytes:

@@ -355,3 +355,56 @@ def test_framework_state_in_zookeeper(zookeeper):
         assert again.load() == FrameworkState("fw-7", {"itest.executor.dc.123456": None})
     finally:
         again.close()
+
+
+def _free_port() -> int:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_master_that_comes_up_late_and_bad_addresses(running, cluster):
+    from framework.mesos.driver import NEVER_S
+    port = _free_port()
+    run = running(spec_masters=f"http://127.0.0.1:{port}")
+    # pymesos' connect deadline is not our call timeout: the framework never gives up
+    assert run.fw.driver._timeout == NEVER_S
+    wait_for(lambda: run.fw.driver.last_error is not None or run.fw.driver._connect_failures,
+             10, "failed connects")
+    late = EmulatedMaster(cluster, port=port, heartbeat_s=0.3).start()
+    running.masters.append(late)
+    wait_for(run.pool_up, 60, "pool up once the master is there")
+    assert run.fw.driver._io_thread.is_alive()
+
+
+@pytest.mark.parametrize("masters", ["http://nosuch-host.invalid:5050", "http://[::1]:5050"])
+def test_unusable_master_address_is_retried_not_fatal(running, masters):
+    run = running(spec_masters=masters)
+    wait_for(lambda: run.fw.driver.last_error and "cannot connect" in run.fw.driver.last_error
+             or (run.fw.driver._connect_failures >= 1), 15, "the failed connect reported")
+    assert run.fw.driver._io_thread.is_alive() and not run.fw.driver.connected
+
+
+def test_removed_framework_subscribes_anew(tmp_path, cluster):
+    master = EmulatedMaster(cluster, heartbeat_s=0.3).start()
+    spec = with_mesos_backend(base_spec(tmp_path), master.url, tmp_path / "state.json")
+    spec = dataclasses.replace(spec, backend=dataclasses.replace(spec.backend, mesos=(
+        dataclasses.replace(spec.backend.mesos, failover_timeout_s=0.5))))
+    run = Running(spec)
+    try:
+        wait_for(run.pool_up, 30, "pool up")
+        old_id = run.fw.saved.framework_id
+    finally:
+        run.close()  # failover stop: the master keeps the tasks for 0.5 s only
+    wait_for(lambda: not cluster.task_states(old_id), 10, "the framework removed")
+    run = Running(spec)
+    try:
+        wait_for(lambda: run.fw.saved.framework_id not in (None, old_id) and run.pool_up(), 30,
+                 "subscribed as a new framework with a new pool")
+        assert run.fw.driver._stream_backoff_s <= 30
+    finally:
+        run.close()
+        master.stop()

@@ -197,3 +197,102 @@ def test_agent_loss_is_replaced_without_backoff(tmp_path):
     update(fw, driver, launched(driver)[1]["task_id"]["value"], "TASK_FAILED")
     fw.resourceOffers(driver, [raw_offer(3)])
     assert len(launched(driver)) == 2  # a task failure does back off
+
+
+class BrokenStore(FileStore):
+    def __init__(self, path):
+        super().__init__(path)
+        self.broken = False
+
+    def save(self, state):
+        if self.broken:
+            raise OSError("disk full")
+        super().save(state)
+
+
+def test_unsaved_launches_are_not_made_and_offers_go_back(tmp_path):
+    clock = ManualClock()
+    store = BrokenStore(tmp_path / "state.json")
+    fw = MesosFramework(SPEC, store, clock, Options(reconcile_settle_s=1))
+    driver = FakeDriver()
+    fw.registered(driver, {"value": "fw-1"}, {})
+    settle(fw, clock)
+    store.broken = True
+    fw.resourceOffers(driver, [raw_offer(1)])
+    assert launched(driver) == [] and fw.records == {} and fw.launches == 0
+    assert driver.named("declineOffer")[-1][1] == [{"value": "o1"}]
+    fw.tick()  # a failing store is logged, not raised
+    store.broken = False
+    fw.resourceOffers(driver, [raw_offer(2)])
+    assert len(launched(driver)) == 1
+
+
+def test_launch_without_answer_is_reconciled_and_kill_is_repeated(tmp_path):
+    fw, driver, clock = make(tmp_path, launch_timeout_s=10, kill_retry_s=10)
+    settle(fw, clock)
+    fw.resourceOffers(driver, [raw_offer(1)])
+    tid = launched(driver)[0]["task_id"]["value"]
+    clock.advance(9)
+    fw.tick()
+    assert driver.named("reconcileTasks")[-1] == ("reconcileTasks", [])  # nothing yet
+    clock.advance(1)
+    fw.tick()
+    assert driver.named("reconcileTasks")[-1] == ("reconcileTasks",
+                                                   [{"task_id": {"value": tid}}])
+    # the master does not know it: TASK_LOST from reconciliation, replaced without back-off
+    update(fw, driver, tid, "TASK_LOST", reason="REASON_RECONCILIATION")
+    fw.resourceOffers(driver, [raw_offer(2)])
+    second = launched(driver)[1]["task_id"]["value"]
+    update(fw, driver, second, "TASK_RUNNING")
+    fw.kill(second)
+    clock.advance(10)
+    fw.tick()
+    assert driver.named("killTask") == [("killTask", {"value": second})] * 2
+
+
+def test_restored_tasks_lost_on_reconciliation_do_not_back_off(tmp_path):
+    FileStore(tmp_path / "state.json").save(FrameworkState("fw-1", {
+        f"p1.executor.alpha.{i:06x}": None for i in range(6)}))
+    fw, driver, clock = make(tmp_path)
+    for i in range(6):
+        fw.statusUpdate(driver, {"task_id": {"value": f"p1.executor.alpha.{i:06x}"},
+                                 "state": "TASK_LOST", "reason": "REASON_RECONCILIATION"})
+    status = settle(fw, clock)
+    assert not any(code in ("BACKOFF", "BLACK_HOLE") for code, _ in status.reasons)
+    fw.resourceOffers(driver, [raw_offer(1)])
+    assert [i["name"] for i in launched(driver)] == ["p1-master-alpha"]
+
+
+def test_surplus_keeps_the_established_master(tmp_path):
+    fw, driver, clock = make(tmp_path)
+    settle(fw, clock)
+    for i, ip in ((1, "10.1.0.7"), (2, "10.1.0.8")):
+        fw.statusUpdate(driver, {"task_id": {"value": f"p1.master.alpha.00000{i}"},
+                                 "state": "TASK_RUNNING", "healthy": True,
+                                 "container_status": {"network_infos": [{"ip_addresses": [
+                                     {"ip_address": ip}]}]}})
+        clock.advance(100)
+    fw.tick()
+    assert driver.named("killTask") == [("killTask", {"value": "p1.master.alpha.000002"})]
+
+
+def test_resubscribe_forgets_suppression_and_removed_framework_starts_anew(tmp_path):
+    fw, driver, clock = make(tmp_path)
+    settle(fw, clock)
+    fw._suppressed = True
+    fw.reregistered(driver, {"hostname": "m"})
+    assert fw._suppressed is False
+    driver._framework = {"id": {"value": "fw-1"}, "name": "x"}
+    fw.error(driver, "Framework has been removed")
+    assert driver._framework == {"name": "x"} and fw.saved.framework_id is None
+    assert FileStore(tmp_path / "state.json").load().framework_id is None
+
+
+def test_repeated_accept_answer_does_not_end_a_started_task(tmp_path):
+    fw, driver, clock = make(tmp_path)
+    settle(fw, clock)
+    fw.resourceOffers(driver, [raw_offer(1)])
+    tid = launched(driver)[0]["task_id"]["value"]
+    update(fw, driver, tid, "TASK_RUNNING")
+    update(fw, driver, tid, "TASK_LOST", reason="REASON_INVALID_OFFERS")
+    assert fw.records[tid].phase.value == "running" and fw.failures == 0

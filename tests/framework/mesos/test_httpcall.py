@@ -91,3 +91,34 @@ def test_not_http_is_an_error():
     with pytest.raises(HttpCallError, match="not an HTTP answer"):
         KeepAliveClient("127.0.0.1", listener.getsockname()[1], 2).request("POST", "/", b"")
     listener.close()
+
+
+def test_a_timed_out_call_is_not_sent_twice():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def slow_master():
+        conn, _ = listener.accept()
+        seen.append(conn.recv(65536))
+        done.wait(5)  # answers only after the client gave up
+        conn.close()
+        listener.settimeout(1)
+        try:
+            extra, _ = listener.accept()
+            seen.append(extra.recv(65536))
+            extra.close()
+        except OSError:
+            pass
+    thread = threading.Thread(target=slow_master, daemon=True)
+    thread.start()
+    client = KeepAliveClient("127.0.0.1", listener.getsockname()[1], 0.5)
+    client._sock = socket.create_connection(("127.0.0.1", listener.getsockname()[1]), 0.5)
+    with pytest.raises(OSError):
+        client.request("POST", "/api/v1/scheduler", b'{"type":"ACCEPT"}')
+    done.set()
+    thread.join(5)
+    listener.close()
+    assert len(seen) == 1
