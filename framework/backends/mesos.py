@@ -94,6 +94,7 @@ class MesosFramework:
         self._dirty = False
         self._healthy_since: dict[str, float] = {}   # healthy, not yet stable
         self._asked: dict[str, float] = {}  # LAUNCHING / KILLING task → when we last asked
+        self._next_chase = 0.0
         self._ended: deque[tuple[str, float]] = deque()
         self.launches = 0
         self.failures = 0
@@ -133,11 +134,13 @@ class MesosFramework:
                     log.info("reconciliation done: %d task(s) known", self._active_count())
                 elif now >= self._reconcile_at + self.opts.reconcile_retry_s:
                     calls += self._reconcile()
-            if self._connected and not self._reconciling:
-                calls += self._chase(now)
-                calls += [("killTask", {"value": t}) for t in self._surplus(now)]
             self._mark_stable(now)
             needs = self._needs(now)
+            if self._connected and not self._reconciling:
+                calls += [("killTask", {"value": t}) for t in self._surplus(needs, now)]
+                if now >= self._next_chase:
+                    self._next_chase = now + 1.0
+                    calls += self._chase(now)
             wanted = bool(needs.needs)
             revive = self._connected and not self._reconciling and wanted and self._suppressed
             if revive:
@@ -324,6 +327,8 @@ class MesosFramework:
         before = rec.phase
         nxt = step(rec.phase, state)
         rec.phase, rec.state = nxt.phase, state.value
+        if before is not nxt.phase and before in (Phase.LAUNCHING, Phase.KILLING):
+            self._asked.pop(rec.task_id, None)  # answered
         rec.message = str(status.get("message", ""))[:300]
         if status.get("agent_id"):
             rec.agent_id = status["agent_id"].get("value", rec.agent_id)
@@ -389,17 +394,14 @@ class MesosFramework:
             accepts.append((offer.id, infos))
         return accepts, unused
 
-    def _surplus(self, now: float) -> list[str]:
+    def _surplus(self, needs: NeedsResult, now: float) -> list[str]:
         """More than one master or submitter (a restart or partition adopted a duplicate):
         keep the established one (healthy, oldest) and kill the others."""
-        live: dict[Role, list[TaskRecord]] = {Role.MASTER: [], Role.SUBMITTER: []}
-        for rec in self.records.values():
-            if rec.role in live and rec.phase in ACTIVE:
-                live[rec.role].append(rec)
         out = []
-        for role, recs in live.items():
-            recs.sort(key=lambda r: (not r.confirmed, r.launched_at))
-            for extra in recs[1:]:
+        for role, recs in needs.central.items():
+            if len(recs) < 2:
+                continue
+            for extra in sorted(recs, key=lambda r: (not r.confirmed, r.launched_at))[1:]:
                 log.warning("surplus %s %s: killing it", role, extra.task_id)
                 extra.phase = Phase.KILLING
                 self._asked[extra.task_id] = now

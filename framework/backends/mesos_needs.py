@@ -61,6 +61,8 @@ class NeedsResult:
     needs: list[Need]
     reasons: list[tuple[Reason, str]] = field(default_factory=list)
     master_address: str | None = None
+    #: active masters and submitters (more than one each is a surplus to kill)
+    central: dict[Role, list[TaskRecord]] = field(default_factory=dict)
 
 
 def role_sites(spec: ClusterSpec, role: Role) -> frozenset[str]:
@@ -80,6 +82,8 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
             active.setdefault((rec.role, rec.site), []).append(rec)
     out = NeedsResult([])
     masters = [r for (role, _), rs in active.items() if role is Role.MASTER for r in rs]
+    subs = [r for (role, _), rs in active.items() if role is Role.SUBMITTER for r in rs]
+    out.central = {Role.MASTER: masters, Role.SUBMITTER: subs}
     ready_master = next((r for r in masters if r.confirmed and r.ip), None)
     out.master_address = ready_master.ip if ready_master else None
 
@@ -102,7 +106,6 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     if not ready_master:
         out.reasons.append((Reason.WAITING_FOR_MASTER, "master not yet running and healthy"))
         return out
-    subs = [r for (role, _), rs in active.items() if role is Role.SUBMITTER for r in rs]
     want(Role.SUBMITTER, role_sites(spec, Role.SUBMITTER), 1 - len(subs))
     if not any(r.confirmed for r in subs):
         out.reasons.append((Reason.WAITING_FOR_SUBMITTER, "submitter not yet running and "
