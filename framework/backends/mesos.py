@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..autoscaler.backoff import BackoffPolicy, LaunchBackoff
+from ..autoscaler.backoff import LaunchBackoff
 from ..autoscaler.lifecycle import Action, Phase, step
 from ..clock import Clock
 from ..mesos.protocol import TaskState
@@ -21,53 +20,16 @@ from ..spec import ClusterSpec
 from ..state import FrameworkState, StateStore
 from .mesos_needs import ACTIVE, NeedsResult, Reason, TaskRecord, compute_needs
 from .mesos_offers import Offer, SiteMatcher, pack, parse_offer
+from .mesos_parts import (BACKGROUND, NOT_THE_SITE, Options, PoolStatus, QuietCallbacks,
+                          framework_info, task_ip)
+
+__all__ = ["MesosFramework", "Options", "PoolStatus", "framework_info"]
 from .mesos_tasks import TaskInfoFactory, new_task_id, parse_task_id
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Options:
-    refuse_s: float = 5.0              # decline filter while something is wanted
-    idle_refuse_s: float = 60.0        # decline filter when nothing is wanted
-    reconcile_settle_s: float = 2.0    # quiet time after RECONCILE before launching
-    reconcile_retry_s: float = 30.0    # re-send RECONCILE while answers are missing
-    forget_ended_s: float = 600.0      # ended tasks stay visible (status, late updates) this long
-    launch_timeout_s: float = 30.0     # no update this long after ACCEPT → reconcile the task
-    kill_retry_s: float = 30.0         # no terminal update this long after KILL → kill again
-    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
-
-
-@dataclass(frozen=True)
-class PoolStatus:
-    """One status record: counts per (role, site, phase) and why launches wait."""
-
-    connected: bool
-    reconciling: bool
-    counts: dict[tuple[str, str, str], int]
-    reasons: list[tuple[str, str]]
-    master_address: str | None
-    launches: int
-    failures: int
-
-
-def framework_info(spec: ClusterSpec, framework_id: str | None, hostname: str) -> dict:
-    m = spec.backend.mesos
-    assert m is not None
-    caps = [{"type": "MULTI_ROLE"}, {"type": "TASK_KILLING_STATE"}]
-    if SiteMatcher(spec.sites).region_aware:
-        caps.append({"type": "REGION_AWARE"})
-    info: dict[str, Any] = {"user": m.user, "name": m.framework_name, "roles": [m.role],
-                            "capabilities": caps, "failover_timeout": m.failover_timeout_s,
-                            "checkpoint": True, "hostname": hostname}
-    if m.principal:
-        info["principal"] = m.principal
-    if framework_id:
-        info["id"] = {"value": framework_id}
-    return info
-
-
-class MesosFramework:
+class MesosFramework(QuietCallbacks):
     """Keeps one master, one submitter and the desired executors per site running.
 
     Implements pymesos' scheduler interface without importing pymesos (its import installs
@@ -229,9 +191,6 @@ class MesosFramework:
         if suppress:
             self._call("suppressOffers", [self.spec.backend.mesos.role])
 
-    def offerRescinded(self, driver: Any, offer_id: Any) -> None:
-        log.debug("offer %s rescinded", offer_id.get("value"))
-
     def statusUpdate(self, driver: Any, status: dict) -> None:
         """Apply one update. Raises only for an update without task id or state (then
         there is nothing to acknowledge either); pymesos acknowledges after this returns."""
@@ -258,27 +217,6 @@ class MesosFramework:
             kill = self._apply(rec, state, status)
         if kill:
             self._call("killTask", {"value": task_id})
-
-    def slaveLost(self, driver: Any, agent_id: Any) -> None:
-        log.warning("agent %s lost", agent_id.get("value"))
-
-    def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:
-        log.warning("executor %s on agent %s lost", executor_id, agent_id)
-
-    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
-        log.info("message from executor %s", executor_id)
-
-    def processHeartBeat(self, driver: Any) -> None:
-        """HEARTBEAT: the driver's watchdog already noted the event."""
-
-    def inverseOffers(self, driver: Any, offers: list) -> None:
-        """Maintenance inverse offers: not used (agents drain through HTCondor)."""
-
-    def inverseOfferRescinded(self, driver: Any, offer_id: Any) -> None:
-        """See :meth:`inverseOffers`."""
-
-    def operationStatusUpdate(self, driver: Any, status: Any) -> None:
-        """Offer operation feedback: htcmesos only LAUNCHes."""
 
     # -- internals (lock held) ---------------------------------------------------------
     def _subscribed(self, driver: Any, framework_id: str) -> None:
@@ -333,7 +271,7 @@ class MesosFramework:
         if status.get("agent_id"):
             rec.agent_id = status["agent_id"].get("value", rec.agent_id)
         if state is TaskState.RUNNING:
-            rec.ip = _task_ip(status) or rec.ip
+            rec.ip = task_ip(status) or rec.ip
         if "healthy" in status and rec.phase is not Phase.ENDED:
             rec.healthy = bool(status["healthy"])
             if rec.healthy and rec.healthy_at is None:
@@ -341,7 +279,7 @@ class MesosFramework:
                 self._healthy_since[rec.task_id] = now
         if nxt.action is Action.FAILED:
             self.failures += 1
-            if status.get("reason") not in _NOT_THE_SITE and not rec.restored:
+            if status.get("reason") not in NOT_THE_SITE and not rec.restored:
                 self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at)
             log.warning("%s %s ended: %s %s", rec.role, rec.task_id, state.short, rec.message)
         if rec.phase is Phase.ENDED and before is not Phase.ENDED:
@@ -439,27 +377,10 @@ class MesosFramework:
         if driver is None:
             return False
         fn = getattr(driver, method)
-        if hasattr(driver, "submit") and method in _BACKGROUND:
+        if hasattr(driver, "submit") and method in BACKGROUND:
             driver.submit(fn, *args)
             return True
         if hasattr(driver, "call"):
             return driver.call(fn, *args)
         fn(*args)
         return True
-
-
-#: Reasons of ends that say nothing about the site or the task (the agent went away, the
-#: master answered a reconciliation or refused an offer): replaced without back-off.
-_NOT_THE_SITE = frozenset({"REASON_AGENT_REMOVED", "REASON_AGENT_DISCONNECTED",
-                           "REASON_AGENT_REMOVED_BY_OPERATOR", "REASON_SLAVE_REMOVED",
-                           "REASON_SLAVE_DISCONNECTED", "REASON_RECONCILIATION",
-                           "REASON_INVALID_OFFERS"})
-_BACKGROUND = frozenset({"launchTasks", "declineOffer", "killTask"})
-
-
-def _task_ip(status: dict) -> str | None:
-    try:
-        nets = status["container_status"]["network_infos"]
-        return nets[0]["ip_addresses"][0]["ip_address"]
-    except (KeyError, IndexError, TypeError):
-        return None
