@@ -401,3 +401,19 @@ def free_docker_cidr(client: Any, second_octet: int) -> str:
         if not any(cand.overlaps(u) for u in used if u.version == 4):
             return str(cand)
     pytest.fail(f"no free /24 in 10.{second_octet}.0.0/16 on this engine")
+
+
+@pytest.fixture(scope="session")
+def executor_role_image(docker_engine: Any) -> Iterator[str]:
+    """executors/executor/Dockerfile built once per session on the local stand-in for the
+    official base image (framework.sim.images); both images removed at the end."""
+    import uuid
+
+    from framework.sim.images import build_role_image, remove_role_image
+
+    tag = "htcmesos/executor:htcmesos-test-" + uuid.uuid4().hex[:8]
+    try:
+        build_role_image(docker_engine, "executor", tag)
+        yield tag
+    finally:
+        remove_role_image(docker_engine, "executor", tag)

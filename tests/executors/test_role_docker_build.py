@@ -28,7 +28,6 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from framework.sim.images import build_role_image, remove_role_image
 from tests.services import unavailable
 
 pytestmark = pytest.mark.docker
@@ -96,15 +95,10 @@ def docker(docker_engine: Any) -> DockerCLI:
     return cli
 
 
-@pytest.fixture(scope="module")
-def executor_image(docker_engine: Any) -> Iterator[str]:
-    """Build executors/executor/Dockerfile FROM the stand-in; remove both images after."""
-    image = "htcmesos/executor:htcmesos-test-" + uuid.uuid4().hex[:8]
-    try:
-        build_role_image(docker_engine, "executor", image)
-        yield image
-    finally:
-        remove_role_image(docker_engine, "executor", image)
+@pytest.fixture
+def executor_image(executor_role_image: str) -> str:
+    """The executor role image (built once per session, tests/services.py)."""
+    return executor_role_image
 
 
 def _bindings_mount() -> List[str]:

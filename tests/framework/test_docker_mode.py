@@ -19,7 +19,6 @@ import textwrap
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
 
 import docker.errors
 import pytest
@@ -33,7 +32,6 @@ from framework.controller import run_framework
 from framework.mesos.protocol import TaskState
 from framework.model import Role
 from framework.sim.docker_runner import TASK_LABEL, DockerTaskRunner
-from framework.sim.images import build_role_image, remove_role_image
 from framework.sim.mesos_cluster import SimCluster
 from framework.sim.mesos_master import EmulatedMaster
 from framework.sim.mesos_model import SiteLayout
@@ -80,15 +78,10 @@ def free_cidr(client) -> str:
     return free_docker_cidr(client, 214)
 
 
-@pytest.fixture(scope="module")
-def executor_image(docker_engine: Any) -> Iterator[str]:
-    """The real executor role image on the stand-in base; both removed after."""
-    tag = "htcmesos/executor:dockermode-" + uuid.uuid4().hex[:8]
-    try:
-        build_role_image(docker_engine, "executor", tag)
-        yield tag
-    finally:
-        remove_role_image(docker_engine, "executor", tag)
+@pytest.fixture
+def executor_image(executor_role_image: str) -> str:
+    """The executor role image (built once per session, tests/services.py)."""
+    return executor_role_image
 
 
 class Watch:

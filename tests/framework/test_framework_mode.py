@@ -9,10 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -26,6 +24,7 @@ from framework.sim.mesos_cluster import SimCluster
 from framework.sim.mesos_master import EmulatedMaster
 from framework.spec import ClusterSpec, parse_spec
 from tests.conftest import ROOT
+from tests.waiting import wait_for
 
 SPEC = """
 pool: {name: itest, trust_domain: itest.example, signing_key_file: key}
@@ -45,16 +44,6 @@ backend: {type: sim, sim: {agents_per_site: 3}}
 """
 FAST = Options(reconcile_settle_s=0.3, refuse_s=0.3, idle_refuse_s=1.0,
                backoff=BackoffPolicy(base_s=0.2, max_s=2))
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def base_spec(tmp_path: Path) -> ClusterSpec:

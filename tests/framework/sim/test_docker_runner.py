@@ -16,6 +16,7 @@ import docker.errors
 import pytest
 
 from tests.services import free_docker_cidr
+from tests.waiting import wait_for
 
 from framework.mesos.protocol import TaskState
 from framework.sim.docker_runner import (LAUNCH_FAILED, OWNER_LABEL, RUNNER_LABEL,
@@ -76,10 +77,7 @@ class RecordingSink(StatusSink):
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+    wait_for(condition, timeout_s)
 
 
 def free_cidr(client) -> str:
