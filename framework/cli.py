@@ -120,12 +120,64 @@ def render_config_cmd(spec: str, role: str, site: str | None,
 
 @cli.command()
 @click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="S",
-              help="Stop after S seconds (default: until Ctrl-C).")
-def demo(duration: float | None) -> None:
-    """Run the embedded default: the two-site example pool (emulated cluster)."""
+              help="Stop after S seconds (default: when the jobs are done, or Ctrl-C).")
+@click.option("--simulated", is_flag=True,
+              help="Simulated agents and no jobs (no Docker engine needed).")
+def demo(duration: float | None, simulated: bool) -> None:
+    """Run the embedded default: the two-site example pool on an emulated cluster.
+
+    With a Docker engine, its agents run the real role images (real HTCondor daemons)
+    and jobs run at both sites; otherwise, or with --simulated, the agents simulate."""
     from .demo import run_demo
 
-    sys.exit(run_demo(_template("demo.yaml"), duration, click.echo))
+    sys.exit(run_demo(_template("demo.yaml"), duration, click.echo, simulated))
+
+
+@cli.group()
+def images() -> None:
+    """Build the role images (HTCondor base: official where reachable, else local)."""
+
+
+@images.command("build")
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("--base", default="auto", show_default=True, metavar="auto|official|local|IMAGE",
+              help="auto: the official htcondor/* images if present or pullable, else the "
+                   "local base built from Debian trixie's HTCondor packages.")
+@click.option("--rebuild", is_flag=True, help="Build even if the images are up to date.")
+def images_build(spec: str | None, base: str, rebuild: bool) -> None:
+    """Build the three role images (named as in SPEC, else htcmesos/<role>:0.1)."""
+    from .condor.images import build_role_images, default_tags
+
+    tags = {r: _load(spec).roles[r].image for r in Role} if spec else default_tags()
+    client = _docker()
+    built = build_role_images(client, base, tags, rebuild=rebuild,
+                              log=lambda m: click.echo(m, err=True))
+    for role, tag in built.tags.items():
+        state = "built" if role in built.built else "up to date"
+        click.echo(f"{role.value:<9} {tag:<28} {state}, FROM {built.bases[role]}")
+    click.echo(f"base: {built.describe()}")
+
+
+@images.command("base")
+@click.option("--rebuild", is_flag=True, help="Bootstrap anew (takes a newer HTCondor package).")
+def images_base(rebuild: bool) -> None:
+    """Build (or find) the local HTCondor base image from Debian trixie (mmdebstrap)."""
+    from .condor.baseimage import ensure_base
+
+    found = ensure_base(_docker(), rebuild=rebuild, log=lambda m: click.echo(m, err=True))
+    click.echo(f"{found.tag} (HTCondor {found.condor_version}, {found.how})")
+
+
+def _docker():
+    """A client for the local Docker engine, or a clear error (exit 1)."""
+    try:
+        import docker
+        client = docker.from_env(timeout=300)
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 - any failure: no engine
+        raise HtcmesosError(f"no Docker engine answers ({str(exc).splitlines()[0][:160]}); "
+                            f"start dockerd (scripts/bootstrap.sh does)") from None
 
 
 @cli.command()

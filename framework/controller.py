@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from .backends.credentials import FetchedCredentials, read_signing_key
+from .backends.fetchserver import CredentialServer
 from .backends.mesos import MesosFramework, Options, PoolStatus, framework_info
 from .clock import Clock, WallClock
 from .errors import BackendError
@@ -38,9 +40,12 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
     m = spec.backend.mesos
     if m is None:
         raise BackendError("the spec has no backend.mesos block")
-    store = store or open_store(m.state)
     clock = clock or WallClock()
-    fw = MesosFramework(spec, store, clock, options)
+    key = read_signing_key(spec.pool.signing_key_file)   # once: agents never need the file
+    server = CredentialServer(m.credential_listen, m.credential_url, clock.now).start()
+    store = store or open_store(m.state)
+    fw = MesosFramework(spec, store, clock, options,
+                        FetchedCredentials(spec, key, server, clock.wall))
     info = framework_info(spec, fw.saved.framework_id, socket.gethostname())
     driver = Driver(fw, info, masters or m.master, principal=m.principal,
                     secret=read_secret(m.secret_file))
@@ -57,4 +62,5 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
     finally:
         driver.stop(failover=True)
         store.close()
+        server.stop()
     return status

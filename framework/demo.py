@@ -1,105 +1,195 @@
 """``htcmesos demo``: the embedded default — the two-site example pool on an emulated
-Mesos cluster (strict master over real HTTP on loopback, simulated agents), run by the
-real framework, with a live view of the pool until Ctrl-C or ``--duration``."""
+Mesos cluster (a strict master over real HTTP on loopback), run by the real framework.
+
+With a Docker engine (the set-up script starts one) the agents run the real role images:
+real HTCondor daemons, a private site behind iptables reached through CCB, and a small
+workload submitted as an ordinary user that runs at both sites; half-way an agent running
+a job is lost and its job runs again on the replacement (:mod:`.demo_jobs`). With
+``--simulated`` (or without an engine) the agents only simulate their tasks. Containers,
+networks and firewall rules are removed on exit, Ctrl-C and SIGTERM included.
+"""
 from __future__ import annotations
 
 import dataclasses
+import signal
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from .backends.mesos import Options, PoolStatus
 from .controller import run_framework
-from .errors import SpecError
-from .model import ROLE_ORDER
-from .spec import parse_spec
+from .errors import HtcmesosError, SpecError
+from .model import ROLE_ORDER, Role
+from .spec import ClusterSpec, parse_spec
 from .sim.from_spec import site_layouts, with_mesos_backend
 
 #: Executors the demo asks for per site (within the spec's limits), to show scaling.
 DEMO_EXECUTORS = 3
-#: Without --duration, an agent is lost this many seconds in (to show a replacement).
+REAL_EXECUTORS = 2
+#: Without --duration, an agent is lost this many seconds in (simulated demo).
 LOSS_AFTER_S = 20.0
 
+Echo = Callable[[str], None]
 
-def run_demo(spec_text: str, duration: float | None, echo: Callable[[str], None]) -> int:
+
+def run_demo(spec_text: str, duration: float | None, echo: Echo,
+             simulated: bool = False) -> int:
     """Run the demo; return the process exit code."""
-    from .sim.mesos_cluster import SimCluster
-    from .sim.mesos_master import EmulatedMaster
-
     try:
         spec = parse_spec(spec_text, "embedded demo spec", Path.cwd())
     except SpecError as exc:  # the embedded spec is ours: a failure is a bug
         echo(exc.report())
         return 1
-    with tempfile.TemporaryDirectory(prefix="htcmesos-demo-") as tmp:
-        key = Path(tmp) / "pool-signing-key"
-        key.write_bytes(b"demo-only key, generated per run\n")
-        key.chmod(0o600)
-        spec = dataclasses.replace(spec, pool=dataclasses.replace(spec.pool,
-                                                                  signing_key_file=key))
-        cluster = SimCluster.build(site_layouts(spec), seed=spec.backend.sim.seed,
+    client = None if simulated else _docker_client(echo)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="htcmesos-demo-") as tmp:
+            key = Path(tmp) / "pool-signing-key"
+            key.write_bytes(b"demo-only key, generated per run\n")
+            key.chmod(0o600)
+            spec = dataclasses.replace(spec, pool=dataclasses.replace(spec.pool,
+                                                                      signing_key_file=key))
+            if client is None:
+                return _Run(spec, Path(tmp), echo, stop).simulated(duration)
+            return _Run(spec, Path(tmp), echo, stop).real(client, duration)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _docker_client(echo: Echo) -> Any:
+    """A client for the local engine, or None (then the demo runs simulated)."""
+    try:
+        import docker
+        client = docker.from_env(timeout=120)
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 - any failure: no engine
+        echo(f"htcmesos demo: no Docker engine answers ({str(exc).splitlines()[0][:120]}); "
+             f"running the simulated pool instead (scripts/bootstrap.sh demo starts one)")
+        return None
+
+
+class _Run:
+    """One demo run: the emulated cluster, the framework and the live view."""
+
+    def __init__(self, spec: ClusterSpec, tmp: Path, echo: Echo, stop: threading.Event):
+        self.spec, self.tmp, self.echo, self.stop = spec, tmp, echo, stop
+        self.view = _LiveView(echo, time.monotonic())
+        self.box: dict[str, Any] = {}
+
+    def simulated(self, duration: float | None) -> int:
+        from .sim.mesos_cluster import SimCluster
+
+        cluster = SimCluster.build(site_layouts(self.spec), seed=self.spec.backend.sim.seed,
                                    allocation_interval_s=0.5)
+        loss = threading.Timer(duration / 2 if duration else LOSS_AFTER_S,
+                               lambda: self._lose_an_agent(cluster))
+        status = self._serve(cluster, duration, DEMO_EXECUTORS, [loss])
+        self._final(status)
+        return 0
+
+    def real(self, client: Any, duration: float | None) -> int:
+        from .condor.images import build_role_images
+        from .demo_jobs import Workload
+        from .sim.docker_runner import DockerTaskRunner
+        from .sim.mesos_cluster import SimCluster
+
+        try:
+            images = build_role_images(client, "auto", {r: self.spec.roles[r].image
+                                                         for r in Role}, log=self.echo)
+        except HtcmesosError as exc:
+            self.echo(f"htcmesos demo: cannot build the role images: {exc}")
+            return 1
+        self.echo(f"role images ready ({images.describe()})")
+        runner = DockerTaskRunner(client, poll_s=0.25)
+        try:
+            cluster = SimCluster.build(site_layouts(self.spec, runner=runner),
+                                       seed=self.spec.backend.sim.seed,
+                                       allocation_interval_s=0.5)
+            work = Workload(self.spec, client, runner, cluster, self.box, self.echo, self.stop)
+            status = self._serve(cluster, duration, REAL_EXECUTORS, [], work.start)
+            work.join()
+            self._final(status)
+            return work.report()
+        finally:
+            self.echo("cleaning up containers, networks and firewall rules")
+            runner.close()
+
+    def _serve(self, cluster: Any, duration: float | None, executors: int,
+               timers: list[threading.Timer],
+               on_ready: Callable[[], None] | None = None) -> PoolStatus | None:
+        from .sim.mesos_master import EmulatedMaster
+
         master = EmulatedMaster(cluster, heartbeat_s=2.0).start()
-        spec = with_mesos_backend(spec, master.url, Path(tmp) / "state.json")
-        echo(f"htcmesos demo: pool {spec.pool.name} on an emulated Mesos cluster at "
-             f"{master.url}")
+        spec = with_mesos_backend(self.spec, master.url, self.tmp / "state.json")
+        spec = dataclasses.replace(spec, backend=dataclasses.replace(
+            spec.backend, mesos=dataclasses.replace(spec.backend.mesos,
+                                                    credential_listen="127.0.0.1:0")))
+        self.echo(f"htcmesos demo: pool {spec.pool.name} on an emulated Mesos cluster at "
+                  f"{master.url}; central manager at {spec.master_address}")
         for layout in site_layouts(spec):
             site = spec.site(layout.name)
-            echo(f"  site {site.name:<8} {'private (CCB)' if site.private else 'public':<14} "
-                 f"{layout.agents} agents ({site.agents.describe()}), network "
-                 f"{site.calico_network} {site.cidr}")
-        stop = threading.Event()
-        view = _LiveView(echo, time.monotonic())
-        timers = [threading.Timer(duration, stop.set)] if duration is not None else []
-        box: dict = {}
-
-        def lose_an_agent() -> None:
-            """Half-way: an agent running an executor vanishes; the framework replaces it."""
-            fw = box.get("fw")
-            records = list(fw.records.values()) if fw else []
-            central = {r.agent_id for r in records if r.role.value != "executor"}
-            victim = next((r for r in records if r.role.value == "executor" and r.phase.active
-                           and r.agent_id and r.agent_id not in central), None)
-            if victim is not None:
-                echo(f"*** demo: agent {victim.agent_id} at site {victim.site} is lost "
-                     f"(executor {victim.task_id} goes with it)")
-                cluster.lose_agent(victim.agent_id)
-        timers.append(threading.Timer(duration / 2 if duration else LOSS_AFTER_S, lose_an_agent))
+            self.echo(f"  site {site.name:<8} {'private (CCB)' if site.private else 'public':<14}"
+                      f" {layout.agents} agents ({site.agents.describe()}), network "
+                      f"{site.calico_network} {site.cidr}")
+        if duration is not None:
+            timers.append(threading.Timer(duration, self.stop.set))
         for timer in timers:
             timer.daemon = True
             timer.start()
 
-        def on_start(fw) -> None:
-            box["fw"] = fw
+        def on_start(fw: Any) -> None:
+            self.box["fw"] = fw
             for site in spec.sites:
                 fw.set_desired_executors(site.name, max(site.executors_min,
-                                                        min(DEMO_EXECUTORS, site.executors_max)))
+                                                        min(executors, site.executors_max)))
+            if on_ready is not None:
+                on_ready()
         try:
-            status = run_framework(spec, stop, tick_s=0.5, on_status=view.show, on_start=on_start,
-                                   options=Options(reconcile_settle_s=0.5, refuse_s=1.0))
+            return run_framework(spec, self.stop, tick_s=0.5, on_status=self.view.show,
+                                 on_start=on_start,
+                                 options=Options(reconcile_settle_s=0.5, refuse_s=1.0))
         except KeyboardInterrupt:
-            stop.set()
-            status = view.last
+            self.stop.set()
+            self.echo("interrupted")
+            return self.view.last
         finally:
             for timer in timers:
                 timer.cancel()
             master.stop()
             cluster.close()
-        echo("")
-        echo("final pool state:")
+
+    def _lose_an_agent(self, cluster: Any) -> None:
+        """Half-way: an agent running an executor vanishes; the framework replaces it."""
+        fw = self.box.get("fw")
+        records = list(fw.records.values()) if fw else []
+        central = {r.agent_id for r in records if r.role.value != "executor"}
+        victim = next((r for r in records if r.role.value == "executor" and r.phase.active
+                       and r.agent_id and r.agent_id not in central), None)
+        if victim is not None:
+            self.echo(f"*** demo: agent {victim.agent_id} at site {victim.site} is lost "
+                      f"(executor {victim.task_id} goes with it)")
+            cluster.lose_agent(victim.agent_id)
+
+    def _final(self, status: PoolStatus | None) -> None:
+        self.echo("")
+        self.echo("final pool state:")
         for line in _table(status):
-            echo("  " + line)
-        echo(f"  {status.launches} task launches, {status.failures} failures, master at "
-             f"{status.master_address or 'none'}")
-    return 0
+            self.echo("  " + line)
+        if status is not None:
+            self.echo(f"  {status.launches} task launches, {status.failures} failures, master "
+                      f"at {status.master_address or 'none'}")
 
 
 class _LiveView:
     """Prints the pool's table whenever it changes (at most every half second)."""
 
-    def __init__(self, echo: Callable[[str], None], started: float):
+    def __init__(self, echo: Echo, started: float):
         self.echo, self.started = echo, started
         self.last: PoolStatus | None = None
         self._shown: list[str] = []

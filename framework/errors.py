@@ -45,6 +45,10 @@ class ConfigRenderError(HtcmesosError):
     """A role configuration cannot be rendered from the given spec and arguments."""
 
 
+class ImageError(HtcmesosError):
+    """A role or base image cannot be built (missing tool, failed build, no base)."""
+
+
 class BackendError(HtcmesosError):
     """A cluster backend (Mesos, Marathon, Docker, simulator) failed."""
 

@@ -21,6 +21,12 @@ class PoolSpec:
     name: str
     trust_domain: str
     signing_key_file: Path  # the POOL signing key / pool password, a file (never inline)
+    #: seconds between negotiation cycles (HTCondor's default is 60, plus a 20 s cycle delay)
+    negotiator_interval_s: float = 10
+    #: seconds between the daemons' ads to the collector (HTCondor's default is 300)
+    update_interval_s: float = 30
+    #: seconds a job whose executor vanished stays "running" before it is requeued
+    job_lease_s: float = 600
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,9 @@ class RoleSpec:
     health_check: HealthCheck = field(default_factory=HealthCheck)
     kill_grace_period_s: float = 30
     jobs_per_executor: int = 1  # most jobs one executor runs at once (executor role)
+    #: master only: the central manager's fixed IP in a public site's Calico pool (None:
+    #: derived, see :attr:`ClusterSpec.master_address`)
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,10 @@ class MesosBackendSpec:
     user: str = "root"
     #: where the framework id and task ids survive restarts: zk://hosts/path or a file
     state: str = ""
+    #: where the framework serves the role containers' keys and tokens to the Mesos fetcher
+    credential_listen: str = "0.0.0.0:0"
+    #: the URL agents reach it at (None: http://<this host's name>:<bound port>)
+    credential_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,24 @@ class ClusterSpec:
             if site.name == name:
                 return site
         raise KeyError(name)
+
+    @property
+    def master_address(self) -> str:
+        """The central manager's fixed IP: ``roles.master.address``, else the second host
+        address of the first public site's Calico pool (the first is often a gateway)."""
+        explicit = self.roles[Role.MASTER].address
+        if explicit:
+            return explicit
+        return str(self.master_site.cidr.network_address + 2)
+
+    @property
+    def master_site(self) -> SiteSpec:
+        """The site whose Calico pool holds the master's address (a public one)."""
+        explicit = self.roles[Role.MASTER].address
+        if explicit:
+            ip = ipaddress.ip_address(explicit)
+            return next(s for s in self.sites if ip in s.cidr)
+        return next((s for s in self.sites if not s.private), self.sites[0])
 
     @property
     def executors_max(self) -> int:

@@ -22,7 +22,10 @@ OWNED_KNOBS = {"TRUST_DOMAIN", "UID_DOMAIN", "CONDOR_HOST", "COLLECTOR_HOST", "C
                "PRIVATE_NETWORK_NAME", "NUM_CPUS", "MEMORY", "SEC_PASSWORD_DIRECTORY",
                "SEC_TOKEN_SYSTEM_DIRECTORY", "HTCMESOS_SITE", "HTCMESOS_TASK_ID"}
 ROLE_KEYS = ["image", "cpus", "mem", "disk", "condor_config", "volumes", "docker_parameters",
-             "health_check", "kill_grace_period", "jobs_per_executor"]
+             "health_check", "kill_grace_period"]
+#: Keys only one role has.
+ROLE_ONLY_KEYS = {Role.MASTER: ["address"], Role.EXECUTOR: ["jobs_per_executor"],
+                  Role.SUBMITTER: []}
 
 
 def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> ClusterSpec | None:
@@ -42,6 +45,8 @@ def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> Clu
     roles = _roles(top["roles"], c) if "roles" in top else {}
     autoscaling = _autoscaling(top.get("autoscaling"), c, sites)
     backend = _backend(top["backend"], c, base_dir) if "backend" in top else None
+    if Role.MASTER in roles and sites:
+        _check_master_address(roles[Role.MASTER].address, sites, c)
     if c.problems or pool is None or backend is None:
         return None
     return ClusterSpec(pool, tuple(sites), roles, autoscaling, backend, source)
@@ -54,12 +59,18 @@ def _file(value: str, base_dir: Path) -> Path:
 
 def _pool(value: Any, c: Checker, base_dir: Path) -> PoolSpec:
     p = ("pool",)
-    d = c.mapping(value, p, ["name", "trust_domain", "signing_key_file"],
+    d = c.mapping(value, p, ["name", "trust_domain", "signing_key_file", "negotiator_interval",
+                             "update_interval", "job_lease"],
                   required=["name", "trust_domain", "signing_key_file"])
     name = c.string(d, "name", p, pattern=NAME, describe=NAME_DESC)
     trust = c.string(d, "trust_domain", p, pattern=DOMAIN, describe="a DNS-like name")
     key = c.string(d, "signing_key_file", p, describe="path of the file holding the key")
-    return PoolSpec(name, trust, _file(key, base_dir) if key else Path())
+    return PoolSpec(
+        name, trust, _file(key, base_dir) if key else Path(),
+        negotiator_interval_s=c.number(d, "negotiator_interval", p, 10, minimum=1,
+                                       unit="seconds"),
+        update_interval_s=c.number(d, "update_interval", p, 30, minimum=1, unit="seconds"),
+        job_lease_s=c.number(d, "job_lease", p, 600, minimum=10, unit="seconds"))
 
 
 def _sites(value: Any, c: Checker) -> list[SiteSpec]:
@@ -146,6 +157,29 @@ def _check_overlaps(sites: list[SiteSpec], c: Checker) -> None:
                           f"each site needs its own IP pool")
 
 
+def _check_master_address(address: str | None, sites: list[SiteSpec], c: Checker) -> None:
+    """The master's fixed address must be a host address in a public site's pool."""
+    where = ("roles", "master", "address")
+    if address is None:
+        if all(s.private for s in sites):
+            c.problem(("sites",), "every site is private: the central manager needs a public "
+                                  "site (executors at private sites connect out to it)")
+        elif next(s for s in sites if not s.private).cidr.num_addresses < 8:
+            c.problem(where, "the first public site's pool is too small to derive the "
+                             "master's address; give roles.master.address")
+        return
+    ip = ipaddress.ip_address(address)
+    site = next((s for s in sites if ip.version == s.cidr.version and ip in s.cidr), None)
+    if site is None:
+        c.problem(where, f"{address} is in no site's Calico pool "
+                         f"({', '.join(str(s.cidr) for s in sites)})")
+    elif site.private:
+        c.problem(where, f"{address} is in private site {site.name}'s pool; the central "
+                         f"manager must be reachable: use a public site's pool")
+    elif ip in (site.cidr.network_address, site.cidr.broadcast_address):
+        c.problem(where, f"{address} is the network or broadcast address of {site.cidr}")
+
+
 def _roles(value: Any, c: Checker) -> dict[Role, RoleSpec]:
     names = [r.value for r in Role]
     d = c.mapping(value, ("roles",), names, required=names)
@@ -154,8 +188,7 @@ def _roles(value: Any, c: Checker) -> dict[Role, RoleSpec]:
 
 def _role(role: Role, value: Any, c: Checker) -> RoleSpec:
     p = ("roles", role.value)
-    d = c.mapping(value, p, ROLE_KEYS if role is Role.EXECUTOR else ROLE_KEYS[:-1],
-                  required=["image", "cpus", "mem"])
+    d = c.mapping(value, p, ROLE_KEYS + ROLE_ONLY_KEYS[role], required=["image", "cpus", "mem"])
     image = c.string(d, "image", p, pattern=IMAGE, describe="a Docker image reference")
     cpus = c.number(d, "cpus", p, positive=True, unit="cores")
     if role is Role.EXECUTOR and cpus < 1 and cpus > 0:
@@ -163,6 +196,14 @@ def _role(role: Role, value: Any, c: Checker) -> RoleSpec:
     mem = c.number(d, "mem", p, positive=True, unit="MiB")
     disk = c.number(d, "disk", p, 1024, positive=True, unit="MiB")
     jobs = c.integer(d, "jobs_per_executor", p, max(1, int(cpus)), minimum=1)
+    address = None
+    if "address" in d:
+        text = c.string(d, "address", p, describe="an IP address")
+        try:
+            address = str(ipaddress.ip_address(text))
+        except ValueError:
+            if text:
+                c.problem(p + ("address",), f"'{text}' is not an IP address")
     return RoleSpec(
         role, image, cpus, mem, disk,
         condor_config=_knobs(d.get("condor_config"), p + ("condor_config",), c),
@@ -171,6 +212,7 @@ def _role(role: Role, value: Any, c: Checker) -> RoleSpec:
         health_check=_health(d.get("health_check"), p + ("health_check",), c),
         kill_grace_period_s=c.number(d, "kill_grace_period", p, 30, minimum=0, unit="seconds"),
         jobs_per_executor=jobs,
+        address=address,
     )
 
 
@@ -274,6 +316,7 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec]) -> AutoscalingSp
         tick_s=c.number(d, "tick", p, 10, positive=True, unit="seconds"))
 
 
+LISTEN = r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}"
 MESOS_URL = r"(zk://[^/\s]+(,[^/\s]+)*/\S+|https?://[^\s,]+(,https?://[^\s,]+)*)"
 
 
@@ -301,12 +344,15 @@ def _backend(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
     if "mesos" in d:
         q = p + ("mesos",)
         m = c.mapping(d["mesos"], q, ["master", "framework_name", "role", "principal",
-                                      "secret_file", "failover_timeout", "user", "state"],
+                                      "secret_file", "failover_timeout", "user", "state",
+                                      "credential_server"],
                       required=["master"])
         secret = m.get("secret_file")
         principal = c.string(m, "principal", q, None) if "principal" in m else None
         if secret is not None and principal is None:
             c.problem(q, "secret_file needs a principal")
+        cq = q + ("credential_server",)
+        cs = c.mapping(m.get("credential_server"), cq, ["listen", "url"])
         mesos = MesosBackendSpec(
             master=c.string(m, "master", q, pattern=MESOS_URL,
                             describe="zk://host:2181[,host:2181]/mesos or http://host:5050"),
@@ -318,7 +364,12 @@ def _backend(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
             failover_timeout_s=c.number(m, "failover_timeout", q, 7 * 24 * 3600, positive=True,
                                         unit="seconds"),
             user=c.string(m, "user", q, "root"),
-            state=_state_location(m, q, c, base_dir))
+            state=_state_location(m, q, c, base_dir),
+            credential_listen=c.string(cs, "listen", cq, "0.0.0.0:0", pattern=LISTEN,
+                                       describe="HOST:PORT, e.g. 0.0.0.0:5052"),
+            credential_url=c.string(cs, "url", cq, None, pattern=r"https?://[^\s/]+/?",
+                                    describe="http(s)://host:port that agents reach")
+            if "url" in cs else None)
     if "marathon" in d:
         q = p + ("marathon",)
         m = c.mapping(d["marathon"], q, ["url", "group", "credentials_file"], required=["url"])

@@ -1,8 +1,15 @@
-"""Install the mounted HTCondor secrets where the daemons read them.
+"""Install the HTCondor secrets where the daemons read them.
 
-Signing keys / the pool password are mounted read-only at ``/etc/condor/passwords-orig.d``
-and IDTOKENS at ``/etc/condor/tokens-orig.d`` (the official images' convention). HTCondor
-insists on private copies, so every regular file is copied to ``passwords.d`` /
+Two sources, both optional:
+
+- fetched by Mesos into the task sandbox (``$MESOS_SANDBOX/htcmesos-credentials/
+  passwords/*`` and ``…/tokens/*``): how htcmesos delivers them, from single-use URLs
+  the framework serves. The sandbox copies are deleted once installed (the agent's
+  sandbox is browsable through its HTTP API);
+- mounted read-only at ``/etc/condor/passwords-orig.d`` (signing keys / the pool
+  password) and ``/etc/condor/tokens-orig.d`` (IDTOKENS), the official images' convention.
+
+HTCondor insists on private copies, so every regular file is copied to ``passwords.d`` /
 ``tokens.d`` with mode 0600 in directories with mode 0700. Only file names are ever
 logged, never contents.
 """
@@ -66,11 +73,13 @@ def _prepare_dir(path: Path) -> None:
     os.chmod(str(path), DIR_MODE)
 
 
-def _copy_dir(src: Path, dst: Path, kind: str, log: Log) -> None:
-    """Copy every regular file of ``src`` into ``dst`` (created 0700) with mode 0600."""
+def _copy_dir(src: Path, dst: Path, kind: str, log: Log, move: bool = False) -> None:
+    """Copy every regular file of ``src`` into ``dst`` (created 0700) with mode 0600;
+    ``move``: delete each source file once copied (and ``src`` when it is empty)."""
     _prepare_dir(dst)
     if not src.is_dir():
-        log("no %s source directory %s (skipped)" % (kind, src))
+        if not move:
+            log("no %s source directory %s (skipped)" % (kind, src))
         return
     for path in _source_files(src):
         try:
@@ -80,26 +89,42 @@ def _copy_dir(src: Path, dst: Path, kind: str, log: Log) -> None:
                 "cannot install %s file %s into %s: %s" % (kind, path.name, dst, exc.strerror)
             ) from None
         log("installed %s file %s into %s (mode 0600)" % (kind, path.name, dst))
+        if move:
+            path.unlink()
+    if move:
+        try:
+            src.rmdir()
+        except OSError:
+            pass
 
 
 def _non_empty(directory: Path) -> List[str]:
     return [p.name for p in _source_files(directory) if p.stat().st_size > 0]
 
 
-def install_secrets(paths: Paths, role: str, log: Log) -> InstalledSecrets:
+def install_secrets(paths: Paths, role: str, log: Log, sandbox: str = "") -> InstalledSecrets:
     """Copy signing keys and tokens into place; require at least one of them.
 
-    Files already present in the destination directories (e.g. mounted there directly)
-    count too. Raises :class:`RoleSetupError` when no key and no token is available.
+    ``sandbox`` is ``$MESOS_SANDBOX`` (empty: nothing was fetched). Files already present
+    in the destination directories (e.g. mounted there directly) count too. Raises
+    :class:`RoleSetupError` when no key and no token is available.
     """
+    if sandbox:
+        fetched = paths.fetched_dir(sandbox)
+        _copy_dir(fetched / "passwords", paths.passwords_dst, "fetched signing key", log, True)
+        _copy_dir(fetched / "tokens", paths.tokens_dst, "fetched token", log, True)
+        try:
+            fetched.rmdir()
+        except OSError:
+            pass
     _copy_dir(paths.passwords_src, paths.passwords_dst, "signing key", log)
     _copy_dir(paths.tokens_src, paths.tokens_dst, "token", log)
     found = InstalledSecrets(keys=_non_empty(paths.passwords_dst), tokens=_non_empty(paths.tokens_dst))
     if not found.keys and not found.tokens:
         raise RoleSetupError(
-            "no HTCondor credentials for the %s role: no signing key / pool password in %s "
-            "and no token in %s (mount at least one non-empty file there)"
-            % (role, paths.passwords_src, paths.tokens_src)
+            "no HTCondor credentials for the %s role: none fetched into the sandbox, no "
+            "signing key / pool password in %s and no token in %s (mount at least one "
+            "non-empty file there)" % (role, paths.passwords_src, paths.tokens_src)
         )
     if role == "master" and not found.keys:
         log(

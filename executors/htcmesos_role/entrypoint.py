@@ -72,9 +72,12 @@ def health_port(env: Mapping[str, str]) -> int:
     return port
 
 
-def _child_env(env: Mapping[str, str], role: str) -> Dict[str, str]:
+def _child_env(env: Mapping[str, str], role: str, paths: Paths) -> Dict[str, str]:
     child = dict(env)
     child["HTCMESOS_ROLE"] = role
+    # The health check is an HTCondor client: it authenticates with the daemons' token
+    # (the bindings look only in SEC_TOKEN_DIRECTORY, ~/.condor/tokens.d by default).
+    child.setdefault("_CONDOR_SEC_TOKEN_DIRECTORY", str(paths.tokens_dst))
     parts = [p for p in child.get("PYTHONPATH", "").split(os.pathsep) if p]
     if PACKAGE_PARENT not in parts:
         child["PYTHONPATH"] = os.pathsep.join([PACKAGE_PARENT] + parts)
@@ -104,7 +107,7 @@ def start_health_server(role: str, env: Mapping[str, str], paths: Paths) -> int:
     port = health_port(env)
     argv = [sys.executable, "-m", "htcmesos_role.health", "--role", role, "--port", str(port)]
     proc = subprocess.Popen(
-        argv, env=_child_env(env, role), stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True
+        argv, env=_child_env(env, role, paths), stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True
     )
     try:
         paths.health_pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +139,7 @@ def run(args: List[str], env: Dict[str, str]) -> None:
     role = resolve_role(args, env)
     paths = paths_from_env(env)
     log("role %s, root %s" % (role, paths.root))
-    install_secrets(paths, role, log)
+    install_secrets(paths, role, log, env.get("MESOS_SANDBOX", ""))
     write_config(env, paths, log)
     health_pid = start_health_server(role, env, paths)
     argv = exec_argv(env)

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Mapping
 
 CONFIG_FILE_NAME = "50-htcmesos.conf"
+#: Sandbox folder of fetched credentials (framework/backends/fetchserver.py FETCH_DIR).
+FETCHED_DIR_NAME = "htcmesos-credentials"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Paths:
     def tokens_dst(self) -> Path:
         """``SEC_TOKEN_SYSTEM_DIRECTORY`` of the official images."""
         return self._p("/etc/condor/tokens.d")
+
+    def fetched_dir(self, sandbox: str) -> Path:
+        """Keys and tokens the Mesos fetcher put into the task sandbox (``$MESOS_SANDBOX``):
+        ``htcmesos-credentials/passwords/*`` and ``htcmesos-credentials/tokens/*``."""
+        return self._p(sandbox.rstrip("/") + "/" + FETCHED_DIR_NAME)
 
     @property
     def config_file(self) -> Path:

@@ -24,7 +24,7 @@ from .mesos_parts import BACKGROUND, Options, PoolStatus, QuietCallbacks, framew
 
 __all__ = ["MesosFramework", "Options", "PoolStatus", "framework_info"]
 from .mesos_book import TaskBook
-from .mesos_tasks import TaskInfoFactory, new_task_id, parse_task_id
+from .mesos_tasks import CredentialSource, TaskInfoFactory, new_task_id, parse_task_id
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,14 @@ class MesosFramework(QuietCallbacks, TaskBook):
     a SIGINT handler, which only the main thread may do)."""
 
     def __init__(self, spec: ClusterSpec, store: StateStore, clock: Clock,
-                 options: Options | None = None):
+                 options: Options | None = None,
+                 credentials: CredentialSource | None = None):
         self.spec, self.store, self.clock = spec, store, clock
         self.opts = options or Options()
         self.matcher = SiteMatcher(spec.sites)
         self.backoff = LaunchBackoff(self.opts.backoff)
-        self.tasks = TaskInfoFactory(spec)
+        self.credentials = credentials
+        self.tasks = TaskInfoFactory(spec, credentials)
         self.desired = {s.name: s.executors_min for s in spec.sites}
         self.records: dict[str, TaskRecord] = {}
         self.saved = store.load()
@@ -172,6 +174,8 @@ class MesosFramework(QuietCallbacks, TaskBook):
                 # cannot reconcile. Forget them and give the offers back.
                 for _, infos in accepts:
                     for info in infos:
+                        if self.credentials is not None:
+                            self.credentials.release(info["task_id"]["value"])
                         self.records.pop(info["task_id"]["value"], None)
                         self._asked.pop(info["task_id"]["value"], None)
                         self.launches -= 1
@@ -259,7 +263,7 @@ class MesosFramework(QuietCallbacks, TaskBook):
                 assert site is not None
                 task_id = new_task_id(self.spec.pool.name, role, site)
                 infos.append(self.tasks.build(role, site, task_id, offer.agent_id, ports,
-                                              needs.master_address, offer.allocation_role))
+                                              offer.allocation_role))
                 self.records[task_id] = TaskRecord(task_id, role, site, Phase.LAUNCHING, now,
                                                    offer.agent_id)
                 self._asked[task_id] = now

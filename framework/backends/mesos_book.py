@@ -16,6 +16,7 @@ from ..mesos.protocol import TaskState
 from ..state import FrameworkState, StateStore
 from .mesos_needs import ACTIVE, NeedsResult, TaskRecord
 from .mesos_parts import NOT_THE_SITE, Options, PoolStatus, task_ip
+from .mesos_tasks import CredentialSource
 
 log = logging.getLogger("framework.backends.mesos")
 
@@ -37,6 +38,7 @@ class TaskBook:
     _dirty: bool
     _connected: bool
     _reconciling: bool
+    credentials: "CredentialSource | None"
 
     def _chase(self, now: float) -> list[tuple]:
         """Launches with no update and kills with no end after their timeouts: ask again
@@ -62,6 +64,8 @@ class TaskBook:
         before = rec.phase
         nxt = step(rec.phase, state)
         rec.phase, rec.state = nxt.phase, state.value
+        if state is not TaskState.STAGING and self.credentials is not None:
+            self.credentials.release(rec.task_id)   # fetched (it started) or never will
         if before is not nxt.phase and before in (Phase.LAUNCHING, Phase.KILLING):
             self._asked.pop(rec.task_id, None)  # answered
         rec.message = str(status.get("message", ""))[:300]

@@ -1,6 +1,6 @@
 """What to launch now, pure: desired tasks minus active ones, in start order, within limits.
 
-Start order: the master must be RUNNING and healthy (and its IP known) before a
+Start order: the master (at its fixed address) must be RUNNING and healthy before a
 submitter is wanted, the submitter before any executor. Launches of a (role, site) wait
 out its back-off; a black-hole site gets none; at most ``max_unconfirmed`` executors per
 site may be launching or not yet healthy at once, which bounds what a black hole eats.
@@ -66,9 +66,12 @@ class NeedsResult:
 
 
 def role_sites(spec: ClusterSpec, role: Role) -> frozenset[str]:
-    """Where a role may run: executors anywhere; master and submitter at public sites."""
+    """Where a role may run: executors anywhere; the master at the site whose pool holds
+    its fixed address; the submitter at public sites."""
     if role is Role.EXECUTOR:
         return frozenset(s.name for s in spec.sites)
+    if role is Role.MASTER:
+        return frozenset([spec.master_site.name])
     public = [s.name for s in spec.sites if not s.private]
     return frozenset(public or [s.name for s in spec.sites])
 
@@ -84,8 +87,8 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     masters = [r for (role, _), rs in active.items() if role is Role.MASTER for r in rs]
     subs = [r for (role, _), rs in active.items() if role is Role.SUBMITTER for r in rs]
     out.central = {Role.MASTER: masters, Role.SUBMITTER: subs}
-    ready_master = next((r for r in masters if r.confirmed and r.ip), None)
-    out.master_address = ready_master.ip if ready_master else None
+    ready_master = next((r for r in masters if r.confirmed), None)
+    out.master_address = spec.master_address if ready_master else None
 
     def want(role: Role, sites: frozenset[str], missing: int) -> None:
         if missing <= 0:

@@ -1,11 +1,16 @@
 """Docker TaskInfo for a role task, exactly as PROTOCOLS.md describes it.
 
 Task ids carry pool, role and site (``<pool>.<role>.<site>.<hex>``) so a restarted
-framework knows every task it gets back from reconciliation. Secrets travel as a
-read-only volume of the key *file*; the environment holds only non-secret values.
+framework knows every task it gets back from reconciliation. Keys and tokens reach the
+container through the Mesos fetcher from single-use URLs (``command.uris``, made by a
+:class:`CredentialSource`), never through the TaskInfo, the environment or a host path
+(an agent that lacks the framework's files would otherwise mount an empty directory).
+The master runs at the spec's fixed address (docker parameter ``ip``, as the Mesos
+Docker containerizer passes it to ``docker run --ip``; src/docker/docker.cpp).
 """
 from __future__ import annotations
 
+import abc
 import base64
 import re
 import secrets as _random
@@ -17,8 +22,6 @@ from ..mesos.protocol import Resources
 from ..model import Role
 from ..spec import ClusterSpec
 
-#: Where role containers find the signing key (the entrypoint installs it with 0600).
-KEY_MOUNT = "/etc/condor/passwords-orig.d/POOL"
 ENV_ROLE, ENV_SITE, ENV_CONFIG = "HTCMESOS_ROLE", "HTCMESOS_SITE", "HTCMESOS_CONDOR_CONFIG_B64"
 LABEL_POOL, LABEL_ROLE, LABEL_SITE = "htcmesos.pool", "htcmesos.role", "htcmesos.site"
 
@@ -38,28 +41,41 @@ def parse_task_id(task_id: str, pool: str) -> tuple[Role, str] | None:
     return Role(match["role"]), match["site"]
 
 
+class CredentialSource(abc.ABC):
+    """Where a task's keys and tokens come from: the ``command.uris`` that fetch them."""
+
+    @abc.abstractmethod
+    def uris(self, role: Role, task_id: str) -> list[dict[str, Any]]:
+        """``CommandInfo.URI`` entries delivering this task's credentials (once each)."""
+
+    @abc.abstractmethod
+    def release(self, task_id: str) -> None:
+        """The task runs or ended: what it has not fetched is no longer needed."""
+
+
 def build_task_info(spec: ClusterSpec, role: Role, site: str, task_id: str, agent_id: str,
                     ports: tuple[tuple[int, int], ...] = (),
-                    master_address: str | None = None,
+                    credentials: CredentialSource | None = None,
                     allocation_role: str | None = None) -> dict[str, Any]:
     """The TaskInfo JSON of one role task placed on ``agent_id`` at ``site``."""
-    return TaskInfoFactory(spec).build(role, site, task_id, agent_id, ports, master_address,
-                                       allocation_role)
+    return TaskInfoFactory(spec, credentials).build(role, site, task_id, agent_id, ports,
+                                                    allocation_role)
 
 
 class TaskInfoFactory:
-    """Builds TaskInfos from a template per (role, site, master address): the rendered
-    config and everything else that is the same for every task is made once."""
+    """Builds TaskInfos from a template per (role, site): the rendered config and
+    everything else that is the same for every task is made once."""
 
-    def __init__(self, spec: ClusterSpec):
+    def __init__(self, spec: ClusterSpec, credentials: CredentialSource | None = None):
         self.spec = spec
-        self._templates: dict[tuple[Role, str, str | None], dict[str, Any]] = {}
+        self.credentials = credentials
+        self._templates: dict[tuple[Role, str], dict[str, Any]] = {}
         self._res_cache: dict[tuple[Role, str | None], list[dict[str, Any]]] = {}
 
     def build(self, role: Role, site: str, task_id: str, agent_id: str,
-              ports: tuple[tuple[int, int], ...] = (), master_address: str | None = None,
+              ports: tuple[tuple[int, int], ...] = (),
               allocation_role: str | None = None) -> dict[str, Any]:
-        key = (role, site, master_address if role is not Role.MASTER else None)
+        key = (role, site)
         tpl = self._templates.get(key)
         if tpl is None:
             tpl = self._templates[key] = self._template(*key)
@@ -67,6 +83,8 @@ class TaskInfoFactory:
         command = dict(tpl["command"])
         command["environment"] = {"variables": tpl["command"]["environment"]["variables"]
                                   + [{"name": ENV_TASK_ID, "value": task_id}]}
+        if self.credentials is not None:
+            command["uris"] = self.credentials.uris(role, task_id)
         info = dict(tpl)
         info.update(task_id={"value": task_id}, agent_id={"value": agent_id},
                     resources=resources, command=command)
@@ -87,23 +105,21 @@ class TaskInfoFactory:
             self._res_cache[key] = resources
         return resources
 
-    def _template(self, role: Role, site: str, master_address: str | None) -> dict[str, Any]:
+    def _template(self, role: Role, site: str) -> dict[str, Any]:
         spec = self.spec
         r = spec.roles[role]
         site_spec = spec.site(site)
-        config = render_config(spec, role, site, master_address)
+        config = render_config(spec, role, site)
         env = {ENV_ROLE: role.value, ENV_SITE: site,
-               ENV_CONFIG: base64.b64encode(config.encode()).decode("ascii")}
-        if master_address:
-            env[ENV_MASTER_ADDRESS] = master_address
+               ENV_CONFIG: base64.b64encode(config.encode()).decode("ascii"),
+               ENV_MASTER_ADDRESS: spec.master_address}
         labels = {LABEL_POOL: spec.pool.name, LABEL_ROLE: role.value, LABEL_SITE: site}
         params = [{"key": k, "value": v} for k, v in r.docker_parameters]
         if role is Role.MASTER:
             fds = collector_file_descriptors(spec)
             params.append({"key": "ulimit", "value": f"nofile={fds}:{fds}"})
-        volumes = [{"container_path": KEY_MOUNT, "host_path": str(spec.pool.signing_key_file),
-                    "mode": "RO"}]
-        volumes += [{"container_path": v.container_path, "host_path": v.host_path,
+            params.append({"key": "ip", "value": spec.master_address})
+        volumes = [{"container_path": v.container_path, "host_path": v.host_path,
                      "mode": v.mode} for v in r.volumes]
         hc = r.health_check
         return {

@@ -16,6 +16,10 @@ from ..spec import ClusterSpec, SiteSpec
 
 #: Environment variables the framework sets in every role container (none secret).
 ENV_MASTER_ADDRESS = "HTCMESOS_MASTER_ADDRESS"
+#: HTCondor identities (``<name>@<trust domain>``): the central manager's own daemons,
+#: and the tokens minted for the other roles.
+CM_IDENTITY = "condor"
+IDENTITIES = {Role.MASTER: CM_IDENTITY, Role.SUBMITTER: "submitter", Role.EXECUTOR: "executor"}
 ENV_TASK_ID = "HTCMESOS_TASK_ID"
 PASSWORD_DIR = "/etc/condor/passwords.d"
 TOKEN_DIR = "/etc/condor/tokens.d"
@@ -57,17 +61,26 @@ def collector_file_descriptors(spec: ClusterSpec) -> int:
 
 def render_config(spec: ClusterSpec, role: Role | str, site: str | None = None,
                   master_address: str | None = None) -> str:
-    """The complete condor_config text for ``role`` (at ``site`` for executors)."""
+    """The complete condor_config text for ``role`` (at ``site`` for executors).
+
+    ``master_address`` overrides the spec's fixed central-manager address."""
     role = Role(role)
     site_spec = _site(spec, role, site)
     lines = _header(spec, role, site_spec)
-    lines += _common(spec, role, master_address)
+    lines += _common(spec, role, check_address(master_address or spec.master_address))
+    lines += _security(spec, role)
     lines += _ROLE_PARTS[role](spec, site_spec)
     extra = spec.roles[role].condor_config
     if extra:
         lines += ["", "# --- extra configuration from the spec (roles.%s.condor_config)" % role]
         lines += [f"{knob} = {value}" for knob, value in extra]
     return "\n".join(lines) + "\n"
+
+
+def collector_address(master_address: str) -> str:
+    """``<addr>:9618?sock=collector``, IPv6 literals in brackets."""
+    host = f"[{master_address}]" if ":" in master_address else master_address
+    return f"{host}:{SHARED_PORT}?sock=collector"
 
 
 def _site(spec: ClusterSpec, role: Role, site: str | None) -> SiteSpec | None:
@@ -89,34 +102,25 @@ def _header(spec: ClusterSpec, role: Role, site: SiteSpec | None) -> list[str]:
             f"`htcmesos render-config` instead of editing."]
 
 
-def _common(spec: ClusterSpec, role: Role, master_address: str | None) -> list[str]:
-    if master_address:
-        host = check_address(master_address)
-        where = "given when rendered"
-    elif role is Role.MASTER:
-        host = f"$ENV({ENV_MASTER_ADDRESS}:$(IP_ADDRESS))"
-        where = f"from ${ENV_MASTER_ADDRESS} at start, else this container's address"
+def _common(spec: ClusterSpec, role: Role, host: str) -> list[str]:
+    update = _seconds(spec.pool.update_interval_s)
+    lines = ["",
+             "# --- central manager: a fixed address in a public site's Calico pool, so a",
+             "# replaced master is found again without restarting anyone",
+             f"CONDOR_HOST = {host}"]
+    if role is Role.MASTER:
+        lines += ["# COLLECTOR_HOST stays at its default, $(CONDOR_HOST): on the central",
+                  "# manager a port or ?sock= in it makes the collector bind that port itself,",
+                  "# and the shared port daemon then moves off 9618."]
     else:
-        host = f"$ENV({ENV_MASTER_ADDRESS})"
-        where = f"from ${ENV_MASTER_ADDRESS} at start"
-    return [
-        "",
-        f"# --- central manager ({where}); shared port, collector behind it",
-        f"CONDOR_HOST = {host}",
-        f"COLLECTOR_HOST = $(CONDOR_HOST):{SHARED_PORT}?sock=collector",
+        lines += [f"COLLECTOR_HOST = {collector_address(host)}"]
+    return lines + [
         "USE_SHARED_PORT = True",
         f"SHARED_PORT_PORT = {SHARED_PORT}",
         "",
-        "# --- security: IDTOKENS signed with the pool key (installed from a mounted file)",
-        "use SECURITY : recommended_v9_0",
-        f"TRUST_DOMAIN = {spec.pool.trust_domain}",
-        "UID_DOMAIN = $(TRUST_DOMAIN)",
-        "SEC_DEFAULT_AUTHENTICATION_METHODS = FS, IDTOKENS",
-        "SEC_CLIENT_AUTHENTICATION_METHODS = FS, IDTOKENS",
-        f"SEC_PASSWORD_DIRECTORY = {PASSWORD_DIR}",
-        f"SEC_TOKEN_SYSTEM_DIRECTORY = {TOKEN_DIR}",
-        "# daemons of this trust domain and authenticated pool users; never '*'",
-        "ALLOW_WRITE = $(ALLOW_DAEMON) *@$(UID_DOMAIN)",
+        f"# --- an elastic pool: ads every {update} s (HTCondor's default: 300 s)",
+        f"UPDATE_INTERVAL = {update}",
+        f"MASTER_UPDATE_INTERVAL = {update}",
         "",
         "# --- which pool and Mesos task this daemon belongs to",
         f'{ATTR_POOL} = "{spec.pool.name}"',
@@ -125,14 +129,59 @@ def _common(spec: ClusterSpec, role: Role, master_address: str | None) -> list[s
     ]
 
 
+def _security(spec: ClusterSpec, role: Role) -> list[str]:
+    """IDTOKENS only; each role's identity gets exactly the access it needs (see tokens)."""
+    lines = [
+        "",
+        "# --- security: IDTOKENS. Only the central manager holds the pool signing key",
+        "# (installed from a fetched file); the submitter and executors hold tokens minted",
+        "# for their role, with the narrowest authorizations (framework/condor/tokens.py).",
+        "use SECURITY : recommended_v9_0",
+        f"TRUST_DOMAIN = {spec.pool.trust_domain}",
+        "UID_DOMAIN = $(TRUST_DOMAIN)",
+        "SEC_DEFAULT_AUTHENTICATION_METHODS = FS, IDTOKENS",
+        "SEC_CLIENT_AUTHENTICATION_METHODS = FS, IDTOKENS",
+        f"SEC_PASSWORD_DIRECTORY = {PASSWORD_DIR}",
+        f"SEC_TOKEN_SYSTEM_DIRECTORY = {TOKEN_DIR}",
+        "# no token requests: a daemon without a valid token stays out (nobody approves)",
+        "SEC_ENABLE_TOKEN_REQUEST = False",
+        "# the central manager's daemons (tokens they make from the key) and local root",
+        f"ALLOW_DAEMON = {CM_IDENTITY}@$(TRUST_DOMAIN)",
+        "ALLOW_NEGOTIATOR = $(ALLOW_DAEMON)",
+        "ALLOW_ADMINISTRATOR = $(ALLOW_DAEMON) root@$(UID_DOMAIN)",
+        "ALLOW_CONFIG =",
+        "# daemons of this trust domain and authenticated pool users; never '*'",
+        "ALLOW_WRITE = $(ALLOW_DAEMON) *@$(UID_DOMAIN)",
+    ]
+    if role is Role.MASTER:
+        lines += [
+            "# who may advertise what to the collector: one identity per role",
+            f"ALLOW_ADVERTISE_STARTD = {IDENTITIES[Role.EXECUTOR]}@$(TRUST_DOMAIN)",
+            f"ALLOW_ADVERTISE_SCHEDD = {IDENTITIES[Role.SUBMITTER]}@$(TRUST_DOMAIN)",
+            "ALLOW_ADVERTISE_MASTER = $(ALLOW_ADVERTISE_STARTD) $(ALLOW_ADVERTISE_SCHEDD) "
+            "$(ALLOW_DAEMON)",
+        ]
+    return lines
+
+
+def _seconds(value: float) -> int:
+    return max(1, int(round(value)))
+
+
 def _master(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
     regs = ccb_registrations(spec)
     fds = collector_file_descriptors(spec)
     jobs = spec.roles[Role.EXECUTOR].jobs_per_executor
+    neg = _seconds(spec.pool.negotiator_interval_s)
     return [
         "",
         "# --- central manager: collector + negotiator, also the pool's CCB server",
         "use ROLE : CentralManager",
+        f"# negotiation every {neg} s (HTCondor: 60 s, with a compiled-in 20 s cycle delay)",
+        f"NEGOTIATOR_INTERVAL = {neg}",
+        f"NEGOTIATOR_MIN_INTERVAL = {neg}",
+        f"NEGOTIATOR_CYCLE_DELAY = {neg}",
+        f"NEGOTIATOR_UPDATE_INTERVAL = {_seconds(spec.pool.update_interval_s)}",
         "ENABLE_CCB_SERVER = True",
         "CCB_HEARTBEAT_INTERVAL = 300",
         f"# CCB registrations at most: {spec.executors_max} executors × (1 master + 1 startd"
@@ -150,6 +199,9 @@ def _submitter(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
         "# --- submit node: schedd",
         "use ROLE : Submit",
         f"SCHEDD_ATTRS = $(SCHEDD_ATTRS) {ATTR_POOL} {ATTR_TASK}",
+        f"SCHEDD_INTERVAL = {_seconds(spec.pool.update_interval_s)}",
+        f"# a job whose executor vanished is requeued after {_seconds(spec.pool.job_lease_s)} s",
+        f"JOB_DEFAULT_LEASE_DURATION = {_seconds(spec.pool.job_lease_s)}",
     ]
 
 
@@ -157,6 +209,7 @@ def _executor(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
     assert site is not None
     r = spec.roles[Role.EXECUTOR]
     cpus = max(1, int(r.cpus))
+    vacate = max(1, int(r.kill_grace_period_s * 2 / 3))
     lines = [
         "",
         f"# --- execute node: one partitionable slot sized to the task "
@@ -168,6 +221,12 @@ def _executor(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
         "use FEATURE : PartitionableSlot(1, 100%)",
         f'{ATTR_SITE} = "{site.name}"',
         f"STARTD_ATTRS = $(STARTD_ATTRS) {ATTR_POOL} {ATTR_SITE} {ATTR_TASK}",
+        "# jobs run as the slot user: role containers share no user accounts",
+        "STARTER_ALLOW_RUNAS_OWNER = False",
+        f"# a Mesos kill gives {r.kill_grace_period_s:g} s (SIGTERM = graceful shutdown): vacate",
+        "# running jobs within it, so they are requeued and run elsewhere, never lost",
+        f"MACHINE_MAX_VACATE_TIME = {vacate}",
+        "MAXJOBRETIREMENTTIME = 0",
         "",
     ]
     if site.private:

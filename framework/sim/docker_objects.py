@@ -8,6 +8,7 @@ network with the agent's CIDR, made on first use and removed when the runner clo
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import threading
@@ -18,6 +19,7 @@ import docker.errors
 import docker.types
 
 from ..mesos.protocol import TaskState
+from .docker_firewall import SiteFirewall
 from .docker_translate import LaunchError
 from .runner import AgentInfo
 
@@ -27,6 +29,7 @@ OWNER_LABEL = "htcmesos.emulator"      # "1" on every container/network an emula
 RUNNER_LABEL = "htcmesos.runner"       # id of the DockerTaskRunner that made it
 AGENT_LABEL = "htcmesos.agent_id"
 TASK_LABEL = "htcmesos.task_id"
+BRIDGE_OPTION = "com.docker.network.bridge.name"
 LOG_LINES = 10                         # log lines quoted in the message of a failed task
 
 
@@ -50,10 +53,12 @@ def _same_subnet(net: Any, cidr: str) -> bool:
 class NetworkPool:
     """The Docker networks standing in for Mesos USER networks, for one runner (thread-safe)."""
 
-    def __init__(self, client: docker.DockerClient, runner_id: str) -> None:
-        self.client, self.runner_id = client, runner_id
+    def __init__(self, client: docker.DockerClient, runner_id: str,
+                 firewall: SiteFirewall | None = None) -> None:
+        self.client, self.runner_id, self.firewall = client, runner_id, firewall
         self._lock = threading.Lock()
         self._networks: dict[tuple[str, str | None], str] = {}
+        self._bridges: dict[str, str] = {}
         self._created: list[str] = []
 
     def get(self, agent: AgentInfo, name: str) -> str:
@@ -62,28 +67,44 @@ class NetworkPool:
         key = (name, cidr)
         with self._lock:
             if key in self._networks:
-                return self._networks[key]
-            candidates = [name]
-            if cidr:
-                candidates.append(f"{name}-{cidr.replace('/', '_')}")
-            for docker_name in candidates:
-                try:
-                    net = self.client.networks.get(docker_name)
-                except docker.errors.NotFound:
-                    if not cidr:
-                        raise LaunchError(f"agent {agent.agent_id} has no network {name!r} "
-                                          "(AgentInfo.networks) and Docker has none either")
-                    self._create(docker_name, cidr)
-                    break
-                if not cidr or _same_subnet(net, cidr):
-                    break
-            self._networks[key] = docker_name
+                docker_name = self._networks[key]
+            else:
+                docker_name = self._find_or_create(agent, name, cidr)
+                self._networks[key] = docker_name
+            if self.firewall is not None:
+                self.firewall.add(self._bridge(docker_name), agent.private)
             return docker_name
+
+    def _find_or_create(self, agent: AgentInfo, name: str, cidr: str | None) -> str:
+        candidates = [name]
+        if cidr:
+            candidates.append(f"{name}-{cidr.replace('/', '_')}")
+        for docker_name in candidates:
+            try:
+                net = self.client.networks.get(docker_name)
+            except docker.errors.NotFound:
+                if not cidr:
+                    raise LaunchError(f"agent {agent.agent_id} has no network {name!r} "
+                                      "(AgentInfo.networks) and Docker has none either")
+                self._create(docker_name, cidr)
+                return docker_name
+            if not cidr or _same_subnet(net, cidr):
+                return docker_name
+        return candidates[-1]
+
+    def _bridge(self, docker_name: str) -> str:
+        """The host interface of a bridge network (ours are named, others ``br-<id>``)."""
+        if docker_name not in self._bridges:
+            net = self.client.networks.get(docker_name)
+            opts = net.attrs.get("Options") or {}
+            self._bridges[docker_name] = opts.get(BRIDGE_OPTION) or f"br-{net.id[:12]}"
+        return self._bridges[docker_name]
 
     def forget(self, docker_name: str) -> None:
         """``docker_name`` was removed behind our back: make it again on next use."""
         with self._lock:
             self._networks = {k: v for k, v in self._networks.items() if v != docker_name}
+            self._bridges.pop(docker_name, None)
 
     def remove_created(self) -> None:
         """Remove the networks this pool made (kept, with a log line, while still in use)."""
@@ -94,10 +115,18 @@ class NetworkPool:
                 log.info("network %s kept: %s", net, explain(exc))
 
     def _create(self, docker_name: str, cidr: str) -> None:
-        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=cidr)])
+        """A bridge network for ``cidr`` that hands out addresses only from its upper half:
+        the lower half is for fixed addresses (the master's), as a Calico IPReservation
+        keeps them out of automatic assignment."""
+        net = ipaddress.ip_network(cidr, strict=False)
+        upper = str(list(net.subnets(prefixlen_diff=1))[1]) if net.num_addresses >= 8 else None
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=cidr,
+                                                                           iprange=upper)])
+        bridge = "htcm" + hashlib.sha1(f"{self.runner_id}/{docker_name}".encode()).hexdigest()[:10]
         try:
             self.client.networks.create(docker_name, driver="bridge", ipam=ipam,
-                                        check_duplicate=True,
+                                        check_duplicate=True, enable_ipv6=net.version == 6,
+                                        options={BRIDGE_OPTION: bridge},
                                         labels={OWNER_LABEL: "1", RUNNER_LABEL: self.runner_id})
             self._created.append(docker_name)
         except docker.errors.APIError as exc:

@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 import docker
 
+from .docker_firewall import SiteFirewall
 from .docker_health import HEALTH_UPDATED, HealthCheck, probe
 from .docker_objects import (AGENT_LABEL, LOG_LINES, OWNER_LABEL, RUNNER_LABEL, TASK_LABEL,
                              NetworkPool, remove_container, remove_emulator_objects,
@@ -59,14 +60,15 @@ class DockerTaskRunner(TaskRunner):
     ``extra_volumes``: binds (``"host:container[:ro]"``) added to every container, e.g.
     ``("/usr:/usr:ro",)`` to run real role TaskInfos on the tiny test image;
     ``image_map``: image name substitutions (TaskInfo image → local image);
-    ``default_kill_grace_s``: grace when neither the kill nor ``kill_policy`` gives one.
+    ``default_kill_grace_s``: grace when neither the kill nor ``kill_policy`` gives one;
+    ``firewall``: iptables rules between the site networks (:mod:`.docker_firewall`).
     """
 
     def __init__(self, client: docker.DockerClient, *, poll_s: float = 0.25,
                  workers: int = 4, check_workers: int = 4, default_kill_grace_s: float = 5.0,
                  extra_volumes: tuple[str, ...] = (), image_map: dict[str, str] | None = None,
                  apply_limits: bool = True, sandbox_root: str | Path | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, firewall: bool = True) -> None:
         self.client, self.api = client, client.api
         self.runner_id = uuid.uuid4().hex[:10]
         self.poll_s, self.clock = poll_s, clock
@@ -76,7 +78,8 @@ class DockerTaskRunner(TaskRunner):
         self.sandbox_root = Path(sandbox_root or tempfile.mkdtemp(prefix="htcm-sandbox-"))
         self._lock = threading.Lock()             # guards _tasks; never held on I/O
         self._tasks: dict[tuple[str, str], DockerTask] = {}
-        self._networks = NetworkPool(client, self.runner_id)
+        self.firewall = SiteFirewall(self.runner_id) if firewall else None
+        self._networks = NetworkPool(client, self.runner_id, self.firewall)
         self._worker = TaskWorker(client, self.runner_id, self.options, self._networks, clock,
                                   self._submit, self._forget)
         self._ops = ThreadPoolExecutor(workers, thread_name_prefix=f"docker-runner-{self.runner_id}")
@@ -139,6 +142,8 @@ class DockerTaskRunner(TaskRunner):
         self._ops.shutdown(wait=True, cancel_futures=True)
         self._probes.shutdown(wait=True, cancel_futures=True)
         self._sweep()
+        if self.firewall is not None:
+            self.firewall.close()
         self._networks.remove_created()
         if self._own_sandbox:
             shutil.rmtree(self.sandbox_root, ignore_errors=True)

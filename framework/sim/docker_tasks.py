@@ -25,6 +25,7 @@ from .docker_health import HEALTH_UPDATED, HealthCheck, HealthState, probe
 from .docker_objects import (AGENT_LABEL, OWNER_LABEL, RUNNER_LABEL, TASK_LABEL, NetworkPool,
                              exit_status, explain, remove_container)
 from .docker_translate import LAUNCH_FAILED, ContainerPlan, LaunchError, plan_container
+from .fetcher import FetchError, fetch_all
 from .runner import AgentInfo, StatusSink, TaskReport
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,20 @@ class TaskWorker:
                 self.emit(task, TaskState.FAILED, f"invalid task: {exc}",
                           getattr(exc, "reason", LAUNCH_FAILED))
                 return
+        uris = (task.info.get("command") or {}).get("uris") or []
+        if uris:                                  # the agent fetches before any container
+            try:
+                fetch_all(task.sandbox, uris)
+            except FetchError:
+                with task.lock:
+                    self.emit(task, TaskState.FAILED, "Failed to launch container: Failed to "
+                              f"fetch all URIs for container '{task.name}': exited with "
+                              "status 1", LAUNCH_FAILED)
+                return
+        with task.lock:
+            if task.killing or task.silent:
+                self._abort_launch(task, "")
+                return
             self.emit(task, TaskState.STARTING)
         try:
             attrs = self._start(task, plan)
@@ -156,8 +171,11 @@ class TaskWorker:
                 task.network = self.networks.get(task.agent, plan.user_network or "")
                 kwargs["network"] = task.network
                 if plan.ipv4_address or plan.aliases:
+                    ip = plan.ipv4_address or ""
                     kwargs["networking_config"] = {task.network: self.api.create_endpoint_config(
-                        ipv4_address=plan.ipv4_address, aliases=list(plan.aliases) or None)}
+                        ipv4_address=ip if ip and ":" not in ip else None,
+                        ipv6_address=ip if ":" in ip else None,
+                        aliases=list(plan.aliases) or None)}
             elif plan.network_mode == "bridge":
                 task.network = "bridge"
             container = self.client.containers.create(plan.image, **kwargs)

@@ -7,12 +7,15 @@ from pathlib import Path
 from ..model import Role
 from ..spec import ClusterSpec, MesosBackendSpec
 from .mesos_model import SiteLayout
+from .runner import TaskRunner
 
 
 def site_layouts(spec: ClusterSpec, agents_per_site: int | None = None,
-                 executors_per_agent: int = 2) -> list[SiteLayout]:
+                 executors_per_agent: int = 2, runner: TaskRunner | None = None
+                 ) -> list[SiteLayout]:
     """One layout per spec site: agents recognised as the spec says, on its Calico network,
-    each big enough for ``executors_per_agent`` executors plus a master and a submitter."""
+    each big enough for ``executors_per_agent`` executors plus a master and a submitter;
+    ``runner`` runs their tasks (default: the cluster's simulated runner)."""
     ex = spec.roles[Role.EXECUTOR]
     big = [spec.roles[Role.MASTER], spec.roles[Role.SUBMITTER]]
     cpus = ex.cpus * executors_per_agent + sum(r.cpus for r in big)
@@ -26,7 +29,7 @@ def site_layouts(spec: ClusterSpec, agents_per_site: int | None = None,
         out.append(SiteLayout(site.name, agents=n, cpus=cpus, mem=mem, disk=disk,
                               attributes=attrs, region=site.agents.region,
                               zone=site.agents.zone, network=site.calico_network,
-                              cidr=str(site.cidr)))
+                              cidr=str(site.cidr), private=site.private, runner=runner))
     return out
 
 

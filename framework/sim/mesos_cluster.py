@@ -67,7 +67,7 @@ class SimCluster(CallsMixin):
                 else {"site": layout.name}
             agent = Agent(agent_id, hostname or f"{layout.name}-agent-{n}", ip, layout.name, total, total,
                           attributes_json(attributes), layout.region, layout.zone,
-                          layout.all_networks(), layout.runner or self.runner)
+                          layout.all_networks(), layout.runner or self.runner, layout.private)
             self.agents[agent_id] = agent
             self.mark_dirty(agent_id)
             self.request_allocation()

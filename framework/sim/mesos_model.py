@@ -38,6 +38,8 @@ class SiteLayout:
     cidr: str = "10.1.0.0/16"
     networks: dict[str, str] | None = None
     runner: TaskRunner | None = None
+    #: no inbound connections from other sites (Docker runner: iptables'd networks)
+    private: bool = False
 
     def all_networks(self) -> dict[str, str]:
         nets = {self.network or f"calico-{self.name}": self.cidr}
@@ -71,6 +73,7 @@ class Agent:
     zone: str | None
     networks: dict[str, str]
     runner: TaskRunner
+    private: bool = False
     lost: bool = False
     tasks: set[tuple[str, str]] = field(default_factory=set)   # (framework_id, task_id)
     offers: set[str] = field(default_factory=set)              # offer ids
@@ -78,7 +81,8 @@ class Agent:
 
     @property
     def info(self) -> AgentInfo:
-        return AgentInfo(self.agent_id, self.hostname, self.site, dict(self.networks))
+        return AgentInfo(self.agent_id, self.hostname, self.site, dict(self.networks),
+                         self.private)
 
     def template(self) -> dict[str, Any]:
         """The offer fields that never change (built once; shared, never mutated)."""

@@ -176,3 +176,12 @@ def docker_network_name(task: dict[str, Any]) -> str | None:
     """The Calico network a task asks for (``container.network_infos[0].name``)."""
     nets = (task.get("container") or {}).get("network_infos") or []
     return nets[0].get("name") if nets else None
+
+
+def requested_ip(task: dict[str, Any]) -> str | None:
+    """The fixed address a Docker task asks for (docker parameter ``ip``, i.e. ``--ip``)."""
+    docker = (task.get("container") or {}).get("docker") or {}
+    for param in docker.get("parameters") or ():
+        if str(param.get("key", "")).lstrip("-") == "ip":
+            return str(param.get("value", "")) or None
+    return None

@@ -22,6 +22,8 @@ class AgentInfo:
     site: str
     #: Calico network name → CIDR (as text) of the networks this agent can attach to.
     networks: dict[str, str] = field(default_factory=dict)
+    #: the agent's site takes no inbound connections from other sites
+    private: bool = False
 
 
 @dataclass(frozen=True)

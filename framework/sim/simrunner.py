@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from ..clock import Clock
 from ..mesos.protocol import TaskState
-from .mesos_tasks import docker_network_name
+from .mesos_tasks import docker_network_name, requested_ip
 from .mesos_timers import Timer, TimerService
 from .runner import AgentInfo, StatusSink, TaskReport, TaskRunner
 
@@ -54,24 +54,39 @@ class _SimTask:
 
 
 class _Pool:
-    """Addresses of one network, handed out in order and reused after release."""
+    """Addresses of one network. Automatic ones come from the upper half of the CIDR, in
+    order and reused after release; the lower half is kept for fixed addresses (the
+    master's), as a Calico IPReservation keeps them out of automatic assignment. A
+    requested address (docker parameter ``ip``) may be anywhere in the CIDR if free."""
 
     def __init__(self, cidr: str):
         self.net = ipaddress.ip_network(cidr, strict=False)
-        self.next = 1
+        self.next = self.net.num_addresses // 2 if self.net.num_addresses >= 8 else 1
         self.free: list[int] = []
+        self.used: set[int] = set()
 
-    def take(self) -> str | None:
-        if self.free:
+    def take(self, requested: str | None = None) -> str | None:
+        """An address (None: the automatic range is full); ValueError for a bad request."""
+        if requested is not None:
+            offset = int(ipaddress.ip_address(requested)) - int(self.net.network_address)
+            if not 0 < offset < self.net.num_addresses - 1:
+                raise ValueError(f"Address {requested} is not in network {self.net}")
+            if offset in self.used:
+                raise ValueError(f"Address already in use: {requested}")
+        elif self.free:
             offset = self.free.pop()
         elif self.next < self.net.num_addresses - 1:
             offset, self.next = self.next, self.next + 1
         else:
             return None
+        self.used.add(offset)
         return str(self.net.network_address + offset)
 
     def give(self, ip: str) -> None:
-        self.free.append(int(ipaddress.ip_address(ip)) - int(self.net.network_address))
+        offset = int(ipaddress.ip_address(ip)) - int(self.net.network_address)
+        self.used.discard(offset)
+        if offset >= self.net.num_addresses // 2 or self.net.num_addresses < 8:
+            self.free.append(offset)
 
 
 class SimTaskRunner(TaskRunner):
@@ -163,9 +178,13 @@ class SimTaskRunner(TaskRunner):
                 pool = self._pools.get(network)
                 if pool is None:
                     pool = self._pools[network] = _Pool(agent.networks[network])
-                task.ip = pool.take()
-                if task.ip is None:
-                    error = f"No free address left in network '{network}'"
+                try:
+                    task.ip = pool.take(requested_ip(task_info))
+                except ValueError as exc:
+                    error = str(exc)
+                else:
+                    if task.ip is None:
+                        error = f"No free address left in network '{network}'"
         if error is not None:
             self._after(task, starting_s, lambda: self._end(task, TaskState.FAILED, error, LAUNCH_FAILED))
         else:

@@ -1,0 +1,58 @@
+"""Which credentials each role's task gets, delivered through the Mesos fetcher.
+
+Least privilege: only the master (collector + negotiator) holds the pool signing key; the
+submitter and every executor get an IDTOKEN minted by the framework for their role's
+identity with the narrowest authorizations HTCondor lets that role work with
+(:data:`framework.condor.tokens.ROLE_SCOPES`). The framework reads the key file once, at
+start, and keeps the key in memory: agents never need the file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from ..condor.tokens import mint_role_token
+from ..errors import BackendError
+from ..model import Role
+from ..spec import ClusterSpec
+from .fetchserver import CredentialServer
+from .mesos_tasks import CredentialSource
+
+#: File names below the sandbox's credential folder (the entrypoint installs them).
+KEY_FILE = "passwords/POOL"
+TOKEN_FILE = "tokens/{role}"
+
+
+def read_signing_key(path: Path) -> bytes:
+    """The pool signing key's bytes; :class:`BackendError` naming the file if unusable."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BackendError(f"cannot read pool.signing_key_file {path}: "
+                           f"{exc.strerror or exc}") from None
+    if not data.strip():
+        raise BackendError(f"pool.signing_key_file {path} is empty; create a key with "
+                           f"`head -c 64 /dev/urandom > {path.name}`")
+    return data
+
+
+class FetchedCredentials(CredentialSource):
+    """The signing key for the master, a fresh role token for everyone else."""
+
+    def __init__(self, spec: ClusterSpec, key: bytes, server: CredentialServer,
+                 now: Callable[[], float]) -> None:
+        self.spec, self._key, self.server, self.now = spec, key, server, now
+
+    def files(self, role: Role, task_id: str) -> dict[str, bytes]:
+        """Sandbox file name → content for one task of ``role``."""
+        if role is Role.MASTER:
+            return {KEY_FILE: self._key}
+        token = mint_role_token(self._key, self.spec.pool.trust_domain, role, self.now(),
+                                token_id=task_id)
+        return {TOKEN_FILE.format(role=role.value): token.encode("ascii")}
+
+    def uris(self, role: Role, task_id: str) -> list[dict[str, Any]]:
+        return self.server.offer(task_id, self.files(role, task_id))
+
+    def release(self, task_id: str) -> None:
+        self.server.revoke(task_id)

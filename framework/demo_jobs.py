@@ -1,0 +1,127 @@
+"""The real demo's workload: jobs at both sites, an agent lost under a running job.
+
+Once the submitter and an executor per site are healthy, :class:`Workload` submits
+:data:`JOBS_PER_SITE` jobs pinned to each site as the submitter's ordinary user, prints the
+jobs per site and state whenever they change, loses the agent of an executor running a
+job once (its job is requeued when its lease ends and runs on the replacement) and ends
+the demo when every job completed.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from .autoscaler.lifecycle import Phase
+from .model import Role
+from .sim.condorpool import CondorToolError, SubmitHost, by_site
+from .sim.docker_objects import AGENT_LABEL, TASK_LABEL
+from .spec import ClusterSpec
+
+JOBS_PER_SITE = 3
+JOB_SECONDS = 15
+POLL_S = 2.0
+#: How long the demo may wait for the pool before it gives up on the workload.
+READY_TIMEOUT_S = 300.0
+
+
+class Workload(threading.Thread):
+    """Drives the demo's jobs (a daemon thread; :meth:`report` gives the exit code)."""
+
+    def __init__(self, spec: ClusterSpec, client: Any, runner: Any, cluster: Any,
+                 box: dict[str, Any], echo: Callable[[str], None], stop: threading.Event):
+        super().__init__(name="demo-workload", daemon=True)
+        self.spec, self.client, self.runner, self.cluster = spec, client, runner, cluster
+        self.box, self.echo, self.stop = box, echo, stop
+        self.submitted: dict[str, int] = {}
+        self.counts: dict[str, Any] = {}
+        self.lost: str | None = None
+        self.error: str | None = None
+
+    def run(self) -> None:
+        try:
+            host = self._ready()
+            if host is None:
+                return
+            for site in self.spec.sites:
+                host.submit(site.name, JOB_SECONDS, JOBS_PER_SITE)
+                self.submitted[site.name] = JOBS_PER_SITE
+            self.echo(f"*** demo: submitted {JOBS_PER_SITE} jobs per site as submituser")
+            shown = None
+            while not self.stop.wait(POLL_S):
+                jobs = host.jobs()
+                self.counts = by_site(jobs)
+                table = self._table()
+                if table != shown:
+                    shown = table
+                    self.echo("    jobs: " + table)
+                if self.lost is None:
+                    self._lose_under_a_job(jobs)
+                if self._done():
+                    self.echo("*** demo: every job completed")
+                    self.stop.set()
+        except (CondorToolError, OSError) as exc:
+            self.error = str(exc)
+            self.echo(f"*** demo: workload failed: {exc}")
+
+    def _ready(self) -> SubmitHost | None:
+        """Wait for the submitter and one executor per site; the submitter's tools."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.stop.wait(0.5):
+            fw = self.box.get("fw")
+            records = list(fw.records.values()) if fw else []
+            ready = {(r.role, r.site) for r in records if r.confirmed}
+            sub = next((r for r in records if r.role is Role.SUBMITTER and r.confirmed), None)
+            if sub and all((Role.EXECUTOR, s.name) in ready for s in self.spec.sites):
+                found = self.client.containers.list(filters={"label": f"{TASK_LABEL}="
+                                                             f"{sub.task_id}"})
+                if found:
+                    return SubmitHost(found[0])
+            if time.monotonic() > deadline:
+                self.error = "the pool was not ready in time"
+                self.echo(f"*** demo: {self.error}")
+                return None
+        return None
+
+    def _lose_under_a_job(self, jobs: list) -> None:
+        """Lose the agent of an executor that runs a job (never the central manager's)."""
+        fw = self.box.get("fw")
+        central = {r.agent_id for r in fw.records.values()
+                   if r.role is not Role.EXECUTOR and r.phase is not Phase.ENDED}
+        for job in jobs:
+            if job.status != "running" or "@" not in job.host:
+                continue
+            hostname = job.host.split("@", 1)[1]
+            for container in self.client.containers.list():
+                labels = container.labels or {}
+                if container.id.startswith(hostname) and labels.get(AGENT_LABEL) not in central:
+                    self.lost = labels.get(AGENT_LABEL)
+                    self.echo(f"*** demo: agent {self.lost} is lost under running job {job.id} "
+                              f"(site {job.site}); the job runs again on the replacement")
+                    self.cluster.lose_agent(self.lost)
+                    return
+
+    def _table(self) -> str:
+        parts = []
+        for site in sorted(self.counts):
+            states = self.counts[site]
+            parts.append(f"{site}: " + " ".join(f"{k}={v}" for k, v in sorted(states.items())))
+        return " | ".join(parts) or "none yet"
+
+    def _done(self) -> bool:
+        return bool(self.submitted) and all(
+            self.counts.get(site, {}).get("completed", 0) >= n
+            for site, n in self.submitted.items())
+
+    def report(self) -> int:
+        """Print jobs completed per site; 0 if every job completed, else 1."""
+        if not self.submitted:
+            self.echo(f"jobs: none submitted ({self.error or 'stopped before the pool was ready'})")
+            return 1
+        for site, n in sorted(self.submitted.items()):
+            done = self.counts.get(site, {}).get("completed", 0)
+            self.echo(f"  jobs completed at site {site}: {done} of {n}")
+        if self._done():
+            return 0
+        self.echo("  not every job completed before the demo stopped")
+        return 1
