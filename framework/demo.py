@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .backends.mesos import Options, PoolStatus
-from .controller import run_framework
+from .backends.mesos import PoolStatus
 from .errors import HtcmesosError, SpecError
 from .model import ROLE_ORDER, Role
 from .spec import ClusterSpec, parse_spec
-from .sim.from_spec import site_layouts, with_mesos_backend
+from .sim.emulated_run import EmulatedRun
+from .sim.from_spec import site_layouts
 
 #: Executors the demo asks for per site (within the spec's limits), to show scaling.
 DEMO_EXECUTORS = 3
@@ -80,24 +80,18 @@ class _Run:
     def __init__(self, spec: ClusterSpec, tmp: Path, echo: Echo, stop: threading.Event):
         self.spec, self.tmp, self.echo, self.stop = spec, tmp, echo, stop
         self.view = _LiveView(echo, time.monotonic())
-        self.box: dict[str, Any] = {}
 
     def simulated(self, duration: float | None) -> int:
-        from .sim.mesos_cluster import SimCluster
-
-        cluster = SimCluster.build(site_layouts(self.spec), seed=self.spec.backend.sim.seed,
-                                   allocation_interval_s=0.5)
+        run = self._run(None, DEMO_EXECUTORS)
         loss = threading.Timer(duration / 2 if duration else LOSS_AFTER_S,
-                               lambda: self._lose_an_agent(cluster))
-        status = self._serve(cluster, duration, DEMO_EXECUTORS, [loss])
-        self._final(status)
+                               lambda: self._lose_an_agent(run))
+        self._final(self._serve(run, duration, [loss]))
         return 0
 
     def real(self, client: Any, duration: float | None) -> int:
         from .condor.images import build_role_images
         from .demo_jobs import Workload
         from .sim.docker_runner import DockerTaskRunner
-        from .sim.mesos_cluster import SimCluster
 
         try:
             images = build_role_images(client, "auto", {r: self.spec.roles[r].image
@@ -108,11 +102,9 @@ class _Run:
         self.echo(f"role images ready ({images.describe()})")
         runner = DockerTaskRunner(client, poll_s=0.25)
         try:
-            cluster = SimCluster.build(site_layouts(self.spec, runner=runner),
-                                       seed=self.spec.backend.sim.seed,
-                                       allocation_interval_s=0.5)
-            work = Workload(self.spec, client, runner, cluster, self.box, self.echo, self.stop)
-            status = self._serve(cluster, duration, REAL_EXECUTORS, [], work.start)
+            run = self._run(runner, REAL_EXECUTORS)
+            work = Workload(self.spec, client, run, self.echo, self.stop)
+            status = self._serve(run, duration, [], work.start)
             work.join()
             self._final(status)
             return work.report()
@@ -120,18 +112,18 @@ class _Run:
             self.echo("cleaning up containers, networks and firewall rules")
             runner.close()
 
-    def _serve(self, cluster: Any, duration: float | None, executors: int,
-               timers: list[threading.Timer],
-               on_ready: Callable[[], None] | None = None) -> PoolStatus | None:
-        from .sim.mesos_master import EmulatedMaster
+    def _run(self, runner: Any, executors: int) -> EmulatedRun:
+        run = EmulatedRun(self.spec, self.tmp, runner, on_status=self.view.show,
+                          allocation_interval_s=0.5, stop=self.stop)
+        self.desired = {s.name: max(s.executors_min, min(executors, s.executors_max))
+                        for s in self.spec.sites}
+        return run
 
-        master = EmulatedMaster(cluster, heartbeat_s=2.0).start()
-        spec = with_mesos_backend(self.spec, master.url, self.tmp / "state.json")
-        spec = dataclasses.replace(spec, backend=dataclasses.replace(
-            spec.backend, mesos=dataclasses.replace(spec.backend.mesos,
-                                                    credential_listen="127.0.0.1:0")))
+    def _serve(self, run: EmulatedRun, duration: float | None, timers: list[threading.Timer],
+               on_ready: Callable[[], None] | None = None) -> PoolStatus | None:
+        spec = run.spec
         self.echo(f"htcmesos demo: pool {spec.pool.name} on an emulated Mesos cluster at "
-                  f"{master.url}; central manager at {spec.master_address}")
+                  f"{run.master.url}; central manager at {spec.master_address}")
         for layout in site_layouts(spec):
             site = spec.site(layout.name)
             self.echo(f"  site {site.name:<8} {'private (CCB)' if site.private else 'public':<14}"
@@ -142,18 +134,12 @@ class _Run:
         for timer in timers:
             timer.daemon = True
             timer.start()
-
-        def on_start(fw: Any) -> None:
-            self.box["fw"] = fw
-            for site in spec.sites:
-                fw.set_desired_executors(site.name, max(site.executors_min,
-                                                        min(executors, site.executors_max)))
-            if on_ready is not None:
-                on_ready()
         try:
-            return run_framework(spec, self.stop, tick_s=0.5, on_status=self.view.show,
-                                 on_start=on_start,
-                                 options=Options(reconcile_settle_s=0.5, refuse_s=1.0))
+            run.start(self.desired, on_start=lambda fw: on_ready() if on_ready else None)
+            while not self.stop.wait(0.5) and run.error is None:
+                pass
+            run.join()
+            return run.status or self.view.last
         except KeyboardInterrupt:
             self.stop.set()
             self.echo("interrupted")
@@ -161,20 +147,18 @@ class _Run:
         finally:
             for timer in timers:
                 timer.cancel()
-            master.stop()
-            cluster.close()
+            run.close()
 
-    def _lose_an_agent(self, cluster: Any) -> None:
+    def _lose_an_agent(self, run: EmulatedRun) -> None:
         """Half-way: an agent running an executor vanishes; the framework replaces it."""
-        fw = self.box.get("fw")
-        records = list(fw.records.values()) if fw else []
+        records = run.records()
         central = {r.agent_id for r in records if r.role.value != "executor"}
         victim = next((r for r in records if r.role.value == "executor" and r.phase.active
                        and r.agent_id and r.agent_id not in central), None)
         if victim is not None:
             self.echo(f"*** demo: agent {victim.agent_id} at site {victim.site} is lost "
                       f"(executor {victim.task_id} goes with it)")
-            cluster.lose_agent(victim.agent_id)
+            run.cluster.lose_agent(victim.agent_id)
 
     def _final(self, status: PoolStatus | None) -> None:
         self.echo("")

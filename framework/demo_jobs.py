@@ -16,6 +16,7 @@ from .autoscaler.lifecycle import Phase
 from .model import Role
 from .sim.condorpool import CondorToolError, SubmitHost, by_site
 from .sim.docker_objects import AGENT_LABEL, TASK_LABEL
+from .sim.emulated_run import EmulatedRun
 from .spec import ClusterSpec
 
 JOBS_PER_SITE = 3
@@ -28,11 +29,10 @@ READY_TIMEOUT_S = 300.0
 class Workload(threading.Thread):
     """Drives the demo's jobs (a daemon thread; :meth:`report` gives the exit code)."""
 
-    def __init__(self, spec: ClusterSpec, client: Any, runner: Any, cluster: Any,
-                 box: dict[str, Any], echo: Callable[[str], None], stop: threading.Event):
+    def __init__(self, spec: ClusterSpec, client: Any, run: EmulatedRun,
+                 echo: Callable[[str], None], stop: threading.Event):
         super().__init__(name="demo-workload", daemon=True)
-        self.spec, self.client, self.runner, self.cluster = spec, client, runner, cluster
-        self.box, self.echo, self.stop = box, echo, stop
+        self.spec, self.client, self.run_, self.echo, self.stop = spec, client, run, echo, stop
         self.submitted: dict[str, int] = {}
         self.counts: dict[str, Any] = {}
         self.lost: str | None = None
@@ -68,8 +68,7 @@ class Workload(threading.Thread):
         """Wait for the submitter and one executor per site; the submitter's tools."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not self.stop.wait(0.5):
-            fw = self.box.get("fw")
-            records = list(fw.records.values()) if fw else []
+            records = self.run_.records()
             ready = {(r.role, r.site) for r in records if r.confirmed}
             sub = next((r for r in records if r.role is Role.SUBMITTER and r.confirmed), None)
             if sub and all((Role.EXECUTOR, s.name) in ready for s in self.spec.sites):
@@ -85,8 +84,7 @@ class Workload(threading.Thread):
 
     def _lose_under_a_job(self, jobs: list) -> None:
         """Lose the agent of an executor that runs a job (never the central manager's)."""
-        fw = self.box.get("fw")
-        central = {r.agent_id for r in fw.records.values()
+        central = {r.agent_id for r in self.run_.records()
                    if r.role is not Role.EXECUTOR and r.phase is not Phase.ENDED}
         for job in jobs:
             if job.status != "running" or "@" not in job.host:
@@ -98,7 +96,7 @@ class Workload(threading.Thread):
                     self.lost = labels.get(AGENT_LABEL)
                     self.echo(f"*** demo: agent {self.lost} is lost under running job {job.id} "
                               f"(site {job.site}); the job runs again on the replacement")
-                    self.cluster.lose_agent(self.lost)
+                    self.run_.cluster.lose_agent(self.lost)
                     return
 
     def _table(self) -> str:

@@ -20,7 +20,7 @@ from tests.services import (  # noqa: E402,F401
     docker_engine,
     docker_service,
     etcd,
-    executor_role_image,
+    role_images,
     tiny_image,
     zookeeper,
 )

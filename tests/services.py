@@ -6,9 +6,10 @@ Session-scoped pytest fixtures (registered in ``tests/conftest.py``):
   ``.stop()`` / ``.start()`` for failure tests, ``.ruok()``);
 - ``etcd`` → :class:`EtcdServer` (``.url`` "http://127.0.0.1:PORT", ``.healthy()``);
 - ``docker_engine`` → a ``docker.DockerClient`` (an engine that already answers is used
-  as is and never stopped; otherwise ``dockerd --storage-driver=vfs`` is started in a
-  temp dir and stopped by PID at the end);
-- ``tiny_image`` → tag of the few-KiB test image (:mod:`framework.sim.images`).
+  as is and never stopped; otherwise ``dockerd`` is started in a temp dir, overlay2 or
+  else vfs, and stopped by PID at the end);
+- ``tiny_image`` → tag of the few-KiB test image (:mod:`framework.sim.images`);
+- ``role_images`` → the real role images (role → tag), on a real HTCondor base.
 
 Each process binds 127.0.0.1 only, on a free port, and is stopped by its PID. Readiness
 is a polled condition with a deadline, never a fixed sleep. Outside CI a missing binary
@@ -36,6 +37,8 @@ ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
 ZOOKEEPER_READY_S = 30.0
 ETCD_READY_S = 20.0
 DOCKERD_READY_S = 60.0
+#: overlay2 first; vfs copies the whole image for every container (slow, but works anywhere)
+STORAGE_DRIVERS = ("overlay2", "vfs")
 STOP_WAIT_S = 15.0
 TINY_IMAGE_TAG = "htcmesos-test/tiny:latest"
 
@@ -319,9 +322,9 @@ def existing_engine():
 
 
 def start_docker_engine(timeout_s: float = DOCKERD_READY_S) -> DockerEngine:
-    """Use the running engine, or start ``dockerd --storage-driver=vfs`` in a temp dir."""
+    """Use the running engine, or start ``dockerd`` (overlay2, else vfs) in a temp dir."""
     try:
-        import docker
+        import docker  # noqa: F401
     except ImportError:
         unavailable("the docker Python SDK is not installed (pip install 'docker>=7')")
     client = existing_engine()
@@ -332,9 +335,22 @@ def start_docker_engine(timeout_s: float = DOCKERD_READY_S) -> DockerEngine:
         unavailable("no Docker engine answers and `dockerd` is not on PATH (apt: docker.io)")
     if os.geteuid() != 0:
         unavailable("no Docker engine answers and starting dockerd needs root")
+    failures = []
+    for driver in STORAGE_DRIVERS:
+        engine = _start_dockerd(dockerd, driver, timeout_s, failures)
+        if engine is not None:
+            return engine
+    unavailable("dockerd did not start with any storage driver:\n" + "\n".join(failures))
+    raise AssertionError("unreachable")
+
+
+def _start_dockerd(dockerd: str, driver: str, timeout_s: float,
+                   failures: list[str]) -> DockerEngine | None:
+    import docker
+
     workdir = Path(tempfile.mkdtemp(prefix="htcm-d-", dir="/tmp"))  # short: socket paths
     sock = workdir / "docker.sock"
-    argv = [dockerd, "--storage-driver=vfs", f"--data-root={workdir / 'data'}",
+    argv = [dockerd, f"--storage-driver={driver}", f"--data-root={workdir / 'data'}",
             f"--exec-root={workdir / 'x'}", f"--host=unix://{sock}",
             f"--pidfile={workdir / 'docker.pid'}"]
     begin = time.monotonic()
@@ -346,16 +362,16 @@ def start_docker_engine(timeout_s: float = DOCKERD_READY_S) -> DockerEngine:
         clients.append(docker.DockerClient(base_url=base_url, timeout=120))
         return clients[-1].ping()
 
-    if not wait_for(answers, timeout_s, interval_s=0.1, alive=lambda: proc.poll() is None):
-        code = proc.poll()
-        _stop_pid(proc, wait_s=30.0)
-        log = _tail(workdir / "dockerd.log")
-        if not _mounts_under(workdir):
-            shutil.rmtree(workdir, ignore_errors=True)
-        unavailable(f"dockerd did not answer on {base_url} within {timeout_s:g} s "
-                    f"(exit code {code}); log:\n{log}")
-    return DockerEngine(clients[-1], base_url, started_by_us=True,
-                        started_in_s=time.monotonic() - begin, _proc=proc, _workdir=workdir)
+    if wait_for(answers, timeout_s, interval_s=0.1, alive=lambda: proc.poll() is None):
+        return DockerEngine(clients[-1], base_url, started_by_us=True,
+                            started_in_s=time.monotonic() - begin, _proc=proc, _workdir=workdir)
+    code = proc.poll()
+    _stop_pid(proc, wait_s=30.0)
+    failures.append(f"--storage-driver={driver}: no answer on {base_url} within "
+                    f"{timeout_s:g} s (exit code {code}); log:\n{_tail(workdir / 'dockerd.log')}")
+    if not _mounts_under(workdir):
+        shutil.rmtree(workdir, ignore_errors=True)
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -404,16 +420,14 @@ def free_docker_cidr(client: Any, second_octet: int) -> str:
 
 
 @pytest.fixture(scope="session")
-def executor_role_image(docker_engine: Any) -> Iterator[str]:
-    """executors/executor/Dockerfile built once per session on the local stand-in for the
-    official base image (framework.sim.images); both images removed at the end."""
-    import uuid
+def role_images(docker_engine: Any) -> dict:
+    """The three role images on a real HTCondor base (the official images where a
+    registry is reachable, else the local trixie base), built once and reused while the
+    executors/ folder and the base are unchanged: role → tag."""
+    from framework.condor.images import build_role_images, default_tags
 
-    from framework.sim.images import build_role_image, remove_role_image
-
-    tag = "htcmesos/executor:htcmesos-test-" + uuid.uuid4().hex[:8]
     try:
-        build_role_image(docker_engine, "executor", tag)
-        yield tag
-    finally:
-        remove_role_image(docker_engine, "executor", tag)
+        built = build_role_images(docker_engine, "auto", default_tags())
+    except Exception as exc:  # noqa: BLE001 - mmdebstrap missing, archive unreachable, …
+        unavailable(f"cannot build the role images: {exc}")
+    return dict(built.tags)

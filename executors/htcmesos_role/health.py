@@ -76,6 +76,8 @@ class SingleFlight:
         self._lock = threading.Lock()
         self._done: Optional[threading.Event] = None
         self._result: List[CheckResult] = []
+        self.waiting = 0
+        """Callers waiting for the check in flight (for observation and tests)."""
 
     def _fly(self, done: threading.Event, box: List[CheckResult]) -> None:
         try:
@@ -94,7 +96,13 @@ class SingleFlight:
                                           name="htcmesos-health-check", daemon=True)
                 worker.start()
             done, box = self._done, self._result
-        if not done.wait(timeout_s) or not box:
+            self.waiting += 1
+        try:
+            finished = done.wait(timeout_s)
+        finally:
+            with self._lock:
+                self.waiting -= 1
+        if not finished or not box:
             return CheckResult(False, self._role, "health check timed out after %.1f s" % timeout_s)
         return box[0]
 

@@ -35,8 +35,10 @@ def site_layouts(spec: ClusterSpec, agents_per_site: int | None = None,
 
 def with_mesos_backend(spec: ClusterSpec, master_url: str, state: Path,
                        framework_name: str = "htcmesos-demo") -> ClusterSpec:
-    """``spec`` pointed at an emulated master, with its state in ``state``."""
+    """``spec`` pointed at an emulated master (on loopback, as the credential server the
+    emulated agents fetch from), with its state in ``state``."""
     mesos = MesosBackendSpec(master=master_url, framework_name=framework_name,
-                             role="htcondor", failover_timeout_s=600, state=str(state))
+                             role="htcondor", failover_timeout_s=600, state=str(state),
+                             credential_listen="127.0.0.1:0")
     backend = dataclasses.replace(spec.backend, type="mesos", mesos=mesos)
     return dataclasses.replace(spec, backend=backend)

@@ -5,21 +5,15 @@ symlinks (``bin``, ``lib``, ``lib64``, ``sbin`` → ``usr/…``), empty ``/etc``
 plus three one-line files in ``/etc`` that glibc and Python look up. Run its containers
 with the host's ``/usr`` bind-mounted read-only (:data:`HOST_USR_VOLUME`); they then use
 the host's ``sh``, ``python3`` and libraries. Under the vfs storage driver every container
-start copies the image, so a near-empty image starts fastest.
-
-:func:`build_role_image` builds a real role image, ``executors/<role>/Dockerfile``, on a
-local stand-in for its official HTCondor base image (:func:`build_stand_in_base`: the
-same symlink rootfs plus a fake ``condor_master`` that records its argv and sleeps, and
-the official images' ``CMD``). Its containers also need :data:`HOST_USR_VOLUME`: the
-host's ``python3`` then runs the role entrypoint, which execs the fake master.
+start copies the image, so a near-empty image starts fastest. These are for the
+emulator's throw-away tasks only: role images are built on a real HTCondor base
+(:mod:`framework.condor.images`) and run on what they ship.
 """
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 import time
-from pathlib import Path
 
 import docker
 import docker.errors
@@ -103,81 +97,3 @@ def timed_build(client: docker.DockerClient, tag: str) -> tuple[str, float]:
     start = time.monotonic()
     image_id = build_test_image(client, tag)
     return image_id, time.monotonic() - start
-
-
-# -- role images on a stand-in for the official HTCondor base images ----------------------
-
-#: The role Dockerfiles (``executors/<role>/Dockerfile``) and their build context.
-EXECUTORS_DIR = Path(__file__).resolve().parents[2] / "executors"
-
-#: Official base image repository of each role (``FROM <repo>:${HTCONDOR_TAG}``).
-BASE_IMAGES: dict[str, str] = {"master": "htcondor/cm", "submitter": "htcondor/submit",
-                               "executor": "htcondor/execute"}
-
-#: The official images' ``CMD``: a role image's ENTRYPOINT must reset it.
-OFFICIAL_CMD = ["/bin/bash", "-x", "/start.sh"]
-
-#: Where the stand-in's fake ``condor_master`` lives (first on the image's ``PATH``).
-FAKE_BIN = "/opt/fake/bin"
-
-#: The fake ``condor_master``: records its argv in /tmp/condor_master.argv, then sleeps
-#: as the container's main process (the host's ``sh`` and ``sleep``, via /usr).
-FAKE_MASTER = b'#!/bin/sh\necho "$0 $*" > /tmp/condor_master.argv\nexec sleep 3600\n'
-
-
-def stand_in_rootfs() -> bytes:
-    """The tiny rootfs plus /run, /opt and the fake ``condor_master`` in :data:`FAKE_BIN`."""
-    dirs = {"run": 0o755, "opt": 0o755, "opt/fake": 0o755, FAKE_BIN.lstrip("/"): 0o755}
-    return rootfs_tar(dirs, {FAKE_BIN.lstrip("/") + "/condor_master": (FAKE_MASTER, 0o755)})
-
-
-def build_stand_in_base(client: docker.DockerClient, role: str, version: str) -> str:
-    """Import the stand-in for ``<official base of role>:<version>``; its tag.
-
-    Always imported anew (~0.1 s), so a tag left behind by an older stand-in is replaced.
-    """
-    repository = BASE_IMAGES[role]
-    changes = [f"ENV PATH={FAKE_BIN}:{DEFAULT_PATH}", f"LABEL {IMAGE_LABEL}=1", "WORKDIR /",
-               "CMD " + json.dumps(OFFICIAL_CMD)]
-    client.api.import_image_from_data(stand_in_rootfs(), repository=repository, tag=version,
-                                      changes=changes)
-    return f"{repository}:{version}"
-
-
-def role_image_base(role: str, tag: str) -> str:
-    """Tag of the stand-in base that :func:`build_role_image` uses for image ``tag``."""
-    return f"{BASE_IMAGES[role]}:{_split_tag(tag)[1]}"
-
-
-def build_role_image(client: docker.DockerClient, role: str, tag: str,
-                     context: str | Path | None = None, timeout_s: int = 300) -> str:
-    """Build ``executors/<role>/Dockerfile`` as ``tag`` FROM a stand-in base; the image id.
-
-    The base is :func:`build_stand_in_base` with ``HTCONDOR_TAG`` = ``tag``'s version part
-    (``htcmesos/executor:t1`` → ``htcondor/execute:t1``), so unique test tags give unique
-    bases. Nothing is pulled. ``context``: the executors/ folder (default: this
-    checkout's). Raises ``docker.errors.BuildError`` (with the build log) on failure;
-    remove both images with :func:`remove_role_image`. Takes a few seconds (vfs).
-    """
-    if role not in BASE_IMAGES:
-        raise ValueError(f"unknown role {role!r}: expected one of {', '.join(BASE_IMAGES)}")
-    ctx = Path(context) if context is not None else EXECUTORS_DIR
-    dockerfile = ctx / role / "Dockerfile"
-    if not dockerfile.is_file():
-        raise FileNotFoundError(f"{dockerfile} not found (the executors/ folder of a checkout)")
-    version = _split_tag(tag)[1]
-    build_stand_in_base(client, role, version)
-    image, _log = client.images.build(
-        path=str(ctx), dockerfile=f"{role}/Dockerfile", tag=tag, rm=True, forcerm=True,
-        pull=False, buildargs={"HTCONDOR_TAG": version}, labels={IMAGE_LABEL: "1"},
-        timeout=timeout_s)
-    return image.id
-
-
-def remove_role_image(client: docker.DockerClient, role: str, tag: str) -> None:
-    """Remove a :func:`build_role_image` image and its stand-in base (missing: fine)."""
-    for name in (tag, role_image_base(role, tag)):
-        try:
-            client.images.remove(name, force=True)
-        except docker.errors.ImageNotFound:
-            pass

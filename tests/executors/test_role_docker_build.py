@@ -1,11 +1,9 @@
-"""Build the executor Dockerfile with the real Docker engine and start the container.
+"""Build the three role images with the real Docker engine and start their containers.
 
-No registry is reachable, so the official base image is replaced by a local stand-in
-(:func:`framework.sim.images.build_role_image`): ``htcondor/execute:htcmesos-test-…``, a
-rootfs of only the ``bin lib lib64 sbin → usr/*`` symlinks plus a fake ``condor_master``
-(records argv, then sleeps) first on its ``PATH``, run with the host's ``/usr`` mounted
-read-only so the host python3 runs the entrypoint. The stand-in carries the official
-images' ``CMD`` to prove our ENTRYPOINT resets it.
+The images build FROM a real HTCondor base (the official images where a registry is
+reachable; on test machines the local one from Debian trixie's HTCondor 23.9 packages,
+:mod:`framework.condor.baseimage`) and run on what they ship: the entrypoint and
+``/health`` on the image's own Python and HTCondor bindings, ``condor_master`` for real.
 
 The engine is the session fixture ``docker_engine`` (tests/services.py): the running one,
 or a ``dockerd`` it starts on a socket of its own; the image is built through the docker
@@ -24,11 +22,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
-from tests.services import unavailable
+from framework.model import Role
+from tests.services import unavailable, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -96,39 +95,25 @@ def docker(docker_engine: Any) -> DockerCLI:
 
 
 @pytest.fixture
-def executor_image(executor_role_image: str) -> str:
-    """The executor role image (built once per session, tests/services.py)."""
-    return executor_role_image
-
-
-def _bindings_mount() -> List[str]:
-    """Mount the test venv's site-packages so the container's python finds htcondor2."""
-    try:
-        import htcondor2
-    except ImportError:
-        return []
-    site = Path(htcondor2.__file__).resolve().parent.parent
-    return ["-v", "%s:/opt/pybindings:ro" % site, "-e", "PYTHONPATH=/opt/htcmesos:/opt/pybindings"]
-
-
-@pytest.fixture
-def container(executor_image: str, docker: DockerCLI, tmp_path: Path) -> Iterator[str]:
+def container(role_images: dict, docker: DockerCLI, tmp_path: Path) -> Iterator[str]:
+    """An executor whose collector does not exist (127.0.0.1:1), holding one token."""
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     (tokens / "exec.token").write_text(TOKEN_VALUE)
     name = "htcmesos-test-" + uuid.uuid4().hex[:8]
-    config = base64.b64encode(b'use ROLE : Execute\nHTCMESOS_TASK_ID = "$ENV(HTCMESOS_TASK_ID)"\n').decode()
+    config = base64.b64encode(b'use ROLE : Execute\nHTCMESOS_TASK_ID = "$ENV(HTCMESOS_TASK_ID)"\n'
+                              b'COLLECTOR_HOST = 127.0.0.1:1\n').decode()
     try:  # a container created but not started must be removed too
-        docker("run", "-d", "--name", name, "-v", "/usr:/usr:ro",
-               "-v", "%s:/etc/condor/tokens-orig.d:ro" % tokens, *_bindings_mount(),
+        docker("run", "-d", "--name", name,
+               "-v", "%s:/etc/condor/tokens-orig.d:ro" % tokens,
                "-e", "HTCMESOS_CONDOR_CONFIG_B64=" + config, "-e", "HTCMESOS_TASK_ID=exec.site-a.1",
-               "-e", "HTCMESOS_MASTER_ADDRESS=127.0.0.1:1", executor_image)
+               "-e", "HTCMESOS_MASTER_ADDRESS=127.0.0.1:1", role_images[Role.EXECUTOR])
         yield name
     finally:
         docker("rm", "-f", name, check=False)
 
 
-def health_from_inside(docker: DockerCLI, name: str, timeout_s: float = 15) -> list:
+def health_from_inside(docker: DockerCLI, name: str, timeout_s: float = 30) -> list:
     deadline = time.monotonic() + timeout_s
     while True:
         out = docker("exec", name, "python3", "-c", HEALTH_GET, check=False)
@@ -141,24 +126,36 @@ def health_from_inside(docker: DockerCLI, name: str, timeout_s: float = 15) -> l
         time.sleep(0.2)
 
 
-def test_image_config(executor_image: str, docker: DockerCLI):
-    config = json.loads(docker("image", "inspect", "-f", "{{json .Config}}", executor_image).stdout)
+@pytest.mark.parametrize("role", list(Role))
+def test_image_config(role_images: dict, docker: DockerCLI, role: Role):
+    config = json.loads(docker("image", "inspect", "-f", "{{json .Config}}",
+                               role_images[role]).stdout)
     assert config["Entrypoint"] == ["python3", "-m", "htcmesos_role.entrypoint"]
     assert not config.get("Cmd"), "the base image's CMD must not become the role argument"
     assert config["Healthcheck"]["Test"] == ["CMD", "python3", "-m", "htcmesos_role.probe"]
-    assert "HTCMESOS_ROLE=executor" in config["Env"]
+    assert "HTCMESOS_ROLE=%s" % role.value in config["Env"]
     assert set(config["ExposedPorts"]) == {"9618/tcp", "5000/tcp"}
+    # what the entrypoint and /health need, from the image itself (no host mounts)
+    out = docker("run", "--rm", "--entrypoint", "python3", role_images[role], "-c",
+                 "import htcondor2, classad2, htcmesos_role.health; print(htcondor2.version())")
+    assert b"$CondorVersion:" in out.stdout
+    assert docker("run", "--rm", "--entrypoint", "id", role_images[role],
+                  "submituser").returncode == 0
 
 
-def test_container_starts_and_health_says_503_without_collector(container: str, docker: DockerCLI):
+def test_container_runs_the_real_master_and_health_says_503_without_collector(
+        container: str, docker: DockerCLI):
     status, body = health_from_inside(docker, container)
     assert status == 503
     assert body["ok"] is False and body["role"] == "executor"
     assert "collector" in body["detail"].lower()
 
-    # the entrypoint exec'd condor_master -f as the main process (PID 1)
-    assert docker("exec", container, "cat", "/tmp/condor_master.argv").stdout.split()[1:] == [b"-f"]
-    assert docker("exec", container, "cat", "/proc/1/cmdline").stdout.split(b"\0")[0] == b"sleep"
+    # the entrypoint exec'd the real condor_master -f as the main process (PID 1), which
+    # started the startd
+    assert docker("exec", container, "cat", "/proc/1/cmdline").stdout.split(b"\0")[:2] == \
+        [b"condor_master", b"-f"]
+    assert wait_for(lambda: b"condor_startd" in docker(
+        "exec", container, "sh", "-c", "cat /proc/[0-9]*/comm", check=False).stdout, 30.0)
     modes = docker("exec", container, "stat", "-c", "%a %n", "/etc/condor/tokens.d",
                    "/etc/condor/tokens.d/exec.token").stdout.decode().split("\n")
     assert modes[:2] == ["700 /etc/condor/tokens.d", "600 /etc/condor/tokens.d/exec.token"]
@@ -171,3 +168,12 @@ def test_container_starts_and_health_says_503_without_collector(container: str, 
     logs = docker("logs", container)
     assert b"exec.token" in logs.stderr
     assert TOKEN_VALUE.encode() not in logs.stdout + logs.stderr
+
+
+def test_container_without_credentials_exits_naming_the_problem(role_images: dict,
+                                                                 docker: DockerCLI):
+    config = base64.b64encode(b"use ROLE : Execute\n").decode()
+    out = docker("run", "--rm", "-e", "HTCMESOS_CONDOR_CONFIG_B64=" + config,
+                 role_images[Role.EXECUTOR], check=False, timeout=60)
+    assert out.returncode == 1
+    assert b"no HTCondor credentials for the executor role" in out.stderr

@@ -45,11 +45,16 @@ def role(request) -> str:
     return request.param
 
 
-def test_dockerfile_builds_from_official_image(role, executors_dir):
+def test_dockerfile_base_is_a_build_argument_defaulting_to_the_official_image(role, executors_dir):
+    """The official image where a registry is reachable; `htcmesos images build` passes
+    the local HTCondor base as BASE where none is (framework/condor/images.py)."""
+    from framework.condor.images import OFFICIAL, OFFICIAL_TAG
+    from framework.model import Role
     ins = parse_dockerfile(executors_dir / role / "Dockerfile")
-    assert ins[0] == ("ARG", "HTCONDOR_TAG=24.0-el9")
+    assert ins[0] == ("ARG", "BASE=%s:%s" % (ROLE_IMAGES[role], OFFICIAL_TAG))
+    assert OFFICIAL[Role(role)] == ROLE_IMAGES[role]
     froms = [args for kw, args in ins if kw == "FROM"]
-    assert froms == ["%s:${HTCONDOR_TAG}" % ROLE_IMAGES[role]]
+    assert froms == ["${BASE}"]
 
 
 def test_copy_sources_exist_in_build_context(role, executors_dir):

@@ -13,6 +13,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
+from tests.services import wait_for
+
 from htcmesos_role import probe
 from htcmesos_role.checks import TASK_ID_ATTR
 from htcmesos_role.health import make_checker, make_server
@@ -71,6 +73,7 @@ def serve() -> Iterator[Callable[..., str]]:
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         servers.append((server, thread))
+        start.last = server
         return "http://127.0.0.1:%d" % server.server_address[1]
 
     yield start
@@ -108,7 +111,7 @@ def test_hung_collector_gives_503_after_timeout(serve):
     status, body = request(base + "/health")
     pool.release.set()
     assert status == 503 and "timed out" in body["detail"]
-    assert time.monotonic() - started < 5
+    assert pool.queries == 1 and time.monotonic() - started < 5   # answered, not hung
 
 
 def test_concurrent_requests_share_one_query(serve):
@@ -118,10 +121,9 @@ def test_concurrent_requests_share_one_query(serve):
     threads = [threading.Thread(target=lambda: answers.append(request(base + "/health"))) for _ in range(4)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 5
-    while pool.queries == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # let the other requests join the flight
+    flight = serve.last.flight
+    assert wait_for(lambda: pool.queries == 1 and flight.waiting == 4, 5.0), \
+        (pool.queries, flight.waiting)          # all four joined the one flight
     pool.release.set()
     for thread in threads:
         thread.join(10)

@@ -109,7 +109,7 @@ def secret_spec(tmp_path: Path) -> Path:
 def test_no_secret_in_any_output(tmp_path):
     spec = str(secret_spec(tmp_path))
     outputs = []
-    commands = [["-vv", "validate", spec], ["-vv", "demo", "--duration", "0"]]
+    commands = [["-vv", "validate", spec], ["-vv", "demo", "--simulated", "--duration", "0"]]
     commands += [["-vv", "render-config", spec, "--role", r] for r in ("master", "submitter")]
     commands += [["-vv", "render-config", spec, "--role", "executor", "--site", s]
                  for s in ("dc", "campus")]
@@ -132,7 +132,8 @@ def test_missing_key_file_is_a_warning_not_an_error():
 
 
 def test_demo_runs_the_pool_on_the_emulated_cluster():
-    proc = subprocess.run([sys.executable, "-m", "framework.cli", "demo", "--duration", "15"],
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "demo", "--simulated",
+                           "--duration", "15"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     final = proc.stdout.split("final pool state:")[1]

@@ -47,6 +47,7 @@ FAST = Options(reconcile_settle_s=0.3, refuse_s=0.3, idle_refuse_s=1.0,
 
 
 def base_spec(tmp_path: Path) -> ClusterSpec:
+    (tmp_path / "key").write_text("itest pool signing key\n")
     return parse_spec(SPEC, "itest", tmp_path)
 
 

@@ -83,6 +83,9 @@ def test_ordered_start_master_submitter_executors(tmp_path):
     fw.resourceOffers(driver, [raw_offer(i) for i in range(3)])
     infos = launched(driver)
     assert [i["name"] for i in infos] == ["p1-master-alpha"]  # only the master first
+    # at its fixed address: the first host after the gateway in alpha's pool
+    assert {"key": "ip", "value": SPEC.master_address} in \
+        infos[0]["container"]["docker"]["parameters"]
     status = fw.tick()
     assert (Reason.WAITING_FOR_MASTER.value, "master not yet running and healthy") in \
         status.reasons
@@ -95,7 +98,7 @@ def test_ordered_start_master_submitter_executors(tmp_path):
     execs = launched(driver)[2:]
     assert [i["name"] for i in execs] == ["p1-executor-alpha"]  # alpha min 1; beta min 0
     env = {v["name"]: v["value"] for v in execs[0]["command"]["environment"]["variables"]}
-    assert env["HTCMESOS_MASTER_ADDRESS"] == "10.1.0.7"
+    assert env["HTCMESOS_MASTER_ADDRESS"] == SPEC.master_address == "10.1.0.2"
     alloc = {r.get("allocation_info", {}).get("role") for r in execs[0]["resources"]}
     assert alloc == {"htcondor"}
     saved = FileStore(tmp_path / "state.json").load()

@@ -38,14 +38,14 @@ def assert_secure(p: dict, trust_domain: str) -> None:
 def test_private_site_executor(two_sites):
     site = site_of(two_sites, private=True)
     ex = two_sites.roles[Role.EXECUTOR]
-    text = render_config(two_sites, Role.EXECUTOR, site, "10.1.0.5")
+    text = render_config(two_sites, Role.EXECUTOR, site)
     p = condor_params(text, SECURITY + [
         "CCB_ADDRESS", "PRIVATE_NETWORK_NAME", "DAEMON_LIST", "NUM_SLOTS_TYPE_1",
         "SLOT_TYPE_1_PARTITIONABLE", "NUM_CPUS", "MEMORY", "DISK", "HTCMESOS_SITE",
         "STARTD_ATTRS", "HTCMESOS_TASK_ID", "COLLECTOR_HOST", "STARTD_NOCLAIM_SHUTDOWN"],
         env={"HTCMESOS_TASK_ID": "htc.executor.campus.42"})
-    assert "10.1.0.5" in p["CCB_ADDRESS"]
-    assert p["COLLECTOR_HOST"] == "10.1.0.5:9618?sock=collector"
+    assert "10.1.0.2" in p["CCB_ADDRESS"]
+    assert p["COLLECTOR_HOST"] == "10.1.0.2:9618?sock=collector"
     assert p["PRIVATE_NETWORK_NAME"] == site
     assert_secure(p, two_sites.pool.trust_domain)
     assert p["DAEMON_LIST"].split() == ["MASTER", "STARTD"]
@@ -61,7 +61,7 @@ def test_private_site_executor(two_sites):
 
 def test_public_site_executor_has_no_ccb(two_sites):
     site = site_of(two_sites, private=False)
-    text = render_config(two_sites, Role.EXECUTOR, site, "10.1.0.5")
+    text = render_config(two_sites, Role.EXECUTOR, site)
     p = condor_params(text, ["CCB_ADDRESS", "PRIVATE_NETWORK_NAME", "HTCMESOS_SITE"])
     assert not p["CCB_ADDRESS"]
     assert p["PRIVATE_NETWORK_NAME"] != site  # HTCondor's default, not ours
@@ -69,13 +69,29 @@ def test_public_site_executor_has_no_ccb(two_sites):
 
 
 def test_master_runs_collector_negotiator_and_sizes_fds(two_sites):
-    p = condor_params(render_config(two_sites, Role.MASTER), SECURITY + [
-        "DAEMON_LIST", "COLLECTOR_MAX_FILE_DESCRIPTORS", "ENABLE_CCB_SERVER", "CONDOR_HOST"],
-        env={"HTCMESOS_MASTER_ADDRESS": "10.9.8.7"})
+    text = render_config(two_sites, Role.MASTER)
+    p = condor_params(text, SECURITY + [
+        "DAEMON_LIST", "COLLECTOR_MAX_FILE_DESCRIPTORS", "ENABLE_CCB_SERVER", "CONDOR_HOST",
+        "COLLECTOR_HOST", "ALLOW_ADVERTISE_STARTD", "ALLOW_ADVERTISE_SCHEDD",
+        "ALLOW_ADVERTISE_MASTER", "ALLOW_DAEMON", "NEGOTIATOR_INTERVAL",
+        "NEGOTIATOR_CYCLE_DELAY", "UPDATE_INTERVAL"])
     assert {"COLLECTOR", "NEGOTIATOR"} <= set(p["DAEMON_LIST"].split())
     assert str(p["ENABLE_CCB_SERVER"]).lower() == "true"
-    assert p["CONDOR_HOST"] == "10.9.8.7"
+    assert p["CONDOR_HOST"] == two_sites.master_address == "10.1.0.2"
+    # the central manager's COLLECTOR_HOST stays HTCondor's default: with a port or ?sock=
+    # in it, the collector binds 9618 itself and the shared port daemon moves away
+    assert "\nCOLLECTOR_HOST" not in text and p["COLLECTOR_HOST"] == "10.1.0.2"
     assert_secure(p, two_sites.pool.trust_domain)
+    domain = two_sites.pool.trust_domain
+    assert p["ALLOW_ADVERTISE_STARTD"] == f"executor@{domain}"
+    assert p["ALLOW_ADVERTISE_SCHEDD"] == f"submitter@{domain}"
+    assert p["ALLOW_DAEMON"] == f"condor@{domain}"
+    assert set(p["ALLOW_ADVERTISE_MASTER"].split()) == {f"executor@{domain}",
+                                                         f"submitter@{domain}",
+                                                         f"condor@{domain}"}
+    # an elastic pool: seconds, not HTCondor's minutes (pool.* in the spec, defaults 10/30)
+    assert (p["NEGOTIATOR_INTERVAL"], int(p["NEGOTIATOR_CYCLE_DELAY"])) == (10, 10)
+    assert p["UPDATE_INTERVAL"] == 30
     # 80 executors × (master + startd + 8 jobs) + 2 = 802 registrations, below the default
     assert ccb_registrations(two_sites) == 802
     assert p["COLLECTOR_MAX_FILE_DESCRIPTORS"] == 10240
@@ -95,15 +111,38 @@ def test_collector_fds_scale_with_the_largest_pool():
 
 def test_submitter_runs_schedd(two_sites):
     p = condor_params(render_config(two_sites, Role.SUBMITTER), SECURITY + [
-        "DAEMON_LIST", "CONDOR_HOST"], env={"HTCMESOS_MASTER_ADDRESS": "10.3.3.3"})
+        "DAEMON_LIST", "CONDOR_HOST", "COLLECTOR_HOST", "JOB_DEFAULT_LEASE_DURATION",
+        "SCHEDD_INTERVAL", "ALLOW_ADVERTISE_STARTD"])
     assert p["DAEMON_LIST"].split() == ["MASTER", "SCHEDD"]
-    assert p["CONDOR_HOST"] == "10.3.3.3"
+    assert p["CONDOR_HOST"] == "10.1.0.2"
+    assert p["COLLECTOR_HOST"] == "10.1.0.2:9618?sock=collector"
+    assert (int(p["JOB_DEFAULT_LEASE_DURATION"]), int(p["SCHEDD_INTERVAL"])) == (600, 30)
+    assert not p["ALLOW_ADVERTISE_STARTD"]          # only the collector decides that
     assert_secure(p, two_sites.pool.trust_domain)
 
 
-def test_master_address_falls_back_to_own_address_on_the_master(two_sites):
-    p = condor_params(render_config(two_sites, Role.MASTER), ["CONDOR_HOST", "IP_ADDRESS"])
-    assert p["CONDOR_HOST"] == p["IP_ADDRESS"]
+def test_intervals_and_master_address_come_from_the_spec():
+    text = GOOD.replace("  trust_domain: p1.example.org\n", "  trust_domain: p1.example.org\n"
+                        "  negotiator_interval: 3\n  update_interval: 7\n  job_lease: 45\n")
+    text = text.replace("master: {image: m:1,", "master: {address: 10.1.3.3, image: m:1,")
+    spec = parse_spec(text)
+    assert spec.master_address == "10.1.3.3" and spec.master_site.name == "alpha"
+    m = condor_params(render_config(spec, Role.MASTER), [
+        "CONDOR_HOST", "NEGOTIATOR_INTERVAL", "NEGOTIATOR_MIN_INTERVAL", "UPDATE_INTERVAL",
+        "MASTER_UPDATE_INTERVAL"])
+    assert m == {"CONDOR_HOST": "10.1.3.3", "NEGOTIATOR_INTERVAL": 3,
+                 "NEGOTIATOR_MIN_INTERVAL": 3, "UPDATE_INTERVAL": 7, "MASTER_UPDATE_INTERVAL": 7}
+    s = condor_params(render_config(spec, Role.SUBMITTER), ["JOB_DEFAULT_LEASE_DURATION"])
+    assert int(s["JOB_DEFAULT_LEASE_DURATION"]) == 45
+
+
+def test_executor_vacates_within_the_kill_grace_period(two_sites):
+    p = condor_params(render_config(two_sites, Role.EXECUTOR, "dc"), [
+        "MACHINE_MAX_VACATE_TIME", "MAXJOBRETIREMENTTIME", "STARTER_ALLOW_RUNAS_OWNER"])
+    grace = two_sites.roles[Role.EXECUTOR].kill_grace_period_s
+    assert 0 < int(p["MACHINE_MAX_VACATE_TIME"]) < grace
+    assert int(p["MAXJOBRETIREMENTTIME"]) == 0
+    assert str(p["STARTER_ALLOW_RUNAS_OWNER"]).lower() == "false"
 
 
 @pytest.mark.parametrize("example", ["two-sites.yaml", "one-site.yaml"])
@@ -134,5 +173,11 @@ def test_render_errors(two_sites, role, site, address, message):
 
 
 def test_ipv6_master_address(two_sites):
+    """HTCondor's own parser sees a bracketed IPv6 collector address (a real daemon
+    resolves it in tests/executors/test_real_daemons.py)."""
     text = render_config(two_sites, Role.SUBMITTER, master_address="fd00::5")
-    assert "CONDOR_HOST = fd00::5" in text
+    p = condor_params(text, ["CONDOR_HOST", "COLLECTOR_HOST"])
+    assert p == {"CONDOR_HOST": "fd00::5", "COLLECTOR_HOST": "[fd00::5]:9618?sock=collector"}
+    ex = condor_params(render_config(two_sites, Role.EXECUTOR, "campus", "fd00::5"),
+                       ["CCB_ADDRESS"])
+    assert ex["CCB_ADDRESS"] == "[fd00::5]:9618?sock=collector"

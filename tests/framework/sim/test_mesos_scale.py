@@ -1,7 +1,8 @@
-"""10,000 agents: an allocation cycle and one OFFERS event of 10k offers, well under 1 s."""
+"""10,000 agents: an allocation cycle, one OFFERS event of 10k offers, a burst of launches.
+
+How fast this goes is measured in bench/bench_emulator.py, not asserted here."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -21,12 +22,9 @@ class FakeStream:
     def __init__(self, master: Any) -> None:
         self.master, self.stream_id = master, "fake"
         self.events: list[dict[str, Any]] = []
-        self.encode_s = 0.0
 
     def send(self, event, framed: bool = True) -> None:
-        begin = time.perf_counter()
-        encode_record(event)
-        self.encode_s += time.perf_counter() - begin
+        encode_record(event)             # every event must encode
         self.events.append(event)
 
     def close(self, error: str | None = None) -> None:
@@ -45,10 +43,9 @@ class FakeMaster:
 
 @pytest.fixture(scope="module")
 def big() -> SimCluster:
-    begin = time.perf_counter()
     cluster = SimCluster.build([SiteLayout("a", agents=AGENTS // 2), SiteLayout("b", agents=AGENTS // 2)],
                                seed=11, allocation_interval_s=3600.0)
-    assert time.perf_counter() - begin < 5.0
+    assert len(cluster.agents) == AGENTS
     yield cluster
     cluster.close()
 
@@ -59,18 +56,13 @@ def test_allocation_cycle_and_offers_event_over_10k_agents(big):
     with big.lock:
         assert big.subscribe(master, stream, {"framework_info": {"user": "u", "name": "scale"}}) is not None
         big.leader = master
-        begin = time.perf_counter()
         big.allocate_locked()
-        cycle_s = time.perf_counter() - begin
     offers = [e for e in stream.events if e["type"] == "OFFERS"]
     assert len(offers) == 1 and len(offers[0]["offers"]["offers"]) == AGENTS
-    build_s = cycle_s - stream.encode_s
-    assert build_s < 0.5, f"allocation + building the OFFERS event took {build_s:.2f} s"
-    assert stream.encode_s < 0.8, f"encoding the OFFERS event took {stream.encode_s:.2f} s"
-    with big.lock:     # a second cycle with everything offered is cheap
-        begin = time.perf_counter()
+    assert len({o["agent_id"]["value"] for o in offers[0]["offers"]["offers"]}) == AGENTS
+    with big.lock:     # a second cycle with everything offered offers nothing new
         big.allocate_locked()
-        assert time.perf_counter() - begin < 0.5
+    assert len([e for e in stream.events if e["type"] == "OFFERS"]) == 1
     big.remove_framework(big.frameworks[stream.events[0]["subscribed"]["framework_id"]["value"]])
     big.leader = None
 
@@ -79,17 +71,13 @@ def test_10k_offers_over_http_and_a_burst_of_launches(big):
     master = EmulatedMaster(big, heartbeat_s=5.0).start()
     sched = Scheduler("127.0.0.1", master.port, {"user": "u", "name": "scale-http"})
     try:
-        begin = time.perf_counter()
         stream = sched.subscribe()
         offers = stream.wait_type("OFFERS", timeout=30)["offers"]["offers"]
         assert len(offers) == AGENTS
-        assert time.perf_counter() - begin < 10.0
-        begin = time.perf_counter()
         for i, offer in enumerate(offers[:500]):
             body = launch([offer], [task_info(f"t{i}", offer, network="calico-a" if offer["hostname"]
                                               .startswith("a-") else "calico-b")])
             assert sched.call("ACCEPT", body).status == 202
-        assert time.perf_counter() - begin < 10.0
         stream.wait(lambda e: e.get("type") == "UPDATE"
                     and e["update"]["status"]["task_id"]["value"] == "t499", timeout=30)
     finally:
