@@ -70,7 +70,8 @@ def _pool(value: Any, c: Checker, base_dir: Path) -> PoolSpec:
         negotiator_interval_s=c.number(d, "negotiator_interval", p, 10, minimum=1,
                                        unit="seconds"),
         update_interval_s=c.number(d, "update_interval", p, 30, minimum=1, unit="seconds"),
-        job_lease_s=c.number(d, "job_lease", p, 600, minimum=10, unit="seconds"))
+        # HTCondor's condor_submit raises any JobLeaseDuration below 20 s to 20 s
+        job_lease_s=c.number(d, "job_lease", p, 600, minimum=20, unit="seconds"))
 
 
 def _sites(value: Any, c: Checker) -> list[SiteSpec]:

@@ -33,11 +33,17 @@ class PoolQuery(Protocol):
 
 @dataclass(frozen=True)
 class CheckResult:
-    """Outcome of one health check; ``detail`` says what was found or what is wrong."""
+    """Outcome of one health check; ``detail`` says what was found or what is wrong.
+
+    ``unreachable``: the collector could not be asked (the query raised);
+    ``collector_age_s``: when our ad is missing, how long ago the collector started (None:
+    unknown), so a collector that just restarted is not blamed on us."""
 
     ok: bool
     role: str
     detail: str
+    unreachable: bool = False
+    collector_age_s: Optional[float] = None
 
     def as_json(self) -> dict:
         """The body of ``GET /health``."""
@@ -95,7 +101,8 @@ def _guarded(check: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
             query = args[0] if args else kwargs.get("query")
             reason = str(exc) or "(no message)"
             return CheckResult(
-                False, role, "%s: %s (asking %s)" % (type(exc).__name__, reason, _where(query))
+                False, role, "%s: %s (asking %s)" % (type(exc).__name__, reason, _where(query)),
+                unreachable=True,
             )
 
     return wrapper
@@ -112,6 +119,19 @@ def check_master(query: PoolQuery) -> CheckResult:
     if not ads:
         return CheckResult(False, "master", "collector at %s returned no Collector ad" % _where(query))
     return CheckResult(True, "master", "collector %s answers at %s" % (ads[0].get("Name"), _where(query)))
+
+
+def collector_age(query: PoolQuery) -> Optional[float]:
+    """Seconds since the collector started (its ad's ``MyCurrentTime - DaemonStartTime``);
+    0 when it answers without an ad of its own yet (it has just started); None when it
+    cannot be told."""
+    try:
+        ads = query.query("Collector", None, ["DaemonStartTime", "MyCurrentTime"])
+        if not ads:
+            return 0.0
+        return float(ads[0]["MyCurrentTime"]) - float(ads[0]["DaemonStartTime"])
+    except Exception:  # noqa: BLE001 - no attributes, or the query failed
+        return None
 
 
 def schedd_name_candidates(schedd_name: str, hostnames: Iterable[str]) -> List[str]:
@@ -176,6 +196,7 @@ def check_submitter(query: PoolQuery, names: Sequence[str], hostnames: Sequence[
         return CheckResult(
             False, "submitter",
             "no schedd ad matching %s in %s (%d other schedd ads)" % (wanted, _where(query), len(ads)),
+            collector_age_s=collector_age(query),
         )
     return CheckResult(True, "submitter", "schedd %s is advertised in %s" % (mine[0].get("Name"), _where(query)))
 
@@ -196,6 +217,7 @@ def check_executor(query: PoolQuery, task_id: str) -> CheckResult:
             False, "executor",
             "no startd ad with %s == %r in %s (%d ads of other tasks)"
             % (TASK_ID_ATTR, task_id, _where(query), len(ads)),
+            collector_age_s=collector_age(query),
         )
     ad = mine[0]
     return CheckResult(

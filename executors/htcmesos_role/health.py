@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from . import ROLES
 from .checks import CheckResult, PoolQuery, check_executor, check_master, check_submitter, run_check
 from .pool import BindingsPoolQuery, address_for_role
+from .tolerance import OutageTolerance, update_interval_from_env
 
 __all__ = [
     "CheckResult", "check_executor", "check_master", "check_submitter",
@@ -103,7 +104,8 @@ class SingleFlight:
             with self._lock:
                 self.waiting -= 1
         if not finished or not box:
-            return CheckResult(False, self._role, "health check timed out after %.1f s" % timeout_s)
+            return CheckResult(False, self._role, "health check timed out after %.1f s"
+                               % timeout_s, unreachable=True)
         return box[0]
 
 
@@ -112,10 +114,12 @@ class HealthServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: Tuple[str, int], role: str, checker: Checker, timeout_s: float) -> None:
+    def __init__(self, address: Tuple[str, int], role: str, checker: Checker, timeout_s: float,
+                 tolerance: OutageTolerance) -> None:
         self.role = role
         self.flight = SingleFlight(checker, role)
         self.timeout_s = timeout_s
+        self.tolerance = tolerance
         super().__init__(address, HealthHandler)
 
 
@@ -144,7 +148,7 @@ class HealthHandler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/health":
             self._not_found()
             return
-        result = self.server.flight.run(self.server.timeout_s)
+        result = self.server.tolerance.judge(self.server.flight.run(self.server.timeout_s))
         if not result.ok:
             self.log_message("unhealthy: %s", result.detail)
         self._send_json(200 if result.ok else 503, result.as_json())
@@ -161,9 +165,14 @@ class HealthHandler(BaseHTTPRequestHandler):
 
 
 def make_server(role: str, checker: Checker, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                timeout_s: float = DEFAULT_TIMEOUT_S) -> HealthServer:
-    """Bind (port 0: any free port; see ``server.server_address``), do not serve yet."""
-    return HealthServer((host, port), role, checker, timeout_s)
+                timeout_s: float = DEFAULT_TIMEOUT_S,
+                tolerance: Optional[OutageTolerance] = None) -> HealthServer:
+    """Bind (port 0: any free port; see ``server.server_address``), do not serve yet.
+
+    ``tolerance`` (default: from ``HTCMESOS_UPDATE_INTERVAL``) keeps the submitter and
+    executors healthy through a central-manager outage (:mod:`.tolerance`)."""
+    tolerance = tolerance or OutageTolerance(role, update_interval_from_env(dict(os.environ)))
+    return HealthServer((host, port), role, checker, timeout_s, tolerance)
 
 
 def _parse_args(argv: Optional[List[str]], env: Mapping[str, str]) -> argparse.Namespace:

@@ -23,6 +23,7 @@ from ..model import Role
 from ..spec import ClusterSpec
 
 ENV_ROLE, ENV_SITE, ENV_CONFIG = "HTCMESOS_ROLE", "HTCMESOS_SITE", "HTCMESOS_CONDOR_CONFIG_B64"
+ENV_UPDATE_INTERVAL = "HTCMESOS_UPDATE_INTERVAL"
 LABEL_POOL, LABEL_ROLE, LABEL_SITE = "htcmesos.pool", "htcmesos.role", "htcmesos.site"
 
 _TASK_ID = re.compile(r"(?P<pool>[a-z][a-z0-9-]*)\.(?P<role>master|submitter|executor)\."
@@ -112,7 +113,9 @@ class TaskInfoFactory:
         config = render_config(spec, role, site)
         env = {ENV_ROLE: role.value, ENV_SITE: site,
                ENV_CONFIG: base64.b64encode(config.encode()).decode("ascii"),
-               ENV_MASTER_ADDRESS: spec.master_address}
+               ENV_MASTER_ADDRESS: spec.master_address,
+               # the health check's grace after a collector restart (3 updates)
+               ENV_UPDATE_INTERVAL: str(int(spec.pool.update_interval_s))}
         labels = {LABEL_POOL: spec.pool.name, LABEL_ROLE: role.value, LABEL_SITE: site}
         params = [{"key": k, "value": v} for k, v in r.docker_parameters]
         if role is Role.MASTER:

@@ -173,6 +173,7 @@ def _master(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
     fds = collector_file_descriptors(spec)
     jobs = spec.roles[Role.EXECUTOR].jobs_per_executor
     neg = _seconds(spec.pool.negotiator_interval_s)
+    update = _seconds(spec.pool.update_interval_s)
     return [
         "",
         "# --- central manager: collector + negotiator, also the pool's CCB server",
@@ -181,7 +182,11 @@ def _master(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
         f"NEGOTIATOR_INTERVAL = {neg}",
         f"NEGOTIATOR_MIN_INTERVAL = {neg}",
         f"NEGOTIATOR_CYCLE_DELAY = {neg}",
-        f"NEGOTIATOR_UPDATE_INTERVAL = {_seconds(spec.pool.update_interval_s)}",
+        f"NEGOTIATOR_UPDATE_INTERVAL = {update}",
+        f"COLLECTOR_UPDATE_INTERVAL = {update}",
+        "# ads not renewed for 3 update intervals go: a startd that vanished with its",
+        "# container (agent lost) is not matched again and again (HTCondor keeps 900 s)",
+        f"CLASSAD_LIFETIME = {max(3 * update, 20)}",
         "ENABLE_CCB_SERVER = True",
         "CCB_HEARTBEAT_INTERVAL = 300",
         f"# CCB registrations at most: {spec.executors_max} executors × (1 master + 1 startd"
@@ -202,6 +207,9 @@ def _submitter(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
         f"SCHEDD_INTERVAL = {_seconds(spec.pool.update_interval_s)}",
         f"# a job whose executor vanished is requeued after {_seconds(spec.pool.job_lease_s)} s",
         f"JOB_DEFAULT_LEASE_DURATION = {_seconds(spec.pool.job_lease_s)}",
+        "# notice a vanished executor (agent lost, no TCP reset) in minutes, not the 12",
+        "# that HTCondor's 360 s keepalive takes; the lease above runs from then",
+        "TCP_KEEPALIVE_INTERVAL = 60",
     ]
 
 

@@ -5,7 +5,7 @@ file name in SEC_PASSWORD_DIRECTORY, ``POOL`` here) and whose payload carries ``
 (the identity, ``name@trust-domain``), ``iss`` (the TRUST_DOMAIN), ``iat``, a ``jti`` and,
 to limit what the token may be used for, ``scope`` = ``condor:/<AUTHZ> …``. The HMAC key
 is not the key file's bytes: HTCondor unscrambles the file (its password format is XORed
-with ``deadbeef``), stops at the first NUL, and derives the JWT key with HKDF-SHA256
+with ``deadbeef``), doubles the POOL key and derives the JWT key with HKDF-SHA256
 (:func:`jwt_key`).
 Every token minted here is checked by a real 23.9 collector in the tests.
 """
@@ -23,7 +23,11 @@ from .config import IDENTITIES
 #: Authorizations each role's token carries, and nothing more. The startd and schedd
 #: advertise themselves (and their condor_master) and read the pool; claims, job
 #: transfers and the negotiator's contact to the schedd run over sessions HTCondor
-#: derives from the match (SEC_ENABLE_MATCH_PASSWORD_AUTHENTICATION), not these tokens.
+#: derives from the match (SEC_ENABLE_MATCH_PASSWORD_AUTHENTICATION: negotiator-side@,
+#: submit-side@, execute-side@matchsession), not these tokens. Left out on purpose:
+#: DAEMON, which the schedd would need only to ask the negotiator for an early cycle
+#: (RESCHEDULE) after a submit; without it, jobs wait for the next cycle, which an
+#: elastic pool runs every few seconds (pool.negotiator_interval).
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.EXECUTOR: ("ADVERTISE_STARTD", "ADVERTISE_MASTER", "READ"),
     Role.SUBMITTER: ("ADVERTISE_SCHEDD", "ADVERTISE_MASTER", "READ"),
@@ -41,15 +45,20 @@ def unscramble(data: bytes) -> bytes:
     return bytes(b ^ _SCRAMBLE[i % 4] for i, b in enumerate(data))
 
 
-def jwt_key(key_file: bytes) -> bytes:
+def jwt_key(key_file: bytes, key_id: str = KEY_ID) -> bytes:
     """The HMAC key HTCondor signs and checks tokens with, from the key file's bytes.
 
-    The password (unscrambled, up to its first NUL) is used twice over as the input of
-    HKDF-SHA256 (RFC 5869) with salt ``htcondor`` and info ``master jwt``, 32 bytes out
-    (htcondor/htcondor src/condor_io/condor_auth_passwd.cpp; checked against tokens of
-    ``condor_token_create`` 23.9 and a real collector in the tests)."""
-    password = unscramble(key_file).split(b"\0", 1)[0]
-    prk = hmac.new(b"htcondor", password + password, hashlib.sha256).digest()
+    The file is unscrambled whole (``simple_scramble``, src/condor_utils/secure_file.cpp;
+    it is cut at a NUL only with SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD); the POOL key,
+    and only it, is then doubled (``getTokenSigningKey``, src/condor_utils/store_cred.cpp).
+    That is the input of HKDF-SHA256 (RFC 5869) with salt ``htcondor`` and info
+    ``master jwt``, 32 bytes out (``Condor_Auth_Passwd::hkdf``,
+    src/condor_io/condor_auth_passwd.cpp; HTCondor 23.9.6). Checked against tokens of
+    ``condor_token_create`` 23.9.6 and a real collector in the tests."""
+    secret = unscramble(key_file)
+    if key_id == KEY_ID:
+        secret += secret
+    prk = hmac.new(b"htcondor", secret, hashlib.sha256).digest()
     return hmac.new(prk, b"master jwt" + b"\x01", hashlib.sha256).digest()
 
 
@@ -57,7 +66,7 @@ def mint_token(key_file: bytes, subject: str, issuer: str, scopes: tuple[str, ..
                issued_at: float, token_id: str | None = None,
                lifetime_s: float | None = None, key_id: str = KEY_ID) -> str:
     """An IDTOKEN for ``subject`` limited to ``scopes``; ``issued_at`` in epoch seconds."""
-    header = {"alg": "HS256", "kid": key_id, "typ": "JWT"}
+    header = {"alg": "HS256", "kid": key_id}              # exactly what HTCondor writes
     payload: dict[str, object] = {"sub": subject, "iss": issuer, "iat": int(issued_at),
                                   "jti": uuid.uuid5(uuid.NAMESPACE_URL,
                                                     f"{issuer}/{token_id}").hex
@@ -67,8 +76,8 @@ def mint_token(key_file: bytes, subject: str, issuer: str, scopes: tuple[str, ..
     if lifetime_s is not None:
         payload["exp"] = int(issued_at + lifetime_s)
     signing_input = (_b64(json.dumps(header, separators=(",", ":")).encode()) + "."
-                     + _b64(json.dumps(payload, separators=(",", ":")).encode()))
-    signature = hmac.new(jwt_key(key_file), signing_input.encode("ascii"),
+                     + _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()))
+    signature = hmac.new(jwt_key(key_file, key_id), signing_input.encode("ascii"),
                          hashlib.sha256).digest()
     return signing_input + "." + _b64(signature)
 

@@ -9,6 +9,7 @@ startd attribute ``HTCMESOS_SITE``; its wanted site is kept in the job attribute
 """
 from __future__ import annotations
 
+import re
 import shlex
 from collections import Counter
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ class Job:
 
 
 def submit_description(site: str | None, seconds: float, count: int,
-                       command: str | None = None) -> str:
-    """A submit file for ``count`` jobs of ``seconds`` each, pinned to ``site`` if given."""
+                       command: str | None = None, requirements: str | None = None) -> str:
+    """A submit file for ``count`` jobs of ``seconds`` each, pinned to ``site`` if given
+    (``requirements``: a ClassAd expression instead)."""
     body = command or f"sleep {seconds:g}; hostname"
     lines = ["universe = vanilla", "executable = /bin/sh",
              f"arguments = \"-c '{body}'\"", "output = out.$(Cluster).$(Process)",
@@ -50,8 +52,11 @@ def submit_description(site: str | None, seconds: float, count: int,
              "request_cpus = 1", "request_memory = 64", "request_disk = 1024",
              "should_transfer_files = YES", "when_to_transfer_output = ON_EXIT"]
     if site:
-        lines += [f'+{WANT_SITE} = "{site}"',
-                  f"requirements = (TARGET.{ATTR_SITE} =?= MY.{WANT_SITE})"]
+        lines += [f'+{WANT_SITE} = "{site}"']
+    if requirements:
+        lines += [f"requirements = {requirements}"]
+    elif site:
+        lines += [f"requirements = (TARGET.{ATTR_SITE} =?= MY.{WANT_SITE})"]
     return "\n".join(lines + [f"queue {count}", ""])
 
 
@@ -71,14 +76,16 @@ class SubmitHost:
         return text
 
     def submit(self, site: str | None, seconds: float, count: int,
-               command: str | None = None) -> int:
+               command: str | None = None, requirements: str | None = None) -> int:
         """Submit ``count`` jobs as :data:`USER`; the cluster id."""
-        text = submit_description(site, seconds, count, command)
+        text = submit_description(site, seconds, count, command, requirements)
         name = f"job-{site or 'any'}.sub"
         self.run(f"printf %s {shlex.quote(text)} > {name}", user=USER)
         out = self.run(f"condor_submit -terse {name}", user=USER)
-        first = out.strip().splitlines()[-1].split("-")[0].strip()   # "12.0 - 12.3"
-        return int(first.split(".")[0])
+        found = re.search(r"^(\d+)\.\d+ - \d+\.\d+$", out, re.M)   # "12.0 - 12.3"
+        if found is None:
+            raise CondorToolError(f"condor_submit printed no job ids: {out.strip()[-400:]}")
+        return int(found.group(1))
 
     def jobs(self) -> list[Job]:
         """Every job in the queue and in the history of this schedd."""

@@ -6,8 +6,10 @@ jumped to from Docker's ``DOCKER-USER``, which FORWARD evaluates before Docker's
 isolation rules) says, for the runner's site bridges:
 
 1. replies (conntrack ESTABLISHED, RELATED) into a site bridge pass;
-2. a new connection into a **private** site's bridge from any other interface is dropped
-   (within the site, and from the agent's own host, traffic still flows);
+2. a new connection into a **private** site's bridge from any other interface is rejected
+   (ICMP port unreachable: it fails at once, as at a site firewall that rejects, not
+   after a connect timeout); within the site, and from the agent's own host, traffic
+   still flows;
 3. any other traffic between two site bridges passes (public ↔ public, private → public).
 
 The host itself (the agents' health checks, the fetcher) is not subject to FORWARD.
@@ -46,7 +48,7 @@ class SiteFirewall:
         """The chain's rules, in order (arguments after ``-A <chain>``)."""
         rules = [["-o", b, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"]
                  for b in sorted(self._bridges)]
-        rules += [["!", "-i", b, "-o", b, "-j", "DROP"]
+        rules += [["!", "-i", b, "-o", b, "-j", "REJECT"]
                   for b, private in sorted(self._bridges.items()) if private]
         rules += [["-i", a, "-o", b, "-j", "ACCEPT"]
                   for a in sorted(self._bridges) for b in sorted(self._bridges) if a != b]
@@ -55,12 +57,9 @@ class SiteFirewall:
     def close(self) -> None:
         """Remove the jump and the chain (nothing if never installed)."""
         with self._lock:
-            if not self._installed:
-                return
-            self._run("-D", PARENT, "-j", self.chain, check=False)
-            self._run("-F", self.chain, check=False)
-            self._run("-X", self.chain, check=False)
-            self._installed = False
+            if self._installed:
+                _drop_chain(self._iptables, self.chain)
+                self._installed = False
 
     def _write(self) -> None:
         if not self._installed:
@@ -83,3 +82,29 @@ class SiteFirewall:
             raise LaunchError(f"site firewall: {' '.join(argv)} failed: "
                               f"{proc.stderr.strip() or proc.returncode}")
         return proc.returncode
+
+
+def remove_chains(runner_id: str | None = None, iptables: str | None = None) -> int:
+    """Remove the chains of one runner (or, without ``runner_id``, of every runner, e.g.
+    after a crash); the number removed."""
+    binary = iptables or shutil.which("iptables") or "iptables"
+    try:
+        listing = subprocess.run([binary, "-w", "-S", PARENT], capture_output=True, text=True,
+                                 timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    prefix = f"HTCM-{runner_id}"[:28] if runner_id else "HTCM-"
+    chains = {line.split()[-1] for line in listing.splitlines()
+              if line.startswith(f"-A {PARENT} -j {prefix}")}
+    for chain in chains:
+        _drop_chain(binary, chain)
+    return len(chains)
+
+
+def _drop_chain(binary: str, chain: str) -> None:
+    """Unhook ``chain`` from :data:`PARENT`, empty and delete it (errors ignored)."""
+    for args in (("-D", PARENT, "-j", chain), ("-F", chain), ("-X", chain)):
+        try:
+            subprocess.run([binary, "-w", *args], capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            pass

@@ -19,7 +19,7 @@ import docker.errors
 import docker.types
 
 from ..mesos.protocol import TaskState
-from .docker_firewall import SiteFirewall
+from .docker_firewall import SiteFirewall, remove_chains
 from .docker_translate import LaunchError
 from .runner import AgentInfo
 
@@ -180,7 +180,8 @@ def exit_status(api: docker.APIClient, container_id: str | None,
 
 
 def remove_emulator_objects(client: docker.DockerClient, runner_id: str | None = None) -> int:
-    """Force-remove containers (then networks) labelled as emulator-made; return the count.
+    """Force-remove containers (then networks and firewall chains) labelled as
+    emulator-made; return the count.
 
     Without ``runner_id`` this removes what every emulator on this engine made: call it
     only when no other emulator is running (e.g. after a crashed run).
@@ -199,4 +200,4 @@ def remove_emulator_objects(client: docker.DockerClient, runner_id: str | None =
             removed += 1
         except docker.errors.APIError as exc:
             log.info("network %s kept: %s", net.name, explain(exc))
-    return removed
+    return removed + remove_chains(runner_id)

@@ -74,7 +74,8 @@ def test_master_runs_collector_negotiator_and_sizes_fds(two_sites):
         "DAEMON_LIST", "COLLECTOR_MAX_FILE_DESCRIPTORS", "ENABLE_CCB_SERVER", "CONDOR_HOST",
         "COLLECTOR_HOST", "ALLOW_ADVERTISE_STARTD", "ALLOW_ADVERTISE_SCHEDD",
         "ALLOW_ADVERTISE_MASTER", "ALLOW_DAEMON", "NEGOTIATOR_INTERVAL",
-        "NEGOTIATOR_CYCLE_DELAY", "UPDATE_INTERVAL"])
+        "NEGOTIATOR_CYCLE_DELAY", "UPDATE_INTERVAL", "CLASSAD_LIFETIME",
+        "COLLECTOR_UPDATE_INTERVAL"])
     assert {"COLLECTOR", "NEGOTIATOR"} <= set(p["DAEMON_LIST"].split())
     assert str(p["ENABLE_CCB_SERVER"]).lower() == "true"
     assert p["CONDOR_HOST"] == two_sites.master_address == "10.1.0.2"
@@ -91,7 +92,9 @@ def test_master_runs_collector_negotiator_and_sizes_fds(two_sites):
                                                          f"condor@{domain}"}
     # an elastic pool: seconds, not HTCondor's minutes (pool.* in the spec, defaults 10/30)
     assert (p["NEGOTIATOR_INTERVAL"], int(p["NEGOTIATOR_CYCLE_DELAY"])) == (10, 10)
-    assert p["UPDATE_INTERVAL"] == 30
+    assert p["UPDATE_INTERVAL"] == int(p["COLLECTOR_UPDATE_INTERVAL"]) == 30
+    # the ads of a vanished startd go after 3 missed updates, not HTCondor's 900 s
+    assert int(p["CLASSAD_LIFETIME"]) == 90
     # 80 executors × (master + startd + 8 jobs) + 2 = 802 registrations, below the default
     assert ccb_registrations(two_sites) == 802
     assert p["COLLECTOR_MAX_FILE_DESCRIPTORS"] == 10240
