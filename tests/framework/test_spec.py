@@ -118,6 +118,23 @@ def test_report_names_file_line_and_path():
      21, "≥ 1"),
     ("cpus: 0.5, mem: 1024", "cpus: 0.5, mem: 1024, jobs_per_executor: 2",
      "roles.submitter.jobs_per_executor", 16, "unknown key"),
+    ("master: {image: m:1,", "master: {address: 10.2.0.9, image: m:1,", "roles.master.address",
+     15, "private site beta's pool"),
+    ("master: {image: m:1,", "master: {address: 10.9.0.9, image: m:1,", "roles.master.address",
+     15, "in no site's Calico pool"),
+    ("master: {image: m:1,", "master: {address: 10.1.0.0, image: m:1,", "roles.master.address",
+     15, "network or broadcast"),
+    ("master: {image: m:1,", "master: {address: ten, image: m:1,", "roles.master.address",
+     15, "not an IP address"),
+    ("cpus: 0.5, mem: 1024", "cpus: 0.5, mem: 1024, address: 10.1.0.9",
+     "roles.submitter.address", 16, "unknown key"),
+    ("signing_key_file: keys/pool", "signing_key_file: keys/pool\n  job_lease: 5",
+     "pool.job_lease", 5, "≥ 20"),
+    ("signing_key_file: keys/pool", "signing_key_file: keys/pool\n  negotiator_interval: 0",
+     "pool.negotiator_interval", 5, "≥ 1"),
+    ("calico: {network: calico-a, cidr: 10.1.0.0/16}",
+     "calico: {network: calico-a, cidr: 10.1.0.0/30}", "roles.master.address", 15,
+     "too small"),
 ])
 def test_single_problem_is_named_with_path_and_line(old, new, path, line, words):
     assert old in GOOD
@@ -125,6 +142,32 @@ def test_single_problem_is_named_with_path_and_line(old, new, path, line, words)
     assert len(found) == 1, found
     assert found[0][:2] == (path, line)
     assert words in found[0][2]
+
+
+def test_master_address_defaults_to_the_first_public_pool():
+    spec = parse_spec(GOOD)
+    assert (spec.master_address, spec.master_site.name) == ("10.1.0.2", "alpha")
+    assert spec.pool.negotiator_interval_s == 10 and spec.pool.update_interval_s == 30
+    assert spec.pool.job_lease_s == 600
+
+
+def test_every_site_private_has_no_place_for_the_central_manager():
+    text = GOOD.replace("executors: {min: 1, max: 5}", "private: true\n    executors: {min: 1, max: 5}")
+    assert [p for p, _, m in problems(text) if "needs a public site" in m] == ["sites"]
+
+
+def test_credential_server_block():
+    mesos = ("type: mesos\n  mesos:\n    master: http://m:5050\n    credential_server: "
+             "{listen: '0.0.0.0:5052', url: 'https://fw.example.org:5052'}\n")
+    spec = parse_spec(GOOD.replace("type: sim\n", mesos))
+    assert spec.backend.mesos.credential_listen == "0.0.0.0:5052"
+    assert spec.backend.mesos.credential_url == "https://fw.example.org:5052"
+    bad = mesos.replace("'0.0.0.0:5052'", "'nowhere'").replace("https://fw", "ftp://fw")
+    assert {p for p, _, _ in problems(GOOD.replace("type: sim\n", bad))} == {
+        "backend.mesos.credential_server.listen", "backend.mesos.credential_server.url"}
+    assert parse_spec(GOOD.replace("type: sim\n", "type: mesos\n  mesos: {master: "
+                                   "'http://m:5050'}\n")).backend.mesos.credential_listen \
+        == "0.0.0.0:0"
 
 
 def test_missing_roles_and_blocks():
