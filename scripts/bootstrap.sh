@@ -7,8 +7,13 @@
 #
 # Idempotent: Debian packages are installed only when missing, the virtualenv
 # (.venv, or $HTCMESOS_VENV) is rebuilt only when setup.py or this script change.
-# Services the tests use (dockerd, ZooKeeper, etcd) are started by the test set-up
-# (tests/services.py) on loopback and stopped by PID; nothing here leaves one running.
+# demo and test need a Docker engine: if none answers, dockerd is started (overlay2,
+# else vfs; data in /var/lib/htcmesos/docker, log /var/log/htcmesos-dockerd.log) and
+# left running, as an installed engine would be. The role images are then built on
+# the local HTCondor base (Debian trixie packages via mmdebstrap, cached per recipe in
+# /var/cache/htcmesos) unless a registry serves the official ones; `htcmesos images
+# build` does it again when executors/ changes. ZooKeeper and etcd are started by the
+# test set-up (tests/services.py) on loopback and stopped by PID.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,14 +46,15 @@ sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Pyt
 PYEOF
 command -v gcc >/dev/null || need_debs+=(gcc libc6-dev)
 command -v make >/dev/null || need_debs+=(make)
+command -v dockerd >/dev/null || need_debs+=(docker.io)
+command -v mmdebstrap >/dev/null || need_debs+=(mmdebstrap)
+command -v iptables >/dev/null || need_debs+=(iptables)
 if [ "$MODE" != demo ]; then
-  command -v dockerd >/dev/null || need_debs+=(docker.io)
   command -v etcd >/dev/null || need_debs+=(etcd-server)
   [ -f /usr/share/java/zookeeper.jar ] || need_debs+=(zookeeper)
   command -v java >/dev/null || need_debs+=(default-jre-headless)
   command -v busybox >/dev/null || need_debs+=(busybox-static)
   command -v ip >/dev/null || need_debs+=(iproute2)
-  command -v iptables >/dev/null || need_debs+=(iptables)
 fi
 if [ ${#need_debs[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_debs[*]}"
@@ -82,9 +88,43 @@ if [ ! -x "$VENV/bin/htcmesos" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$(stamp_
   stamp_of > "$STAMP"
 fi
 
-# --- run ---------------------------------------------------------------------
+# --- Docker engine and role images (demo, test) -------------------------------
 export PATH="$VENV/bin:$PATH"
 cd "$ROOT"
+
+engine_answers() { "$VENV/bin/python" -c 'import docker; docker.from_env(timeout=10).ping()' 2>/dev/null; }
+
+start_engine() {
+  engine_answers && return 0
+  [ "$(id -u)" = 0 ] || { say "no Docker engine answers and starting one needs root"; return 1; }
+  local data=/var/lib/htcmesos/docker log=/var/log/htcmesos-dockerd.log driver pid i
+  mkdir -p "$data"
+  for driver in overlay2 vfs; do
+    say "starting dockerd (--storage-driver=$driver, data in $data, log $log)"
+    setsid dockerd --storage-driver="$driver" --data-root="$data" >>"$log" 2>&1 </dev/null &
+    pid=$!
+    for i in $(seq 600); do
+      engine_answers && return 0
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    say "dockerd with $driver did not come up: $(tail -n 3 "$log" | tr '\n' ' ')"
+  done
+  return 1
+}
+
+if [ "$MODE" != install ]; then
+  if start_engine; then
+    "$VENV/bin/htcmesos" images build >&2 \
+      || say "warning: the role images could not be built (see above)"
+  else
+    say "warning: no Docker engine: the demo runs simulated, Docker tests cannot run"
+  fi
+fi
+
+# --- run ---------------------------------------------------------------------
 case "$MODE" in
   install) say "ready: $VENV/bin/htcmesos" ;;
   demo) exec "$VENV/bin/htcmesos" demo "$@" ;;

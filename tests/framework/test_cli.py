@@ -143,3 +143,42 @@ def test_demo_runs_the_pool_on_the_emulated_cluster():
     # half-way an agent is lost and its executor replaced: 1 failure, 9 launches
     assert "*** demo: agent" in proc.stdout
     assert "9 task launches, 1 failures" in final, proc.stdout
+
+
+@pytest.mark.docker
+def test_images_build_reuses_up_to_date_images_and_names_the_base(role_images):
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "images", "build"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    for role in ("master", "submitter", "executor"):
+        assert f"htcmesos/{role}:0.1" in proc.stdout
+    assert proc.stdout.count("up to date") == 3, proc.stdout
+    assert "base: " in proc.stdout and ("local base" in proc.stdout or "official" in proc.stdout)
+
+
+def test_images_build_without_an_engine_is_a_clear_error(tmp_path):
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "images", "build"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert proc.returncode == 1 and "no Docker engine answers" in proc.stderr
+
+
+@pytest.mark.docker
+def test_demo_runs_real_jobs_at_both_sites_and_cleans_up(docker_engine, role_images):
+    """The README's first command: the real pool on the emulated cluster, jobs completed
+    at both sites (one of them after losing its executor's agent), nothing left behind."""
+    before = {c.id for c in docker_engine.containers.list(all=True)}
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "demo", "--duration", "240"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    for site in ("dc", "campus"):
+        assert f"jobs completed at site {site}: 3 of 3" in out, out[-3000:]
+    jobs = [line for line in out.splitlines() if line.strip().startswith("jobs:")]
+    assert any("idle=" in line for line in jobs), jobs          # seen waiting,
+    assert any("running=" in line for line in jobs), jobs       # running,
+    assert "campus: completed=3 | dc: completed=3" in jobs[-1]   # and done
+    assert "is lost under running job" in out and "every job completed" in out
+    after = {c.id for c in docker_engine.containers.list(all=True)}
+    assert after <= before, "the demo left containers behind"
+    assert not docker_engine.networks.list(filters={"label": "htcmesos.emulator=1"})
