@@ -16,6 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from framework.backends.credentials import FetchedCredentials, read_signing_key  # noqa: E402
+from framework.backends.fetchserver import CredentialServer  # noqa: E402
 from framework.backends.mesos import MesosFramework, Options  # noqa: E402
 from framework.backends.mesos_offers import SiteMatcher, parse_offer  # noqa: E402
 from framework.clock import ManualClock  # noqa: E402
@@ -24,8 +26,18 @@ from framework.model import Role  # noqa: E402
 from framework.spec import parse_spec  # noqa: E402
 from framework.state import FileStore  # noqa: E402
 
+#: The pool's signing key: a throw-away file next to this script's working folder.
+KEY_DIR = Path(tempfile.mkdtemp(prefix="htcm-bench-"))
+(KEY_DIR / "bench-pool.key").write_text("bench pool signing key\n")
+
+
+def bench_spec():
+    """The benchmark pool (its key file in :data:`KEY_DIR`)."""
+    return parse_spec(SPEC, "bench", KEY_DIR)
+
+
 SPEC = """
-pool: {name: bench, trust_domain: bench.example, signing_key_file: /dev/null}
+pool: {name: bench, trust_domain: bench.example, signing_key_file: bench-pool.key}
 sites:
   - {name: dc, calico: {network: calico-dc, cidr: 10.0.0.0/8}, executors: {min: 0, max: 100000}}
 roles:
@@ -58,9 +70,14 @@ def make_offers(n: int) -> list[dict]:
 
 
 def ready_framework(tmp: str, wanted: int) -> tuple[MesosFramework, RecordingDriver]:
-    spec = parse_spec(SPEC)
-    fw = MesosFramework(spec, FileStore(Path(tmp) / "state.json"), ManualClock(),
-                        Options(reconcile_settle_s=0))
+    spec = bench_spec()
+    clock = ManualClock()
+    # credentials as in production: a token minted and a single-use URL per executor
+    server = CredentialServer("127.0.0.1:0", None, clock.now).start()
+    credentials = FetchedCredentials(spec, read_signing_key(spec.pool.signing_key_file),
+                                     server, clock.wall)
+    fw = MesosFramework(spec, FileStore(Path(tmp) / "state.json"), clock,
+                        Options(reconcile_settle_s=0), credentials)
     driver = RecordingDriver()
     fw.registered(driver, {"value": "bench"}, {})
     fw.tick()
@@ -77,7 +94,7 @@ def ready_framework(tmp: str, wanted: int) -> tuple[MesosFramework, RecordingDri
 
 def baseline_first_fit(raw_offers: list[dict], wanted: int, need: Resources) -> int:
     """HTMframe-style: per task, scan offers from the start for the first that still fits."""
-    matcher = SiteMatcher(parse_spec(SPEC).sites)
+    matcher = SiteMatcher(bench_spec().sites)
     offers = [parse_offer(o, matcher) for o in raw_offers]
     left = [[o.resources.cpus, o.resources.mem, o.resources.disk] for o in offers]
     placed = 0

@@ -26,14 +26,13 @@ from framework.backends.mesos import Options  # noqa: E402
 from framework.controller import run_framework  # noqa: E402
 from framework.model import Role  # noqa: E402
 from framework.sim.from_spec import with_mesos_backend  # noqa: E402
-from framework.spec import parse_spec  # noqa: E402
 
-from bench_offers import SPEC  # noqa: E402  (the same pool as the offers benchmark)
+from bench_offers import bench_spec  # noqa: E402  (the same pool as the offers benchmark)
 
 
 def ramp(n: int, agents: int, naive: bool, timeout_s: float, url: str | None = None,
          verbose: bool = False) -> dict:
-    spec = parse_spec(SPEC)
+    spec = bench_spec()
     # The emulated master runs in its own process, as a real master would: each agent fits
     # exactly one executor (plus the master and submitter on two of them).
     emulator = None if url else subprocess.Popen(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import deque
 import socket
 import ssl
 import threading
@@ -57,6 +58,7 @@ class CredentialServer:
         self._lock = threading.Lock()
         self._items: dict[str, _Item] = {}
         self._by_task: dict[str, list[str]] = {}
+        self._order: deque[tuple[float, str]] = deque()   # (expires, token), oldest first
         self._httpd: ThreadingHTTPServer | None = None
         self.served = 0
 
@@ -108,6 +110,7 @@ class CredentialServer:
                 token = secrets.token_urlsafe(32)
                 self._items[token] = _Item(task_id, name, data, expires)
                 self._by_task.setdefault(task_id, []).append(token)
+                self._order.append((expires, token))
                 uris.append({"value": f"{base}{_PATH}{token}", "extract": False,
                              "cache": False, "executable": False,
                              "output_file": f"{FETCH_DIR}/{name}"})
@@ -123,6 +126,8 @@ class CredentialServer:
         """Files registered and not yet fetched (nor expired)."""
         with self._lock:
             self._expire()
+            if not self._items:
+                self._order.clear()            # revoked and fetched entries: gone too
             return len(self._items)
 
     def take(self, token: str) -> _Item | None:
@@ -135,12 +140,14 @@ class CredentialServer:
             return item
 
     def _expire(self) -> None:
+        """Drop what expired (one TTL for all: the oldest expire first; O(expired))."""
         now = self.clock()
-        for token in [t for t, item in self._items.items() if item.expires <= now]:
+        while self._order and self._order[0][0] <= now:
+            _, token = self._order.popleft()
             item = self._drop(token)
-            assert item is not None
-            log.warning("credential %s of task %s was never fetched; expired", item.name,
-                        item.task_id)
+            if item is not None:               # None: fetched or revoked meanwhile
+                log.warning("credential %s of task %s was never fetched; expired", item.name,
+                            item.task_id)
 
     def _drop(self, token: str) -> _Item | None:
         """Remove one registered file (lock held)."""

@@ -12,6 +12,7 @@ Every token minted here is checked by a real 23.9 collector in the tests.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -45,6 +46,7 @@ def unscramble(data: bytes) -> bytes:
     return bytes(b ^ _SCRAMBLE[i % 4] for i, b in enumerate(data))
 
 
+@functools.lru_cache(maxsize=8)
 def jwt_key(key_file: bytes, key_id: str = KEY_ID) -> bytes:
     """The HMAC key HTCondor signs and checks tokens with, from the key file's bytes.
 
