@@ -42,7 +42,10 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
         raise BackendError("the spec has no backend.mesos block")
     clock = clock or WallClock()
     key = read_signing_key(spec.pool.signing_key_file)   # once: agents never need the file
-    server = CredentialServer(m.credential_listen, m.credential_url, clock.now).start()
+    tls = m.credential_tls
+    server = CredentialServer(m.credential_listen, m.credential_url, clock.now,
+                              cert_file=str(tls[0]) if tls else None,
+                              key_file=str(tls[1]) if tls else None).start()
     store = store or open_store(m.state)
     fw = MesosFramework(spec, store, clock, options,
                         FetchedCredentials(spec, key, server, clock.wall))

@@ -113,8 +113,10 @@ class MesosBackendSpec:
     state: str = ""
     #: where the framework serves the role containers' keys and tokens to the Mesos fetcher
     credential_listen: str = "0.0.0.0:0"
-    #: the URL agents reach it at (None: http://<this host's name>:<bound port>)
+    #: the URL agents reach it at (None: http(s)://<this host's name>:<bound port>)
     credential_url: str | None = None
+    #: (certificate, private key) files: serve over https (agents verify it with their CAs)
+    credential_tls: tuple[Path, Path] | None = None
 
 
 @dataclass(frozen=True)

@@ -353,7 +353,10 @@ def _backend(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
         if secret is not None and principal is None:
             c.problem(q, "secret_file needs a principal")
         cq = q + ("credential_server",)
-        cs = c.mapping(m.get("credential_server"), cq, ["listen", "url"])
+        cs = c.mapping(m.get("credential_server"), cq, ["listen", "url", "tls_cert_file",
+                                                          "tls_key_file"])
+        if ("tls_cert_file" in cs) != ("tls_key_file" in cs):
+            c.problem(cq, "tls_cert_file and tls_key_file go together")
         mesos = MesosBackendSpec(
             master=c.string(m, "master", q, pattern=MESOS_URL,
                             describe="zk://host:2181[,host:2181]/mesos or http://host:5050"),
@@ -370,7 +373,10 @@ def _backend(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
                                        describe="HOST:PORT, e.g. 0.0.0.0:5052"),
             credential_url=c.string(cs, "url", cq, None, pattern=r"https?://[^\s/]+/?",
                                     describe="http(s)://host:port that agents reach")
-            if "url" in cs else None)
+            if "url" in cs else None,
+            credential_tls=(_file(c.string(cs, "tls_cert_file", cq), base_dir),
+                            _file(c.string(cs, "tls_key_file", cq), base_dir))
+            if "tls_cert_file" in cs and "tls_key_file" in cs else None)
     if "marathon" in d:
         q = p + ("marathon",)
         m = c.mapping(d["marathon"], q, ["url", "group", "credentials_file"], required=["url"])

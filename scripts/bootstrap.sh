@@ -55,6 +55,7 @@ if [ "$MODE" != demo ]; then
   command -v java >/dev/null || need_debs+=(default-jre-headless)
   command -v busybox >/dev/null || need_debs+=(busybox-static)
   command -v ip >/dev/null || need_debs+=(iproute2)
+  command -v openssl >/dev/null || need_debs+=(openssl)
 fi
 if [ ${#need_debs[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_debs[*]}"

@@ -143,7 +143,7 @@ def test_agent_loss_is_replaced_at_the_same_site(running, cluster):
     assert victim.state == "TASK_LOST"
 
 
-def test_black_hole_site_gets_bounded_launches(running, cluster):
+def test_black_hole_site_gets_bounded_launches(running, cluster, tmp_path):
     cluster.black_hole("campus", after_s=0.1, probability=1.0)
     policy = BackoffPolicy(base_s=0.1, max_s=0.5, blackhole_failures=3, early_s=30,
                            hold_s=600)
@@ -151,7 +151,7 @@ def test_black_hole_site_gets_bounded_launches(running, cluster):
     wait_for(lambda: any(c == "BLACK_HOLE" for c, _ in run.fw.status().reasons), 30,
              "the black hole detected")
     campus = [r for r in run.fw.records.values() if r.site == "campus"]
-    bound = policy.blackhole_failures + base_spec(Path(".")).autoscaling.max_launches_per_tick
+    bound = policy.blackhole_failures + base_spec(tmp_path).autoscaling.max_launches_per_tick
     assert len(campus) <= bound
     # the rest of the pool is unaffected and nothing more goes to the black hole
     wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) == 2, 20, "dc up")

@@ -195,3 +195,34 @@ def test_no_secret_value_anywhere_in_task_infos(spec, credentials):
         text = json.dumps(info)
         assert SECRET not in text
         assert SECRET not in base64.b64decode(env_of(info)["HTCMESOS_CONDOR_CONFIG_B64"]).decode()
+
+
+def test_credential_server_over_https(tmp_path, clock):
+    """With a certificate, files are served only over TLS; a client that trusts the
+    certificate fetches them, one that does not is refused."""
+    import shutil
+    import ssl
+    import subprocess
+    if shutil.which("openssl") is None:
+        from tests.services import unavailable
+        unavailable("openssl is not installed (apt: openssl)")   # a failure with CI=true
+    cert, key = tmp_path / "c.crt", tmp_path / "c.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server = CredentialServer("127.0.0.1:0", None, clock.now, cert_file=str(cert),
+                              key_file=str(key)).start()
+    try:
+        assert server.base_url.startswith("https://127.0.0.1:")
+        (uri,) = server.offer("t", {"tokens/executor": b"tls token"})
+        url = uri["value"].replace("127.0.0.1", "localhost")
+        untrusted = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with pytest.raises(urllib.error.URLError):
+            untrusted.open(url, timeout=5)
+        trusted = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(cert))))
+        with trusted.open(url, timeout=5) as resp:
+            assert resp.read() == b"tls token"
+    finally:
+        server.stop()
