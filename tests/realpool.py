@@ -115,7 +115,7 @@ class RealPool:
         remove them."""
         for container in self.extra:
             try:
-                container.stop(timeout=10)
+                container.stop(timeout=5)
                 container.remove(force=True)
             except Exception:  # noqa: BLE001 - gone already
                 pass
