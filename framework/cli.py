@@ -202,7 +202,7 @@ def run(spec: str, masters: str | None, state: str | None, duration: float | Non
 
     import re
 
-    from .specbuild import MESOS_URL
+    from .specbackend import MESOS_URL
 
     cluster = _load(spec)
     if cluster.backend.mesos is None:

@@ -8,12 +8,19 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from pathlib import Path as Path_
 from typing import Any, Iterable
 
 from .errors import SpecProblem
 from .yamlpos import LoadedYaml, Path, format_path
 
 _MISSING = object()
+
+
+def spec_file(value: str, base_dir: Path_) -> Path_:
+    """A file the spec names: ``~`` expanded, relative paths from the spec's folder."""
+    path = Path_(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
 
 
 class Checker:
