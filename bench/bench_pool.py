@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,14 +71,17 @@ def wait_start(host: SubmitHost, cluster: int, timeout_s: float) -> tuple[int, i
 
 
 def unclaimed(master: str, timeout_s: float) -> None:
-    """Wait until every slot in the collector is unclaimed (the schedd let its claims go)."""
-    import htcondor2
+    """Wait until every slot in the collector is unclaimed (the schedd let its claims go).
 
-    collector = htcondor2.Collector(f"{master}:9618?sock=collector")
+    Asked from a child process: the htcondor2 bindings hold the GIL while they wait on
+    the network, which would stall the framework running in this one."""
+    probe = ("import htcondor2, sys; ads = htcondor2.Collector(sys.argv[1]).query("
+             "htcondor2.AdType.Startd, 'true', ['State']); "
+             "sys.exit(0 if ads and all(a.get('State') == 'Unclaimed' for a in ads) else 1)")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        ads = collector.query(htcondor2.AdType.Startd, "true", ["State"])
-        if ads and all(ad.get("State") == "Unclaimed" for ad in ads):
+        if subprocess.run([sys.executable, "-c", probe, f"{master}:9618?sock=collector"],
+                          capture_output=True, timeout=60).returncode == 0:
             return
         time.sleep(0.25)
     raise SystemExit(f"slots still claimed after {timeout_s:g} s")

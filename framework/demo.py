@@ -103,7 +103,7 @@ class _Run:
         runner = DockerTaskRunner(client, poll_s=0.25)
         try:
             run = self._run(runner, REAL_EXECUTORS)
-            work = Workload(self.spec, client, run, self.echo, self.stop)
+            work = Workload(self.spec, client, run, self.echo, self.stop, self.view.started)
             status = self._serve(run, duration, [], work.start)
             work.join()
             self._final(status)

@@ -30,9 +30,10 @@ class Workload(threading.Thread):
     """Drives the demo's jobs (a daemon thread; :meth:`report` gives the exit code)."""
 
     def __init__(self, spec: ClusterSpec, client: Any, run: EmulatedRun,
-                 echo: Callable[[str], None], stop: threading.Event):
+                 echo: Callable[[str], None], stop: threading.Event, started: float):
         super().__init__(name="demo-workload", daemon=True)
         self.spec, self.client, self.run_, self.echo, self.stop = spec, client, run, echo, stop
+        self.started = started            # the demo's start (monotonic s), for t+ stamps
         self.submitted: dict[str, int] = {}
         self.counts: dict[str, Any] = {}
         self.lost: str | None = None
@@ -54,7 +55,7 @@ class Workload(threading.Thread):
                 table = self._table()
                 if table != shown:
                     shown = table
-                    self.echo("    jobs: " + table)
+                    self.echo(f"    jobs: {table}   (t+{time.monotonic() - self.started:.1f}s)")
                 if self.lost is None:
                     self._lose_under_a_job(jobs)
                 if self._done():

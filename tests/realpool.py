@@ -11,6 +11,9 @@ containers on a site's network.
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
+import sys
 import textwrap
 import time
 import uuid
@@ -28,6 +31,15 @@ from framework.sim.docker_runner import DockerTaskRunner
 from framework.sim.emulated_run import EmulatedRun
 from framework.spec import ClusterSpec, parse_spec
 from tests.services import free_docker_cidr, wait_for
+
+#: One collector query, printed as JSON (run by :meth:`RealPool.ads` in a child process).
+_QUERY = """
+import json, sys, htcondor2
+address, ad_type, constraint, projection = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+ads = htcondor2.Collector(address).query(getattr(htcondor2.AdType, ad_type), constraint, projection)
+out = [{k: (ad.eval(k) if k in ad else None) for k in (projection or ad.keys())} for ad in ads]
+print(json.dumps(out, default=str))
+"""
 
 SPEC = textwrap.dedent("""\
     pool:
@@ -163,16 +175,15 @@ class RealPool:
 
     def ads(self, ad_type: str, constraint: str = "true",
             projection: tuple[str, ...] = ()) -> list[dict]:
-        """Ads from the central manager's collector, as plain dicts (empty on failure)."""
-        import htcondor2
+        """Ads from the central manager's collector, as plain dicts (empty on failure).
 
-        try:
-            found = htcondor2.Collector(self.collector_address).query(
-                getattr(htcondor2.AdType, ad_type), constraint, list(projection))
-        except Exception:  # noqa: BLE001 - collector down or restarting: nothing seen
-            return []
-        return [{k: ad.eval(k) if k in ad else None for k in (projection or ad.keys())}
-                for ad in found]
+        Asked from a child process: the htcondor2 bindings hold the GIL while they wait
+        on the network (3 s and more for a collector that is gone), which would freeze
+        the framework, the emulated master and the Docker runner living in this one."""
+        proc = subprocess.run([sys.executable, "-c", _QUERY, self.collector_address, ad_type,
+                               constraint, json.dumps(list(projection))],
+                              capture_output=True, text=True, timeout=120)
+        return json.loads(proc.stdout) if proc.returncode == 0 else []
 
     def startd_of(self, task_id: str) -> dict | None:
         ads = self.ads("Startd", f'HTCMESOS_TASK_ID == "{task_id}"',

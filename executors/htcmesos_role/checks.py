@@ -122,14 +122,19 @@ def check_master(query: PoolQuery) -> CheckResult:
 
 
 def collector_age(query: PoolQuery) -> Optional[float]:
-    """Seconds since the collector started (its ad's ``MyCurrentTime - DaemonStartTime``);
-    0 when it answers without an ad of its own yet (it has just started); None when it
-    cannot be told."""
+    """Seconds since the collector started: its ad's ``StatsLifetime`` (a collector's ad
+    carries no ``DaemonStartTime``; checked on HTCondor 23.9), else ``MyCurrentTime -
+    DaemonStartTime``; 0 when it answers without an ad of its own yet (it has just
+    started); None when it cannot be told."""
     try:
-        ads = query.query("Collector", None, ["DaemonStartTime", "MyCurrentTime"])
+        ads = query.query("Collector", None, ["StatsLifetime", "DaemonStartTime",
+                                              "MyCurrentTime"])
         if not ads:
             return 0.0
-        return float(ads[0]["MyCurrentTime"]) - float(ads[0]["DaemonStartTime"])
+        ad = ads[0]
+        if ad.get("StatsLifetime") is not None:
+            return float(ad["StatsLifetime"])
+        return float(ad["MyCurrentTime"]) - float(ad["DaemonStartTime"])
     except Exception:  # noqa: BLE001 - no attributes, or the query failed
         return None
 

@@ -112,3 +112,25 @@ def test_health_server_stays_healthy_through_an_outage_and_a_hang():
         pool.release.set()
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("ads, age", [
+    ([{"StatsLifetime": 42, "MyCurrentTime": 1000}], 42.0),   # what a 23.9 collector has
+    ([{"DaemonStartTime": 900, "MyCurrentTime": 1000}], 100.0),
+    ([], 0.0),                     # answers, but has not advertised itself yet: just started
+    ([{"MyCurrentTime": 1000}], None),
+    (RuntimeError("gone"), None),
+])
+def test_collector_age(ads, age):
+    from htcmesos_role.checks import collector_age
+
+    class Query:
+        address = "cm"
+
+        def query(self, ad_type, constraint, projection):
+            assert ad_type == "Collector"
+            if isinstance(ads, Exception):
+                raise ads
+            return ads
+
+    assert collector_age(Query()) == age
