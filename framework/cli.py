@@ -103,8 +103,8 @@ def validate(spec: str) -> None:
               help="Which role's configuration to print.")
 @click.option("--site", help="Site of the executor (required for --role executor).")
 @click.option("--master-address", metavar="ADDR",
-              help="The central manager's IP or host name; without it the container "
-                   "reads $HTCMESOS_MASTER_ADDRESS at start.")
+              help="The central manager's IP or host name, instead of the spec's fixed "
+                   "address (roles.master.address, or its default).")
 def render_config_cmd(spec: str, role: str, site: str | None,
                       master_address: str | None) -> None:
     """Print the HTCondor configuration of one role (per site for executors) to stdout."""
