@@ -1,6 +1,7 @@
 """Framework mode's main loop: driver + scheduler + periodic tick until asked to stop."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -43,27 +44,26 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
     clock = clock or WallClock()
     key = read_signing_key(spec.pool.signing_key_file)   # once: agents never need the file
     tls = m.credential_tls
-    server = CredentialServer(m.credential_listen, m.credential_url, clock.now,
-                              cert_file=str(tls[0]) if tls else None,
-                              key_file=str(tls[1]) if tls else None).start()
-    store = store or open_store(m.state)
-    fw = MesosFramework(spec, store, clock, options,
-                        FetchedCredentials(spec, key, server, clock.wall))
-    info = framework_info(spec, fw.saved.framework_id, socket.gethostname())
-    driver = Driver(fw, info, masters or m.master, principal=m.principal,
-                    secret=read_secret(m.secret_file))
-    fw.driver = driver
-    if on_start:
-        on_start(fw)
-    driver.start()
-    status = fw.status()
-    try:
+    with contextlib.ExitStack() as cleanup:
+        server = CredentialServer(m.credential_listen, m.credential_url, clock.now,
+                                  cert_file=str(tls[0]) if tls else None,
+                                  key_file=str(tls[1]) if tls else None).start()
+        cleanup.callback(server.stop)
+        store = store or open_store(m.state)
+        cleanup.callback(store.close)
+        fw = MesosFramework(spec, store, clock, options,
+                            FetchedCredentials(spec, key, server, clock.wall))
+        info = framework_info(spec, fw.saved.framework_id, socket.gethostname())
+        driver = Driver(fw, info, masters or m.master, principal=m.principal,
+                        secret=read_secret(m.secret_file))
+        fw.driver = driver
+        if on_start:
+            on_start(fw)
+        driver.start()
+        cleanup.callback(driver.stop, failover=True)
+        status = fw.status()
         while not stop.wait(tick_s):
             status = fw.tick()
             if on_status:
                 on_status(status)
-    finally:
-        driver.stop(failover=True)
-        store.close()
-        server.stop()
     return status

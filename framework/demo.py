@@ -86,7 +86,7 @@ class _Run:
         loss = threading.Timer(duration / 2 if duration else LOSS_AFTER_S,
                                lambda: self._lose_an_agent(run))
         self._final(self._serve(run, duration, [loss]))
-        return 0
+        return self._failed(run)
 
     def real(self, client: Any, duration: float | None) -> int:
         from .condor.images import build_role_images
@@ -105,9 +105,10 @@ class _Run:
             run = self._run(runner, REAL_EXECUTORS)
             work = Workload(self.spec, client, run, self.echo, self.stop, self.view.started)
             status = self._serve(run, duration, [], work.start)
-            work.join()
+            if work.ident is not None:            # started (the framework came up)
+                work.join()
             self._final(status)
-            return work.report()
+            return self._failed(run) or work.report()
         finally:
             self.echo("cleaning up containers, networks and firewall rules")
             runner.close()
@@ -159,6 +160,13 @@ class _Run:
             self.echo(f"*** demo: agent {victim.agent_id} at site {victim.site} is lost "
                       f"(executor {victim.task_id} goes with it)")
             run.cluster.lose_agent(victim.agent_id)
+
+    def _failed(self, run: EmulatedRun) -> int:
+        """1 (said why) if the framework itself died, else 0."""
+        if run.error is None:
+            return 0
+        self.echo(f"htcmesos demo: the framework failed: {run.error!r}")
+        return 1
 
     def _final(self, status: PoolStatus | None) -> None:
         self.echo("")

@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Any, Callable
 
+import docker.errors
+
 from .autoscaler.lifecycle import Phase
 from .model import Role
 from .sim.condorpool import CondorToolError, SubmitHost, by_site
@@ -60,10 +62,12 @@ class Workload(threading.Thread):
                     self._lose_under_a_job(jobs)
                 if self._done():
                     self.echo("*** demo: every job completed")
-                    self.stop.set()
-        except (CondorToolError, OSError) as exc:
+                    return
+        except (CondorToolError, OSError, docker.errors.DockerException) as exc:
             self.error = str(exc)
             self.echo(f"*** demo: workload failed: {exc}")
+        finally:
+            self.stop.set()             # done, or given up: the demo ends either way
 
     def _ready(self) -> SubmitHost | None:
         """Wait for the submitter and one executor per site; the submitter's tools."""

@@ -98,16 +98,17 @@ engine_answers() { "$VENV/bin/python" -c 'import docker; docker.from_env(timeout
 start_engine() {
   engine_answers && return 0
   [ "$(id -u)" = 0 ] || { say "no Docker engine answers and starting one needs root"; return 1; }
-  local data=/var/lib/htcmesos/docker log=/var/log/htcmesos-dockerd.log driver pid i
+  local data=/var/lib/htcmesos/docker log=/var/log/htcmesos-dockerd.log driver pid deadline
   mkdir -p "$data"
   for driver in overlay2 vfs; do
     say "starting dockerd (--storage-driver=$driver, data in $data, log $log)"
     setsid dockerd --storage-driver="$driver" --data-root="$data" >>"$log" 2>&1 </dev/null &
     pid=$!
-    for i in $(seq 600); do
+    deadline=$(( $(date +%s) + 60 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
       engine_answers && return 0
       kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
+      sleep 0.2
     done
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

@@ -102,10 +102,17 @@ def _guarded(check: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
             reason = str(exc) or "(no message)"
             return CheckResult(
                 False, role, "%s: %s (asking %s)" % (type(exc).__name__, reason, _where(query)),
-                unreachable=True,
+                unreachable=_communication_failure(exc),
             )
 
     return wrapper
+
+
+def _communication_failure(exc: Exception) -> bool:
+    """The collector could not be talked to (as opposed to a bug or bad data): socket
+    errors, and the bindings' ``HTCondorException`` / ``RuntimeError`` (what they raise
+    when a query's connection fails)."""
+    return isinstance(exc, (OSError, RuntimeError)) or type(exc).__name__ == "HTCondorException"
 
 
 def _where(query: PoolQuery) -> str:

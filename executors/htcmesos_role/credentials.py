@@ -81,21 +81,27 @@ def _copy_dir(src: Path, dst: Path, kind: str, log: Log, move: bool = False) -> 
         if not move:
             log("no %s source directory %s (skipped)" % (kind, src))
         return
-    for path in _source_files(src):
-        try:
-            _copy_private(path, dst / path.name)
-        except OSError as exc:
-            raise RoleSetupError(
-                "cannot install %s file %s into %s: %s" % (kind, path.name, dst, exc.strerror)
-            ) from None
-        log("installed %s file %s into %s (mode 0600)" % (kind, path.name, dst))
-        if move:
-            path.unlink()
-    if move:
-        try:
-            src.rmdir()
-        except OSError:
-            pass
+    files = _source_files(src)
+    try:
+        for path in files:
+            try:
+                _copy_private(path, dst / path.name)
+            except OSError as exc:
+                raise RoleSetupError(
+                    "cannot install %s file %s into %s: %s" % (kind, path.name, dst, exc.strerror)
+                ) from None
+            log("installed %s file %s into %s (mode 0600)" % (kind, path.name, dst))
+    finally:
+        if move:  # fetched copies never stay in the (browsable) sandbox, even on error
+            for path in files:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+            try:
+                src.rmdir()
+            except OSError:
+                pass
 
 
 def _non_empty(directory: Path) -> List[str]:

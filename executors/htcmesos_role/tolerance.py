@@ -8,11 +8,14 @@ startd with it. :class:`OutageTolerance` turns two failures into passes:
 - the collector cannot be reached, after this task's ad was seen there once, and its own
   daemon (``condor_schedd`` / ``condor_startd``) still runs in the container: the daemon
   keeps working and re-advertises by itself when a collector answers again;
-- the collector answers without our ad but started less than ``grace_s`` ago (three
-  update intervals): the daemon's next update has not come yet.
+- the collector answers without our ad (seen there before) but started less than
+  ``grace_s`` ago (three update intervals): the daemon's next update has not come yet.
 
 A task that never reached the collector, whose daemon died, or whose ad stays missing
-from a collector that has been up for a while still fails: that is a broken task.
+from a collector that has been up for a while still fails: that is a broken task. An
+outage is tolerated as long as it lasts: killing executors would kill their running jobs,
+which go on without a central manager. A startd that can never advertise again (say its
+token no longer works) stays out of the pool, where the pool monitor sees it.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class OutageTolerance:
             return CheckResult(True, self.role, "central manager unreachable (%s); %s runs "
                                "and will advertise again" % (result.detail, daemon))
         age = result.collector_age_s
-        if age is not None and 0 <= age < self.grace_s and self._alive(daemon):
+        if seen and age is not None and 0 <= age < self.grace_s and self._alive(daemon):
             return CheckResult(True, self.role, "the collector started %.0f s ago; %s "
                                "advertises within %.0f s" % (age, daemon, self.grace_s))
         return result

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from ..errors import BackendError
+
 log = logging.getLogger(__name__)
 
 #: Sandbox folder the files are fetched into (the role entrypoint reads it from there).
@@ -60,6 +62,7 @@ class CredentialServer:
         self._by_task: dict[str, list[str]] = {}
         self._order: deque[tuple[float, str]] = deque()   # (expires, token), oldest first
         self._httpd: ThreadingHTTPServer | None = None
+        self._base = ""
         self.served = 0
 
     # -- lifecycle -----------------------------------------------------------------
@@ -67,13 +70,27 @@ class CredentialServer:
         family = socket.AF_INET6 if ":" in self._bind[0] else socket.AF_INET
         server_cls = type("_Server", (ThreadingHTTPServer,), {"address_family": family,
                                                                 "daemon_threads": True})
-        httpd = server_cls(self._bind, _Handler)
+        try:
+            httpd = server_cls(self._bind, _Handler)
+        except OSError as exc:
+            raise BackendError(f"credential server cannot listen on {self._bind[0]}:"
+                               f"{self._bind[1]}: {exc.strerror or exc}") from None
         httpd.owner = self  # type: ignore[attr-defined]
         if self._tls:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(*self._tls)
-            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+            try:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(*self._tls)
+            except (OSError, ssl.SSLError) as exc:
+                httpd.server_close()
+                raise BackendError(f"credential server certificate {self._tls[0]} / key "
+                                   f"{self._tls[1]}: {exc}") from None
+            # the handshake happens in each request's thread (on its first read, under
+            # the handler's timeout), so a client that connects and stays silent holds up
+            # nobody else
+            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True,
+                                           do_handshake_on_connect=False)
         self._httpd = httpd
+        self._base = self._url.rstrip("/") if self._url else self._own_url()
         threading.Thread(target=httpd.serve_forever, name="credential-server",
                          daemon=True).start()
         return self
@@ -86,10 +103,12 @@ class CredentialServer:
 
     @property
     def base_url(self) -> str:
-        """Where agents reach this server (no trailing slash)."""
-        if self._url:
-            return self._url.rstrip("/")
-        assert self._httpd is not None, "start() the server first"
+        """Where agents reach this server (no trailing slash; set by :meth:`start`)."""
+        assert self._base, "start() the server first"
+        return self._base
+
+    def _own_url(self) -> str:
+        assert self._httpd is not None
         port = self._httpd.server_address[1]
         host = self._bind[0]
         if host in ("0.0.0.0", "::"):
@@ -165,6 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
     """``GET /c/<token>`` → 200 with the file once, then 404; nothing else is served."""
 
     server_version = "htcmesos-credentials/1"
+    timeout = 30.0     # seconds a connection may stay silent (TLS handshake included)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         owner: CredentialServer = self.server.owner  # type: ignore[attr-defined]

@@ -108,10 +108,14 @@ def ensure_base(client: Any, cache_dir: Path | None = None, rebuild: bool = Fals
     log(f"importing {tar.name} as {tag}")
     changes = [f"ENV PATH={_PATH}", "ENV LANG=C.UTF-8", "WORKDIR /",
                f"LABEL {LABEL_RECIPE}={recipe_hash()} {LABEL_CONDOR}={version}"]
-    with open(tar, "rb") as data:
-        client.api.import_image_from_data(data, repository=REPOSITORY,
-                                          tag=version_tag(version), changes=changes)
-    client.images.get(tag).tag(REPOSITORY, "latest")
+    try:
+        with open(tar, "rb") as data:
+            client.api.import_image_from_data(data, repository=REPOSITORY,
+                                              tag=version_tag(version), changes=changes)
+        client.images.get(tag).tag(REPOSITORY, "latest")
+    except Exception as exc:  # docker-py and requests errors alike
+        raise ImageError(f"docker import of {tar} failed: {str(exc).splitlines()[0][:300]}") \
+            from None
     return BaseImage(tag, version, how)
 
 

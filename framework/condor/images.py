@@ -83,8 +83,8 @@ def _official_bases(client: Any, log: Log) -> dict[Role, str] | None:
     return bases
 
 
-def resolve_bases(client: Any, base: str, log: Log, cache_dir: Path | None = None,
-                  rebuild_base: bool = False) -> tuple[str, dict[Role, str]]:
+def resolve_bases(client: Any, base: str, log: Log,
+                  cache_dir: Path | None = None) -> tuple[str, dict[Role, str]]:
     """(kind, base image per role) for ``base`` = auto | official | local | IMAGE."""
     if base in ("auto", "official"):
         found = _official_bases(client, log)
@@ -96,7 +96,7 @@ def resolve_bases(client: Any, base: str, log: Log, cache_dir: Path | None = Non
                              f"use --base local")
         log("no registry reachable: using the local HTCondor base (Debian trixie)")
     if base in ("auto", "local"):
-        local = ensure_base(client, cache_dir, rebuild_base, log)
+        local = ensure_base(client, cache_dir, False, log)
         log(f"local base {local.tag} (HTCondor {local.condor_version}, {local.how})")
         return "local", {role: local.tag for role in Role}
     return "given", {role: base for role in Role}
@@ -106,7 +106,21 @@ def build_role_images(client: Any, base: str = "auto", tags: dict[Role, str] | N
                       context: Path | None = None, rebuild: bool = False,
                       log: Log = lambda _: None, cache_dir: Path | None = None,
                       timeout_s: int = 600) -> BuiltImages:
-    """Build the role images that are missing or out of date; say which base was used."""
+    """Build the role images that are missing or out of date; say which base was used.
+
+    Every failure is an :class:`ImageError` naming what went wrong."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        return _build(client, base, tags, context, rebuild, log, cache_dir, timeout_s)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise ImageError(f"the Docker engine failed while building the role images: "
+                         f"{str(exc).splitlines()[0][:300]}") from None
+
+
+def _build(client: Any, base: str, tags: dict[Role, str] | None, context: Path | None,
+           rebuild: bool, log: Log, cache_dir: Path | None, timeout_s: int) -> BuiltImages:
     import docker.errors
 
     tags = dict(tags or default_tags())

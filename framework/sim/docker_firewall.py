@@ -66,8 +66,8 @@ class SiteFirewall:
             if self._run("-N", PARENT, check=False) not in (0, 1):  # Docker makes it
                 raise LaunchError(f"cannot create the iptables chain {PARENT}")
             self._run("-N", self.chain, check=False)
+            self._installed = True            # from here on close() removes what there is
             self._run("-I", PARENT, "1", "-j", self.chain)
-            self._installed = True
         self._run("-F", self.chain)
         for rule in self.rules():
             self._run("-A", self.chain, *rule)

@@ -78,11 +78,15 @@ def fetch_uri(sandbox: Path, uri: dict[str, Any], timeout_s: float = STALL_TIMEO
 
 def fetch_all(sandbox: Path, uris: list[dict[str, Any]]) -> None:
     """Fetch every URI in order; the first failure is logged to ``sandbox/stderr`` and
-    raised (the real fetcher exits 1 and the agent fails the container launch)."""
+    raised (the real fetcher exits 1 and the agent fails the container launch). The log
+    line names the URL without its path: a credential URL's path is its secret."""
     for uri in uris:
         try:
             fetch_uri(sandbox, uri)
         except FetchError as exc:
+            value = str(uri.get("value", ""))
+            parts = urllib.parse.urlsplit(value)
+            shown = f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else value
             with open(sandbox / "stderr", "a", encoding="utf-8") as err:
-                err.write(f"{exc}\n")
+                err.write(str(exc).replace(value, shown) + "\n")
             raise

@@ -27,7 +27,8 @@ def tolerance(alive=True, role="executor"):
     (False, True, UNREACHABLE, False),        # never reached the collector: broken
     (True, False, UNREACHABLE, False),        # its daemon died
     (True, True, missing(5.0), True),         # collector restarted 5 s ago (< 3 × 10 s)
-    (False, True, missing(5.0), True),        # ... also right after our own start
+    (False, True, missing(5.0), False),       # never seen: not excused (start-up grace
+                                              # is the Mesos health check's own)
     (True, True, missing(31.0), False),       # up for a while, still no ad: broken
     (True, True, missing(None), False),       # age unknown
     (True, False, missing(5.0), False),       # restarted collector, but our daemon died
