@@ -195,10 +195,20 @@ def parse_spec(text: str, source: str | None = None, base_dir: Path | None = Non
 
 def load_spec(path: str | Path) -> ClusterSpec:
     """Read and validate the spec file at ``path``."""
+    from .errors import SpecProblem
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        from .errors import SpecProblem
-        raise SpecError([SpecProblem("", None, f"cannot read spec: {exc}")], str(path)) from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError([SpecProblem("", None, f"cannot read spec: {exc.strerror or exc}")],
+                        str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise SpecError([SpecProblem("", line, f"not valid UTF-8: byte 0x{raw[exc.start]:02x} "
+                                               f"at column {column}; save the spec as UTF-8")],
+                        str(path)) from None
     return parse_spec(text, str(path), path.resolve().parent)

@@ -45,8 +45,15 @@ class LoadedYaml:
 
 
 def load_yaml(text: str) -> LoadedYaml:
-    """Parse one YAML document; syntax errors and duplicate keys become problems."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document; syntax errors, characters YAML does not allow (control
+    characters) and duplicate keys become problems."""
+    try:
+        loader = yaml.SafeLoader(text)     # the reader checks every character here
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        return LoadedYaml(data=None, problems=[SpecProblem(
+            "", line, f"character U+{exc.character:04X} is not allowed in YAML (control "
+                      f"characters other than tab and newline are not); remove it")])
     try:
         node = loader.get_single_node()
         if node is None:

@@ -182,3 +182,17 @@ def test_demo_runs_real_jobs_at_both_sites_and_cleans_up(docker_engine, role_ima
     after = {c.id for c in docker_engine.containers.list(all=True)}
     assert after <= before, "the demo left containers behind"
     assert not docker_engine.networks.list(filters={"label": "htcmesos.emulator=1"})
+
+
+@pytest.mark.parametrize("content, line, words", [
+    (b"pool:\n  name: x\x01y\n", 2, "U+0001 is not allowed"),
+    (b"pool:\n  name: \x1b[31mred\n", 2, "U+001B is not allowed"),
+    (b"pool:\n  name: \xff\xfe\n", 2, "not valid UTF-8: byte 0xff at column 9"),
+])
+def test_control_characters_and_invalid_utf8_exit_2_naming_the_line(tmp_path, content, line,
+                                                                     words):
+    spec = tmp_path / "bad.yaml"
+    spec.write_bytes(content)
+    code, out = run("validate", str(spec))
+    assert code == 2 and "Traceback" not in out, out
+    assert f"bad.yaml:{line}: " in out and words in out, out
