@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from framework.backends.credentials import FetchedCredentials, read_signing_key  # noqa: E402
 from framework.backends.fetchserver import CredentialServer  # noqa: E402
-from framework.backends.mesos import MesosFramework, Options  # noqa: E402
-from framework.backends.mesos_offers import SiteMatcher, parse_offer  # noqa: E402
+from framework.backends.mesos.framework import MesosFramework, Options  # noqa: E402
+from framework.backends.mesos.offers import SiteMatcher, parse_offer  # noqa: E402
 from framework.clock import ManualClock  # noqa: E402
 from framework.mesos.protocol import Resources, ranges, scalar, text_attribute  # noqa: E402
 from framework.model import Role  # noqa: E402

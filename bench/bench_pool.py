@@ -33,7 +33,7 @@ import docker  # noqa: E402
 from framework.condor.images import default_tags  # noqa: E402
 from framework.model import Role  # noqa: E402
 from framework.sim.condorpool import SubmitHost  # noqa: E402
-from framework.sim.docker_runner import DockerTaskRunner  # noqa: E402
+from framework.sim.docker.runner import DockerTaskRunner  # noqa: E402
 from framework.sim.emulated_run import EmulatedRun  # noqa: E402
 from framework.spec import parse_spec  # noqa: E402
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from framework.autoscaler.lifecycle import Phase  # noqa: E402
-from framework.backends.mesos import Options  # noqa: E402
+from framework.backends.mesos.framework import Options  # noqa: E402
 from framework.controller import run_framework  # noqa: E402
 from framework.model import Role  # noqa: E402
 from framework.sim.from_spec import with_mesos_backend  # noqa: E402

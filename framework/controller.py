@@ -10,7 +10,7 @@ from typing import Callable
 
 from .backends.credentials import FetchedCredentials, read_signing_key
 from .backends.fetchserver import CredentialServer
-from .backends.mesos import MesosFramework, Options, PoolStatus, framework_info
+from .backends.mesos.framework import MesosFramework, Options, PoolStatus, framework_info
 from .clock import Clock, WallClock
 from .errors import BackendError
 from .mesos.driver import Driver

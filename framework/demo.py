@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .backends.mesos import PoolStatus
+from .backends.mesos.framework import PoolStatus
 from .errors import HtcmesosError, SpecError
 from .model import ROLE_ORDER, Role
 from .spec import ClusterSpec, parse_spec
@@ -91,7 +91,7 @@ class _Run:
     def real(self, client: Any, duration: float | None) -> int:
         from .condor.images import build_role_images
         from .demo_jobs import Workload
-        from .sim.docker_runner import DockerTaskRunner
+        from .sim.docker.runner import DockerTaskRunner
 
         try:
             images = build_role_images(client, "auto", {r: self.spec.roles[r].image

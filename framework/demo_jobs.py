@@ -17,7 +17,7 @@ import docker.errors
 from .autoscaler.lifecycle import Phase
 from .model import Role
 from .sim.condorpool import CondorToolError, SubmitHost, by_site
-from .sim.docker_objects import AGENT_LABEL, TASK_LABEL
+from .sim.docker.objects import AGENT_LABEL, TASK_LABEL
 from .sim.emulated_run import EmulatedRun
 from .spec import ClusterSpec
 

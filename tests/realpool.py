@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from framework.autoscaler.backoff import BackoffPolicy
-from framework.backends.mesos import Options
-from framework.backends.mesos_needs import TaskRecord
+from framework.backends.mesos.framework import Options
+from framework.backends.mesos.needs import TaskRecord
 from framework.condor.config import render_config
 from framework.model import Role
 from framework.sim.condorpool import SubmitHost
-from framework.sim.docker_objects import TASK_LABEL
-from framework.sim.docker_runner import DockerTaskRunner
+from framework.sim.docker.objects import TASK_LABEL
+from framework.sim.docker.runner import DockerTaskRunner
 from framework.sim.emulated_run import EmulatedRun
 from framework.spec import ClusterSpec, parse_spec
 from tests.services import free_docker_cidr, wait_for

@@ -16,7 +16,7 @@ from ..errors import BackendError
 from ..model import Role
 from ..spec import ClusterSpec
 from .fetchserver import CredentialServer
-from .mesos_tasks import CredentialSource
+from .mesos.tasks import CredentialSource
 
 #: File names below the sandbox's credential folder (the entrypoint installs them).
 KEY_FILE = "passwords/POOL"

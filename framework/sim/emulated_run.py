@@ -12,13 +12,13 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from ..backends.mesos import MesosFramework, Options, PoolStatus
+from ..backends.mesos.framework import MesosFramework, Options, PoolStatus
 from ..controller import run_framework
-from ..backends.mesos_needs import TaskRecord
+from ..backends.mesos.needs import TaskRecord
 from ..spec import ClusterSpec
 from .from_spec import site_layouts, with_mesos_backend
-from .mesos_cluster import SimCluster
-from .mesos_master import EmulatedMaster
+from .mesos.cluster import SimCluster
+from .mesos.master import EmulatedMaster
 from .runner import TaskRunner
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..model import Role
 from ..spec import ClusterSpec, MesosBackendSpec
-from .mesos_model import SiteLayout
+from .mesos.model import SiteLayout
 from .runner import TaskRunner
 
 

@@ -11,9 +11,9 @@ import signal
 import sys
 import threading
 
-from .mesos_cluster import SimCluster
-from .mesos_master import EmulatedMaster
-from .mesos_model import SiteLayout
+from .mesos.cluster import SimCluster
+from .mesos.master import EmulatedMaster
+from .mesos.model import SiteLayout
 
 
 def parse_site(text: str) -> SiteLayout:

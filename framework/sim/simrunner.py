@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from ..clock import Clock
 from ..mesos.protocol import TaskState
-from .mesos_tasks import docker_network_name, requested_ip
-from .mesos_timers import Timer, TimerService
+from .mesos.tasks import docker_network_name, requested_ip
+from .mesos.timers import Timer, TimerService
 from .runner import AgentInfo, StatusSink, TaskReport, TaskRunner
 
 LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"

@@ -16,12 +16,12 @@ import pytest
 
 from framework.autoscaler.backoff import BackoffPolicy
 from framework.autoscaler.lifecycle import Phase
-from framework.backends.mesos import MesosFramework, Options
+from framework.backends.mesos.framework import MesosFramework, Options
 from framework.controller import run_framework
 from framework.model import Role
 from framework.sim.from_spec import site_layouts, with_mesos_backend
-from framework.sim.mesos_cluster import SimCluster
-from framework.sim.mesos_master import EmulatedMaster
+from framework.sim.mesos.cluster import SimCluster
+from framework.sim.mesos.master import EmulatedMaster
 from framework.spec import ClusterSpec, parse_spec
 from tests.conftest import ROOT
 from tests.waiting import wait_for

@@ -6,9 +6,9 @@ from typing import Callable, Iterator
 import pytest
 
 import tests.conftest as _root
-from framework.sim.mesos_cluster import SimCluster
-from framework.sim.mesos_master import EmulatedMaster
-from framework.sim.mesos_model import SiteLayout
+from framework.sim.mesos.cluster import SimCluster
+from framework.sim.mesos.master import EmulatedMaster
+from framework.sim.mesos.model import SiteLayout
 from tests.framework.sim.rawclient import Scheduler
 
 if not hasattr(_root, "zookeeper"):   # the shared fixture lives in tests/services.py

@@ -1,0 +1,146 @@
+"""The framework's book of its tasks: lifecycle steps, back-off feedback, chasing launches
+and kills that got no answer, surplus central tasks, persistence and the status record.
+
+A mixin of :class:`~framework.backends.mesos.framework.MesosFramework` (it shares its state); every
+method runs with the framework's lock held and makes no driver call: it returns the calls.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+
+from ...autoscaler.backoff import LaunchBackoff
+from ...autoscaler.lifecycle import Action, Phase, step
+from ...clock import Clock
+from ...mesos.protocol import TaskState
+from ...state import FrameworkState, StateStore
+from .needs import ACTIVE, NeedsResult, TaskRecord
+from .parts import NOT_THE_SITE, Options, PoolStatus, task_ip
+from .tasks import CredentialSource
+
+log = logging.getLogger("framework.backends.mesos.framework")
+
+
+class TaskBook:
+    """Task records and what follows from their updates (see the module docstring)."""
+
+    records: dict[str, TaskRecord]
+    clock: Clock
+    opts: Options
+    backoff: LaunchBackoff
+    store: StateStore
+    saved: FrameworkState
+    failures: int
+    launches: int
+    _asked: dict[str, float]
+    _healthy_since: dict[str, float]
+    _ended: deque
+    _dirty: bool
+    _connected: bool
+    _reconciling: bool
+    credentials: "CredentialSource | None"
+
+    def _chase(self, now: float) -> list[tuple]:
+        """Launches with no update and kills with no end after their timeouts: ask again
+        (a lost ACCEPT is answered TASK_LOST by an explicit reconciliation)."""
+        calls: list[tuple] = []
+        stale = []
+        for task_id, asked in self._asked.items():
+            rec = self.records.get(task_id)
+            if rec is None or rec.phase not in (Phase.LAUNCHING, Phase.KILLING):
+                stale.append(task_id)
+            elif rec.phase is Phase.LAUNCHING and now - asked >= self.opts.launch_timeout_s:
+                calls.append(("reconcileTasks", [{"task_id": {"value": task_id}}]))
+                self._asked[task_id] = now
+            elif rec.phase is Phase.KILLING and now - asked >= self.opts.kill_retry_s:
+                calls.append(("killTask", {"value": task_id}))
+                self._asked[task_id] = now
+        for task_id in stale:
+            del self._asked[task_id]
+        return calls
+
+    def _apply(self, rec: TaskRecord, state: TaskState, status: dict) -> bool:
+        now = self.clock.now()
+        before = rec.phase
+        nxt = step(rec.phase, state)
+        rec.phase, rec.state = nxt.phase, state.value
+        if state is not TaskState.STAGING and self.credentials is not None:
+            self.credentials.release(rec.task_id)   # fetched (it started) or never will
+        if before is not nxt.phase and before in (Phase.LAUNCHING, Phase.KILLING):
+            self._asked.pop(rec.task_id, None)  # answered
+        rec.message = str(status.get("message", ""))[:300]
+        if status.get("agent_id"):
+            rec.agent_id = status["agent_id"].get("value", rec.agent_id)
+        if state is TaskState.RUNNING:
+            rec.ip = task_ip(status) or rec.ip
+        if "healthy" in status and rec.phase is not Phase.ENDED:
+            rec.healthy = bool(status["healthy"])
+            if rec.healthy and rec.healthy_at is None:
+                rec.healthy_at = now
+                self._healthy_since[rec.task_id] = now
+        if nxt.action is Action.FAILED:
+            self.failures += 1
+            if status.get("reason") not in NOT_THE_SITE and not rec.restored:
+                self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at)
+            log.warning("%s %s ended: %s %s", rec.role, rec.task_id, state.short, rec.message)
+        if rec.phase is Phase.ENDED and before is not Phase.ENDED:
+            rec.ended_at = now
+            self._ended.append((rec.task_id, now))
+            self._healthy_since.pop(rec.task_id, None)
+            self._asked.pop(rec.task_id, None)
+            self._dirty = True
+        return nxt.action is Action.KILL
+
+    def _mark_stable(self, now: float) -> None:
+        """Tasks healthy for the back-off's ``early_s`` clear their (role, site) back-off;
+        ended tasks are forgotten after ``forget_ended_s``."""
+        early = self.backoff.policy.early_s
+        for task_id in [t for t, since in self._healthy_since.items() if now - since >= early]:
+            del self._healthy_since[task_id]
+            rec = self.records.get(task_id)
+            if rec is not None and rec.confirmed:
+                rec.stable = True
+                self.backoff.stable((rec.role.value, rec.site))
+        while self._ended and now - self._ended[0][1] > self.opts.forget_ended_s:
+            task_id, _ = self._ended.popleft()
+            rec = self.records.get(task_id)
+            if rec is not None and rec.phase is Phase.ENDED:
+                del self.records[task_id]
+
+    def _surplus(self, needs: NeedsResult, now: float) -> list[str]:
+        """More than one master or submitter (a restart or partition adopted a duplicate):
+        keep the established one (healthy, oldest) and kill the others."""
+        out = []
+        for role, recs in needs.central.items():
+            if len(recs) < 2:
+                continue
+            for extra in sorted(recs, key=lambda r: (not r.confirmed, r.launched_at))[1:]:
+                log.warning("surplus %s %s: killing it", role, extra.task_id)
+                extra.phase = Phase.KILLING
+                self._asked[extra.task_id] = now
+                out.append(extra.task_id)
+        return out
+
+    def _try_save(self) -> bool:
+        """Persist the framework id and live task ids; False (logged) if the store failed."""
+        tasks = {r.task_id: r.agent_id for r in self.records.values()
+                 if r.phase is not Phase.ENDED}
+        try:
+            self.store.save(FrameworkState(self.saved.framework_id, tasks))
+        except Exception as exc:  # ZooKeeper connection loss, full disk, …
+            log.error("cannot save the framework state: %s", exc)
+            self._dirty = True
+            return False
+        self.saved.tasks, self._dirty = tasks, False
+        return True
+
+    def _active_count(self) -> int:
+        return sum(1 for r in self.records.values() if r.phase in ACTIVE)
+
+    def _status(self, needs: NeedsResult) -> PoolStatus:
+        raw = Counter((r.role, r.site, r.phase) for r in self.records.values())
+        counts = Counter({(role.value, site, phase.value): n
+                          for (role, site, phase), n in raw.items() if phase is not Phase.ENDED})
+        return PoolStatus(self._connected, self._reconciling, dict(counts),
+                          [(code.value, text) for code, text in needs.reasons],
+                          needs.master_address, self.launches, self.failures)

@@ -1,0 +1,287 @@
+"""Framework mode: the pymesos scheduler that keeps the pool's tasks running on Mesos.
+
+Callbacks arrive on the driver's IO thread, :meth:`MesosFramework.tick` on the
+controller's; one lock guards the state. Offers are answered by the pure planners
+(:mod:`.needs`, :mod:`.offers`); this module only applies their result.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Any
+
+from ...autoscaler.backoff import LaunchBackoff
+from ...autoscaler.lifecycle import Phase
+from ...clock import Clock
+from ...mesos.protocol import TaskState
+from ...model import Role
+from ...spec import ClusterSpec
+from ...state import StateStore
+from .needs import NeedsResult, Reason, TaskRecord, compute_needs
+from .offers import Offer, SiteMatcher, pack, parse_offer
+from .parts import BACKGROUND, Options, PoolStatus, QuietCallbacks, framework_info
+
+__all__ = ["MesosFramework", "Options", "PoolStatus", "framework_info"]
+from .book import TaskBook
+from .tasks import CredentialSource, TaskInfoFactory, new_task_id, parse_task_id
+
+log = logging.getLogger(__name__)
+
+
+class MesosFramework(QuietCallbacks, TaskBook):
+    """Keeps one master, one submitter and the desired executors per site running.
+
+    Implements pymesos' scheduler interface without importing pymesos (its import installs
+    a SIGINT handler, which only the main thread may do)."""
+
+    def __init__(self, spec: ClusterSpec, store: StateStore, clock: Clock,
+                 options: Options | None = None,
+                 credentials: CredentialSource | None = None):
+        self.spec, self.store, self.clock = spec, store, clock
+        self.opts = options or Options()
+        self.matcher = SiteMatcher(spec.sites)
+        self.backoff = LaunchBackoff(self.opts.backoff)
+        self.credentials = credentials
+        self.tasks = TaskInfoFactory(spec, credentials)
+        self.desired = {s.name: s.executors_min for s in spec.sites}
+        self.records: dict[str, TaskRecord] = {}
+        self.saved = store.load()
+        self.driver: Any = None
+        self._lock = threading.RLock()
+        self._connected = False
+        self._reconciling = True
+        self._reconcile_at = 0.0
+        self._pending: set[str] = set()
+        self._suppressed = False
+        self._last_needs = NeedsResult([])
+        self._dirty = False
+        self._healthy_since: dict[str, float] = {}   # healthy, not yet stable
+        self._asked: dict[str, float] = {}  # LAUNCHING / KILLING task → when we last asked
+        self._next_chase = 0.0
+        self._ended: deque[tuple[str, float]] = deque()
+        self.launches = 0
+        self.failures = 0
+        for task_id, agent in self.saved.tasks.items():
+            parsed = parse_task_id(task_id, spec.pool.name)
+            if parsed:
+                self.records[task_id] = TaskRecord(task_id, parsed[0], parsed[1],
+                                                   Phase.STARTING, clock.now(), agent,
+                                                   restored=True)
+
+    # -- the controller's side ----------------------------------------------------
+    def set_desired_executors(self, site: str, count: int) -> None:
+        self.spec.site(site)  # KeyError for an unknown site
+        with self._lock:
+            self.desired[site] = max(0, int(count))
+
+    def kill(self, task_id: str) -> bool:
+        """Ask Mesos to kill one task by id (the autoscaler picks which)."""
+        with self._lock:
+            rec = self.records.get(task_id)
+            if rec is None or rec.phase is Phase.ENDED:
+                return False
+            rec.phase = Phase.KILLING
+            self._asked[task_id] = self.clock.now()
+        return self._call("killTask", {"value": task_id})
+
+    def tick(self) -> PoolStatus:
+        """Periodic work: finish reconciliation, chase launches and kills that got no
+        answer, replace surplus central tasks, revive offers, save state. Driver calls are
+        made after the lock is released (pymesos' IO thread takes its own lock, then ours)."""
+        now = self.clock.now()
+        calls: list[tuple] = []
+        with self._lock:
+            if self._connected and self._reconciling:
+                if not self._pending and now >= self._reconcile_at + self.opts.reconcile_settle_s:
+                    self._reconciling = False
+                    log.info("reconciliation done: %d task(s) known", self._active_count())
+                elif now >= self._reconcile_at + self.opts.reconcile_retry_s:
+                    calls += self._reconcile()
+            self._mark_stable(now)
+            needs = self._needs(now)
+            if self._connected and not self._reconciling:
+                calls += [("killTask", {"value": t}) for t in self._surplus(needs, now)]
+                if now >= self._next_chase:
+                    self._next_chase = now + 1.0
+                    calls += self._chase(now)
+            wanted = bool(needs.needs)
+            revive = self._connected and not self._reconciling and wanted and self._suppressed
+            if revive:
+                self._suppressed = False
+                calls.append(("reviveOffers", [self.spec.backend.mesos.role]))
+            if self._dirty:
+                self._try_save()
+            status = self._status(needs)
+        for call in calls:
+            self._call(*call)
+        return status
+
+    def status(self) -> PoolStatus:
+        with self._lock:
+            return self._status(self._last_needs)
+
+    # -- pymesos callbacks ------------------------------------------------------------
+    def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
+        log.info("subscribed as framework %s", framework_id.get("value"))
+        self._subscribed(driver, framework_id["value"])
+
+    def reregistered(self, driver: Any, master_info: Any) -> None:
+        log.info("resubscribed to %s", master_info.get("hostname"))
+        self._subscribed(driver, driver.framework_id)
+
+    def disconnected(self, driver: Any) -> None:
+        self._connected = False  # no lock: pymesos calls this holding its own lock
+
+    def error(self, driver: Any, message: str) -> None:
+        log.error("master error: %s", message)
+        if "has been removed" in message or "framework removed" in message.lower():
+            # Our failover timeout ran out (or an operator tore us down): the master killed
+            # our tasks and will never take this id again. Start afresh as a new framework.
+            with self._lock:
+                log.warning("framework %s was removed by the master: subscribing anew",
+                            self.saved.framework_id)
+                self.saved.framework_id = None
+                for rec in self.records.values():
+                    if rec.phase is not Phase.ENDED:
+                        rec.phase, rec.ended_at, rec.state = Phase.ENDED, self.clock.now(), None
+                self._asked.clear()
+                self._try_save()
+            framework = getattr(driver, "_framework", None)
+            if isinstance(framework, dict):
+                framework.pop("id", None)
+
+    def resourceOffers(self, driver: Any, offers: list[dict]) -> None:
+        self.driver = driver
+        now = self.clock.now()
+        parsed: list[Offer] = []
+        for raw in offers:
+            try:
+                parsed.append(parse_offer(raw, self.matcher))
+            except ValueError as exc:
+                log.error("%s: %.200s", exc, raw)
+                if isinstance(raw, dict) and isinstance(raw.get("id"), dict):
+                    self._call("declineOffer", [raw["id"]], {"refuse_seconds": self.opts.refuse_s})
+        with self._lock:
+            if self._reconciling:
+                accepts, unused = [], parsed
+                refuse = 1.0
+            else:
+                accepts, unused = self._place(parsed, now)
+                refuse = self.opts.refuse_s if self._last_needs.needs else self.opts.idle_refuse_s
+            if accepts and not self._try_save():
+                # the tasks could not be recorded: launching them would make tasks a restart
+                # cannot reconcile. Forget them and give the offers back.
+                for _, infos in accepts:
+                    for info in infos:
+                        if self.credentials is not None:
+                            self.credentials.release(info["task_id"]["value"])
+                        self.records.pop(info["task_id"]["value"], None)
+                        self._asked.pop(info["task_id"]["value"], None)
+                        self.launches -= 1
+                used = {offer_id for offer_id, _ in accepts}
+                unused += [o for o in parsed if o.id in used]
+                accepts, refuse = [], 1.0
+            suppress = not self._reconciling and not self._last_needs.needs and not \
+                self._suppressed
+            if suppress:
+                self._suppressed = True
+        for offer_id, tasks in accepts:
+            self._call("launchTasks", [{"value": offer_id}], tasks,
+                       {"refuse_seconds": self.opts.refuse_s})
+        if unused:
+            self._call("declineOffer", [{"value": o.id} for o in unused],
+                       {"refuse_seconds": refuse})
+        if suppress:
+            self._call("suppressOffers", [self.spec.backend.mesos.role])
+
+    def statusUpdate(self, driver: Any, status: dict) -> None:
+        """Apply one update. Raises only for an update without task id or state (then
+        there is nothing to acknowledge either); pymesos acknowledges after this returns."""
+        task_id = status["task_id"]["value"]
+        state = TaskState(status["state"])
+        kill = False
+        with self._lock:
+            rec = self.records.get(task_id)
+            if rec is None:
+                parsed = parse_task_id(task_id, self.spec.pool.name)
+                if parsed is None:
+                    log.warning("update for a task that is not ours: %s", task_id)
+                    return
+                rec = TaskRecord(task_id, parsed[0], parsed[1], Phase.STARTING,
+                                 self.clock.now(), restored=True)
+                self.records[task_id] = rec
+                self._dirty = True
+            if status.get("reason") == "REASON_RECONCILIATION":
+                self._pending.discard(task_id)
+            if status.get("reason") == "REASON_INVALID_OFFERS" and rec.phase is not Phase.LAUNCHING:
+                # a repeated ACCEPT of a task that did start: the task itself is fine
+                log.warning("ignored %s for %s: it started already", state.short, task_id)
+                return
+            kill = self._apply(rec, state, status)
+        if kill:
+            self._call("killTask", {"value": task_id})
+
+    # -- internals (lock held) ---------------------------------------------------------
+    def _subscribed(self, driver: Any, framework_id: str) -> None:
+        with self._lock:
+            self.driver = driver
+            self._connected = True
+            self._suppressed = False  # a SUBSCRIBE without suppressed_roles revives
+            if self.saved.framework_id != framework_id:
+                self.saved.framework_id = framework_id
+                self._try_save()
+            calls = self._reconcile()
+        for call in calls:
+            self._call(*call)
+
+    def _reconcile(self) -> list[tuple]:
+        """Start a reconciliation; the RECONCILE calls to make (explicit, then implicit)."""
+        now = self.clock.now()
+        self._reconciling, self._reconcile_at = True, now
+        known = [r for r in self.records.values() if r.phase is not Phase.ENDED]
+        self._pending = {r.task_id for r in known}
+        explicit = [{"task_id": {"value": r.task_id}} for r in known]
+        calls: list[tuple] = [("reconcileTasks", explicit)] if explicit else []
+        return calls + [("reconcileTasks", [])]  # implicit: every task the master has for us
+
+    def _needs(self, now: float) -> NeedsResult:
+        needs = compute_needs(self.spec, self.records.values(), self.desired, self.backoff, now)
+        if self._reconciling:
+            needs.reasons.insert(0, (Reason.RECONCILING, "waiting for reconciliation"))
+        self._last_needs = needs
+        return needs
+
+    def _place(self, offers: list[Offer], now: float) -> tuple[list, list[Offer]]:
+        needs = self._needs(now)
+        placements, unused = pack(offers, needs.needs)
+        accepts = []
+        for placement in placements:
+            offer, infos = placement.offer, []
+            for need, ports in placement.tasks:
+                role, site = Role(need.role), offer.site
+                assert site is not None
+                task_id = new_task_id(self.spec.pool.name, role, site)
+                infos.append(self.tasks.build(role, site, task_id, offer.agent_id, ports,
+                                              offer.allocation_role))
+                self.records[task_id] = TaskRecord(task_id, role, site, Phase.LAUNCHING, now,
+                                                   offer.agent_id)
+                self._asked[task_id] = now
+                self.launches += 1
+            accepts.append((offer.id, infos))
+        return accepts, unused
+
+    def _call(self, method: str, *args: Any) -> bool:
+        """One call through the driver: in the background where the driver has a call
+        pool (launches, declines, kills must not hold up the event stream)."""
+        driver = self.driver
+        if driver is None:
+            return False
+        fn = getattr(driver, method)
+        if hasattr(driver, "submit") and method in BACKGROUND:
+            driver.submit(fn, *args)
+            return True
+        if hasattr(driver, "call"):
+            return driver.call(fn, *args)
+        fn(*args)
+        return True

@@ -1,0 +1,128 @@
+"""What to launch now, pure: desired tasks minus active ones, in start order, within limits.
+
+Start order: the master (at its fixed address) must be RUNNING and healthy before a
+submitter is wanted, the submitter before any executor. Launches of a (role, site) wait
+out its back-off; a black-hole site gets none; at most ``max_unconfirmed`` executors per
+site may be launching or not yet healthy at once, which bounds what a black hole eats.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ...autoscaler.backoff import LaunchBackoff
+from ...autoscaler.lifecycle import Phase
+from ...model import Role
+from ...spec import ClusterSpec
+from .offers import Need
+
+
+class Reason(str, enum.Enum):
+    WAITING_FOR_MASTER = "WAITING_FOR_MASTER"
+    WAITING_FOR_SUBMITTER = "WAITING_FOR_SUBMITTER"
+    BACKOFF = "BACKOFF"
+    BLACK_HOLE = "BLACK_HOLE"
+    UNCONFIRMED_LIMIT = "UNCONFIRMED_LIMIT"
+    RECONCILING = "RECONCILING"
+
+
+_RUNNING = Phase.RUNNING
+#: Phases that count towards the desired number (``Phase.active``, as a set: hot path).
+ACTIVE = frozenset(p for p in Phase if p.active)
+
+
+@dataclass
+class TaskRecord:
+    """What the framework knows of one of its tasks."""
+
+    task_id: str
+    role: Role
+    site: str
+    phase: Phase
+    launched_at: float
+    agent_id: str | None = None
+    state: str | None = None       # last Mesos state name, e.g. "TASK_RUNNING"
+    ip: str | None = None
+    healthy: bool | None = None
+    healthy_at: float | None = None  # clock time of the first healthy report
+    stable: bool = False             # healthy long enough to clear its site's back-off
+    restored: bool = False           # known from saved state or reconciliation, not launched
+    ended_at: float | None = None
+    message: str = ""
+
+    @property
+    def confirmed(self) -> bool:
+        return self.phase is _RUNNING and self.healthy is True
+
+
+@dataclass
+class NeedsResult:
+    needs: list[Need]
+    reasons: list[tuple[Reason, str]] = field(default_factory=list)
+    master_address: str | None = None
+    #: active masters and submitters (more than one each is a surplus to kill)
+    central: dict[Role, list[TaskRecord]] = field(default_factory=dict)
+
+
+def role_sites(spec: ClusterSpec, role: Role) -> frozenset[str]:
+    """Where a role may run: executors anywhere; the master at the site whose pool holds
+    its fixed address; the submitter at public sites."""
+    if role is Role.EXECUTOR:
+        return frozenset(s.name for s in spec.sites)
+    if role is Role.MASTER:
+        return frozenset([spec.master_site.name])
+    public = [s.name for s in spec.sites if not s.private]
+    return frozenset(public or [s.name for s in spec.sites])
+
+
+def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dict[str, int],
+                  backoff: LaunchBackoff, now: float) -> NeedsResult:
+    """Needs in priority order (master, submitter, executors per site)."""
+    active: dict[tuple[Role, str], list[TaskRecord]] = {}
+    for rec in records:
+        if rec.phase in ACTIVE:
+            active.setdefault((rec.role, rec.site), []).append(rec)
+    out = NeedsResult([])
+    masters = [r for (role, _), rs in active.items() if role is Role.MASTER for r in rs]
+    subs = [r for (role, _), rs in active.items() if role is Role.SUBMITTER for r in rs]
+    out.central = {Role.MASTER: masters, Role.SUBMITTER: subs}
+    ready_master = next((r for r in masters if r.confirmed), None)
+    out.master_address = spec.master_address if ready_master else None
+
+    def want(role: Role, sites: frozenset[str], missing: int) -> None:
+        if missing <= 0:
+            return
+        allowed = []
+        for site in sorted(sites):
+            blocked = backoff.blocked((role.value, site), now)
+            if blocked:
+                out.reasons.append((Reason(blocked[0].value), blocked[1]))
+            else:
+                allowed.append(site)
+        if allowed:
+            r = spec.roles[role]
+            out.needs.append(Need(role.value, frozenset(allowed), missing, r.cpus, r.mem_mb,
+                                  r.disk_mb))
+
+    want(Role.MASTER, role_sites(spec, Role.MASTER), 1 - len(masters))
+    if not ready_master:
+        out.reasons.append((Reason.WAITING_FOR_MASTER, "master not yet running and healthy"))
+        return out
+    want(Role.SUBMITTER, role_sites(spec, Role.SUBMITTER), 1 - len(subs))
+    if not any(r.confirmed for r in subs):
+        out.reasons.append((Reason.WAITING_FOR_SUBMITTER, "submitter not yet running and "
+                                                          "healthy"))
+        return out
+    cap = spec.autoscaling.max_launches_per_tick
+    for site in spec.sites:
+        running = active.get((Role.EXECUTOR, site.name), [])
+        missing = desired.get(site.name, 0) - len(running)
+        unconfirmed = sum(1 for r in running if r.phase is not _RUNNING or r.healthy is not True)
+        room = cap - unconfirmed
+        if missing > room:
+            out.reasons.append((Reason.UNCONFIRMED_LIMIT,
+                                f"site {site.name}: {unconfirmed} executors not yet healthy "
+                                f"(limit {cap}); {missing - max(room, 0)} wait"))
+        want(Role.EXECUTOR, frozenset([site.name]), min(missing, room))
+    return out

@@ -1,0 +1,1 @@
+"""The strict Mesos master emulator: v1 scheduler API over HTTP, agents, offers, tasks."""
