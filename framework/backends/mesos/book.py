@@ -1,8 +1,10 @@
-"""The framework's book of its tasks: lifecycle steps, back-off feedback, chasing launches
-and kills that got no answer, surplus central tasks, persistence and the status record.
+"""The framework's book of its tasks: records, lifecycle steps, back-off feedback, chasing
+launches and kills that got no answer, surplus central tasks, persistence and the status
+record.
 
-A mixin of :class:`~framework.backends.mesos.framework.MesosFramework` (it shares its state); every
-method runs with the framework's lock held and makes no driver call: it returns the calls.
+An object the :class:`~framework.backends.mesos.framework.MesosFramework` holds; it knows
+nothing of the driver or the connection: every method runs with the framework's lock held
+and returns the driver calls to make instead of making them.
 """
 from __future__ import annotations
 
@@ -13,53 +15,85 @@ from ...autoscaler.backoff import LaunchBackoff
 from ...autoscaler.lifecycle import Action, Phase, step
 from ...clock import Clock
 from ...mesos.protocol import TaskState
+from ...model import Role
 from ...state import FrameworkState, StateStore
 from .needs import ACTIVE, NeedsResult, TaskRecord
 from .parts import NOT_THE_SITE, Options, PoolStatus, task_ip
-from .tasks import CredentialSource
+from .tasks import CredentialSource, parse_task_id
 
-log = logging.getLogger("framework.backends.mesos.framework")
+log = logging.getLogger("framework.backends.mesos")
 
 
 class TaskBook:
     """Task records and what follows from their updates (see the module docstring)."""
 
-    records: dict[str, TaskRecord]
-    clock: Clock
-    opts: Options
-    backoff: LaunchBackoff
-    store: StateStore
-    saved: FrameworkState
-    failures: int
-    launches: int
-    _asked: dict[str, float]
-    _healthy_since: dict[str, float]
-    _ended: deque
-    _dirty: bool
-    _connected: bool
-    _reconciling: bool
-    credentials: "CredentialSource | None"
+    def __init__(self, pool: str, store: StateStore, clock: Clock, opts: Options,
+                 backoff: LaunchBackoff, credentials: CredentialSource | None = None) -> None:
+        self.pool, self.store, self.clock, self.opts = pool, store, clock, opts
+        self.backoff, self.credentials = backoff, credentials
+        self.records: dict[str, TaskRecord] = {}
+        self.saved = store.load()
+        self.dirty = False
+        self.launches = 0
+        self.failures = 0
+        self._healthy_since: dict[str, float] = {}   # healthy, not yet stable
+        self._asked: dict[str, float] = {}  # LAUNCHING / KILLING task → when we last asked
+        self._ended: deque[tuple[str, float]] = deque()
+        for task_id, agent in self.saved.tasks.items():
+            parsed = parse_task_id(task_id, pool)
+            if parsed:
+                self.records[task_id] = TaskRecord(task_id, parsed[0], parsed[1],
+                                                   Phase.STARTING, clock.now(), agent,
+                                                   restored=True)
 
-    def _chase(self, now: float) -> list[tuple]:
-        """Launches with no update and kills with no end after their timeouts: ask again
-        (a lost ACCEPT is answered TASK_LOST by an explicit reconciliation)."""
-        calls: list[tuple] = []
-        stale = []
-        for task_id, asked in self._asked.items():
-            rec = self.records.get(task_id)
-            if rec is None or rec.phase not in (Phase.LAUNCHING, Phase.KILLING):
-                stale.append(task_id)
-            elif rec.phase is Phase.LAUNCHING and now - asked >= self.opts.launch_timeout_s:
-                calls.append(("reconcileTasks", [{"task_id": {"value": task_id}}]))
-                self._asked[task_id] = now
-            elif rec.phase is Phase.KILLING and now - asked >= self.opts.kill_retry_s:
-                calls.append(("killTask", {"value": task_id}))
-                self._asked[task_id] = now
-        for task_id in stale:
-            del self._asked[task_id]
-        return calls
+    # -- records ---------------------------------------------------------------------
+    def launched(self, task_id: str, role: Role, site: str, agent_id: str, now: float) -> None:
+        """A task was put into an ACCEPT (not yet saved)."""
+        self.records[task_id] = TaskRecord(task_id, role, site, Phase.LAUNCHING, now, agent_id)
+        self._asked[task_id] = now
+        self.launches += 1
 
-    def _apply(self, rec: TaskRecord, state: TaskState, status: dict) -> bool:
+    def unlaunch(self, task_id: str) -> None:
+        """Forget a launch that will not be made (the state could not be saved)."""
+        if self.credentials is not None:
+            self.credentials.release(task_id)
+        self.records.pop(task_id, None)
+        self._asked.pop(task_id, None)
+        self.launches -= 1
+
+    def adopt(self, task_id: str) -> TaskRecord | None:
+        """The record of one of this pool's tasks we did not know (None: not ours)."""
+        parsed = parse_task_id(task_id, self.pool)
+        if parsed is None:
+            return None
+        rec = TaskRecord(task_id, parsed[0], parsed[1], Phase.STARTING, self.clock.now(),
+                         restored=True)
+        self.records[task_id] = rec
+        self.dirty = True
+        return rec
+
+    def killing(self, task_id: str, now: float) -> bool:
+        """Mark a kill we ask for; False if the task is unknown or ended."""
+        rec = self.records.get(task_id)
+        if rec is None or rec.phase is Phase.ENDED:
+            return False
+        rec.phase = Phase.KILLING
+        self._asked[task_id] = now
+        return True
+
+    def end_all(self) -> None:
+        """The master removed the framework: none of its tasks runs any more."""
+        for rec in self.records.values():
+            if rec.phase is not Phase.ENDED:
+                rec.phase, rec.ended_at, rec.state = Phase.ENDED, self.clock.now(), None
+        self._asked.clear()
+
+    def active_count(self) -> int:
+        return sum(1 for r in self.records.values() if r.phase in ACTIVE)
+
+    # -- updates ---------------------------------------------------------------------
+    def apply(self, rec: TaskRecord, state: TaskState, status: dict) -> bool:
+        """One status update; True if the task must be killed."""
         now = self.clock.now()
         before = rec.phase
         nxt = step(rec.phase, state)
@@ -88,10 +122,30 @@ class TaskBook:
             self._ended.append((rec.task_id, now))
             self._healthy_since.pop(rec.task_id, None)
             self._asked.pop(rec.task_id, None)
-            self._dirty = True
+            self.dirty = True
         return nxt.action is Action.KILL
 
-    def _mark_stable(self, now: float) -> None:
+    # -- periodic work ---------------------------------------------------------------
+    def chase(self, now: float) -> list[tuple]:
+        """Launches with no update and kills with no end after their timeouts: ask again
+        (a lost ACCEPT is answered TASK_LOST by an explicit reconciliation)."""
+        calls: list[tuple] = []
+        stale = []
+        for task_id, asked in self._asked.items():
+            rec = self.records.get(task_id)
+            if rec is None or rec.phase not in (Phase.LAUNCHING, Phase.KILLING):
+                stale.append(task_id)
+            elif rec.phase is Phase.LAUNCHING and now - asked >= self.opts.launch_timeout_s:
+                calls.append(("reconcileTasks", [{"task_id": {"value": task_id}}]))
+                self._asked[task_id] = now
+            elif rec.phase is Phase.KILLING and now - asked >= self.opts.kill_retry_s:
+                calls.append(("killTask", {"value": task_id}))
+                self._asked[task_id] = now
+        for task_id in stale:
+            del self._asked[task_id]
+        return calls
+
+    def mark_stable(self, now: float) -> None:
         """Tasks healthy for the back-off's ``early_s`` clear their (role, site) back-off;
         ended tasks are forgotten after ``forget_ended_s``."""
         early = self.backoff.policy.early_s
@@ -107,7 +161,7 @@ class TaskBook:
             if rec is not None and rec.phase is Phase.ENDED:
                 del self.records[task_id]
 
-    def _surplus(self, needs: NeedsResult, now: float) -> list[str]:
+    def surplus(self, needs: NeedsResult, now: float) -> list[str]:
         """More than one master or submitter (a restart or partition adopted a duplicate):
         keep the established one (healthy, oldest) and kill the others."""
         out = []
@@ -116,12 +170,11 @@ class TaskBook:
                 continue
             for extra in sorted(recs, key=lambda r: (not r.confirmed, r.launched_at))[1:]:
                 log.warning("surplus %s %s: killing it", role, extra.task_id)
-                extra.phase = Phase.KILLING
-                self._asked[extra.task_id] = now
+                self.killing(extra.task_id, now)
                 out.append(extra.task_id)
         return out
 
-    def _try_save(self) -> bool:
+    def save(self) -> bool:
         """Persist the framework id and live task ids; False (logged) if the store failed."""
         tasks = {r.task_id: r.agent_id for r in self.records.values()
                  if r.phase is not Phase.ENDED}
@@ -129,18 +182,15 @@ class TaskBook:
             self.store.save(FrameworkState(self.saved.framework_id, tasks))
         except Exception as exc:  # ZooKeeper connection loss, full disk, …
             log.error("cannot save the framework state: %s", exc)
-            self._dirty = True
+            self.dirty = True
             return False
-        self.saved.tasks, self._dirty = tasks, False
+        self.saved.tasks, self.dirty = tasks, False
         return True
 
-    def _active_count(self) -> int:
-        return sum(1 for r in self.records.values() if r.phase in ACTIVE)
-
-    def _status(self, needs: NeedsResult) -> PoolStatus:
+    def status(self, needs: NeedsResult, connected: bool, reconciling: bool) -> PoolStatus:
         raw = Counter((r.role, r.site, r.phase) for r in self.records.values())
         counts = Counter({(role.value, site, phase.value): n
                           for (role, site, phase), n in raw.items() if phase is not Phase.ENDED})
-        return PoolStatus(self._connected, self._reconciling, dict(counts),
+        return PoolStatus(connected, reconciling, dict(counts),
                           [(code.value, text) for code, text in needs.reasons],
                           needs.master_address, self.launches, self.failures)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from typing import Any
 
 from ...autoscaler.backoff import LaunchBackoff
@@ -17,19 +16,19 @@ from ...clock import Clock
 from ...mesos.protocol import TaskState
 from ...model import Role
 from ...spec import ClusterSpec
-from ...state import StateStore
+from ...state import FrameworkState, StateStore
+from .book import TaskBook
 from .needs import NeedsResult, Reason, TaskRecord, compute_needs
 from .offers import Offer, SiteMatcher, pack, parse_offer
 from .parts import BACKGROUND, Options, PoolStatus, QuietCallbacks, framework_info
+from .tasks import CredentialSource, TaskInfoFactory, new_task_id
 
 __all__ = ["MesosFramework", "Options", "PoolStatus", "framework_info"]
-from .book import TaskBook
-from .tasks import CredentialSource, TaskInfoFactory, new_task_id, parse_task_id
 
 log = logging.getLogger(__name__)
 
 
-class MesosFramework(QuietCallbacks, TaskBook):
+class MesosFramework(QuietCallbacks):
     """Keeps one master, one submitter and the desired executors per site running.
 
     Implements pymesos' scheduler interface without importing pymesos (its import installs
@@ -38,15 +37,13 @@ class MesosFramework(QuietCallbacks, TaskBook):
     def __init__(self, spec: ClusterSpec, store: StateStore, clock: Clock,
                  options: Options | None = None,
                  credentials: CredentialSource | None = None):
-        self.spec, self.store, self.clock = spec, store, clock
+        self.spec, self.clock = spec, clock
         self.opts = options or Options()
         self.matcher = SiteMatcher(spec.sites)
         self.backoff = LaunchBackoff(self.opts.backoff)
-        self.credentials = credentials
+        self.book = TaskBook(spec.pool.name, store, clock, self.opts, self.backoff, credentials)
         self.tasks = TaskInfoFactory(spec, credentials)
         self.desired = {s.name: s.executors_min for s in spec.sites}
-        self.records: dict[str, TaskRecord] = {}
-        self.saved = store.load()
         self.driver: Any = None
         self._lock = threading.RLock()
         self._connected = False
@@ -55,19 +52,25 @@ class MesosFramework(QuietCallbacks, TaskBook):
         self._pending: set[str] = set()
         self._suppressed = False
         self._last_needs = NeedsResult([])
-        self._dirty = False
-        self._healthy_since: dict[str, float] = {}   # healthy, not yet stable
-        self._asked: dict[str, float] = {}  # LAUNCHING / KILLING task → when we last asked
         self._next_chase = 0.0
-        self._ended: deque[tuple[str, float]] = deque()
-        self.launches = 0
-        self.failures = 0
-        for task_id, agent in self.saved.tasks.items():
-            parsed = parse_task_id(task_id, spec.pool.name)
-            if parsed:
-                self.records[task_id] = TaskRecord(task_id, parsed[0], parsed[1],
-                                                   Phase.STARTING, clock.now(), agent,
-                                                   restored=True)
+
+    # -- what the book knows (read-only views) ---------------------------------------
+    @property
+    def records(self) -> dict[str, TaskRecord]:
+        """Task id → record (the book's; mutated under the framework's lock)."""
+        return self.book.records
+
+    @property
+    def saved(self) -> FrameworkState:
+        return self.book.saved
+
+    @property
+    def launches(self) -> int:
+        return self.book.launches
+
+    @property
+    def failures(self) -> int:
+        return self.book.failures
 
     # -- the controller's side ----------------------------------------------------
     def set_desired_executors(self, site: str, count: int) -> None:
@@ -78,11 +81,8 @@ class MesosFramework(QuietCallbacks, TaskBook):
     def kill(self, task_id: str) -> bool:
         """Ask Mesos to kill one task by id (the autoscaler picks which)."""
         with self._lock:
-            rec = self.records.get(task_id)
-            if rec is None or rec.phase is Phase.ENDED:
+            if not self.book.killing(task_id, self.clock.now()):
                 return False
-            rec.phase = Phase.KILLING
-            self._asked[task_id] = self.clock.now()
         return self._call("killTask", {"value": task_id})
 
     def tick(self) -> PoolStatus:
@@ -95,23 +95,23 @@ class MesosFramework(QuietCallbacks, TaskBook):
             if self._connected and self._reconciling:
                 if not self._pending and now >= self._reconcile_at + self.opts.reconcile_settle_s:
                     self._reconciling = False
-                    log.info("reconciliation done: %d task(s) known", self._active_count())
+                    log.info("reconciliation done: %d task(s) known", self.book.active_count())
                 elif now >= self._reconcile_at + self.opts.reconcile_retry_s:
                     calls += self._reconcile()
-            self._mark_stable(now)
+            self.book.mark_stable(now)
             needs = self._needs(now)
             if self._connected and not self._reconciling:
-                calls += [("killTask", {"value": t}) for t in self._surplus(needs, now)]
+                calls += [("killTask", {"value": t}) for t in self.book.surplus(needs, now)]
                 if now >= self._next_chase:
                     self._next_chase = now + 1.0
-                    calls += self._chase(now)
+                    calls += self.book.chase(now)
             wanted = bool(needs.needs)
             revive = self._connected and not self._reconciling and wanted and self._suppressed
             if revive:
                 self._suppressed = False
                 calls.append(("reviveOffers", [self.spec.backend.mesos.role]))
-            if self._dirty:
-                self._try_save()
+            if self.book.dirty:
+                self.book.save()
             status = self._status(needs)
         for call in calls:
             self._call(*call)
@@ -120,6 +120,9 @@ class MesosFramework(QuietCallbacks, TaskBook):
     def status(self) -> PoolStatus:
         with self._lock:
             return self._status(self._last_needs)
+
+    def _status(self, needs: NeedsResult) -> PoolStatus:
+        return self.book.status(needs, self._connected, self._reconciling)
 
     # -- pymesos callbacks ------------------------------------------------------------
     def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
@@ -142,11 +145,8 @@ class MesosFramework(QuietCallbacks, TaskBook):
                 log.warning("framework %s was removed by the master: subscribing anew",
                             self.saved.framework_id)
                 self.saved.framework_id = None
-                for rec in self.records.values():
-                    if rec.phase is not Phase.ENDED:
-                        rec.phase, rec.ended_at, rec.state = Phase.ENDED, self.clock.now(), None
-                self._asked.clear()
-                self._try_save()
+                self.book.end_all()
+                self.book.save()
             framework = getattr(driver, "_framework", None)
             if isinstance(framework, dict):
                 framework.pop("id", None)
@@ -169,16 +169,12 @@ class MesosFramework(QuietCallbacks, TaskBook):
             else:
                 accepts, unused = self._place(parsed, now)
                 refuse = self.opts.refuse_s if self._last_needs.needs else self.opts.idle_refuse_s
-            if accepts and not self._try_save():
+            if accepts and not self.book.save():
                 # the tasks could not be recorded: launching them would make tasks a restart
                 # cannot reconcile. Forget them and give the offers back.
                 for _, infos in accepts:
                     for info in infos:
-                        if self.credentials is not None:
-                            self.credentials.release(info["task_id"]["value"])
-                        self.records.pop(info["task_id"]["value"], None)
-                        self._asked.pop(info["task_id"]["value"], None)
-                        self.launches -= 1
+                        self.book.unlaunch(info["task_id"]["value"])
                 used = {offer_id for offer_id, _ in accepts}
                 unused += [o for o in parsed if o.id in used]
                 accepts, refuse = [], 1.0
@@ -202,23 +198,17 @@ class MesosFramework(QuietCallbacks, TaskBook):
         state = TaskState(status["state"])
         kill = False
         with self._lock:
-            rec = self.records.get(task_id)
+            rec = self.records.get(task_id) or self.book.adopt(task_id)
             if rec is None:
-                parsed = parse_task_id(task_id, self.spec.pool.name)
-                if parsed is None:
-                    log.warning("update for a task that is not ours: %s", task_id)
-                    return
-                rec = TaskRecord(task_id, parsed[0], parsed[1], Phase.STARTING,
-                                 self.clock.now(), restored=True)
-                self.records[task_id] = rec
-                self._dirty = True
+                log.warning("update for a task that is not ours: %s", task_id)
+                return
             if status.get("reason") == "REASON_RECONCILIATION":
                 self._pending.discard(task_id)
             if status.get("reason") == "REASON_INVALID_OFFERS" and rec.phase is not Phase.LAUNCHING:
                 # a repeated ACCEPT of a task that did start: the task itself is fine
                 log.warning("ignored %s for %s: it started already", state.short, task_id)
                 return
-            kill = self._apply(rec, state, status)
+            kill = self.book.apply(rec, state, status)
         if kill:
             self._call("killTask", {"value": task_id})
 
@@ -230,7 +220,7 @@ class MesosFramework(QuietCallbacks, TaskBook):
             self._suppressed = False  # a SUBSCRIBE without suppressed_roles revives
             if self.saved.framework_id != framework_id:
                 self.saved.framework_id = framework_id
-                self._try_save()
+                self.book.save()
             calls = self._reconcile()
         for call in calls:
             self._call(*call)
@@ -264,10 +254,7 @@ class MesosFramework(QuietCallbacks, TaskBook):
                 task_id = new_task_id(self.spec.pool.name, role, site)
                 infos.append(self.tasks.build(role, site, task_id, offer.agent_id, ports,
                                               offer.allocation_role))
-                self.records[task_id] = TaskRecord(task_id, role, site, Phase.LAUNCHING, now,
-                                                   offer.agent_id)
-                self._asked[task_id] = now
-                self.launches += 1
+                self.book.launched(task_id, role, site, offer.agent_id, now)
             accepts.append((offer.id, infos))
         return accepts, unused
 
