@@ -1,0 +1,99 @@
+"""The planner's vocabulary: executors as the backend reports them, the planner's memory
+between ticks, reason codes, and the Decision of one tick."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ..monitor.snapshot import StartdInfo
+
+
+class TaskState(str, enum.Enum):
+    """An executor task as the backend sees it."""
+
+    STARTING = "starting"      # launched, not yet running and healthy
+    RUNNING = "running"
+    KILLING = "killing"        # a kill was asked for
+
+
+@dataclass(frozen=True)
+class Executor:
+    """One executor task of the backend."""
+
+    task_id: str
+    site: str
+    state: TaskState
+    launched_at: float = 0.0   # clock s
+
+
+class Code(str, enum.Enum):
+    """Why the planner did something, or did not."""
+
+    SCALE_UP = "SCALE_UP"                      # new executors for idle jobs
+    COVERED = "COVERED"                        # idle jobs fit capacity there or starting
+    SITE_MAX = "SITE_MAX"                      # the site is at its executors.max
+    POOL_MAX = "POOL_MAX"                      # the pool is at autoscaling.max_executors
+    LAUNCH_LIMIT = "LAUNCH_LIMIT"              # max_launches_per_tick reached
+    COOLDOWN = "COOLDOWN"                      # scale_up_cooldown after the last scale-up
+    JOB_TOO_BIG = "JOB_TOO_BIG"                # no executor slot can hold these jobs
+    UNKNOWN_SITE = "UNKNOWN_SITE"              # jobs pinned to a site the spec lacks
+    MINIMUM = "MINIMUM"                        # executors.min / min_executors kept
+    STALE = "STALE"                            # stale snapshot: nothing scales in
+    DRAIN = "DRAIN"                            # idle long enough: drain it
+    DRAIN_WAIT = "DRAIN_WAIT"                  # draining, still holds a claim
+    DRAINED = "DRAINED"                        # a fresh ad shows no claim: kill the task
+    CLAIM_DURING_DRAIN = "CLAIM_DURING_DRAIN"  # a claim arrived: cancel drain and removal
+    AD_MISSING = "AD_MISSING"                  # draining startd has no fresh ad: wait
+    DEMAND_AT_SITE = "DEMAND_AT_SITE"          # idle jobs could use it: no scale-in there
+    SCALE_DOWN_COOLDOWN = "SCALE_DOWN_COOLDOWN"  # too soon after a change at the site
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: Code
+    site: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.code.value} {self.site}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Drain:
+    """A drain the actuator started: when, on which startd, and its request id."""
+
+    task_id: str
+    startd: str
+    since: float
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class PlannerState:
+    """What the planner remembers between ticks (it stays pure: state in, state out)."""
+
+    last_scale_up: dict[str, float] = field(default_factory=dict)
+    last_scale_in: dict[str, float] = field(default_factory=dict)
+    drains: dict[str, Drain] = field(default_factory=dict)          # task id → drain
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One tick's decision; the actuator carries it out, views only read it."""
+
+    at: float
+    desired: dict[str, int]                     # executors wanted per site
+    launches: dict[str, int]                    # new ones this tick, per site
+    drain: tuple[StartdInfo, ...] = ()
+    cancel: tuple[Drain, ...] = ()
+    kill: tuple[str, ...] = ()                  # task ids
+    reasons: tuple[Reason, ...] = ()
+    state: PlannerState = field(default_factory=PlannerState)
+    fresh: bool = True
+
+    @property
+    def changes(self) -> bool:
+        return bool(sum(self.launches.values()) or self.drain or self.cancel or self.kill)
+
+    def codes(self) -> set[Code]:
+        return {r.code for r in self.reasons}

@@ -1,0 +1,198 @@
+"""The elastic pool's planner, pure: ``plan(snapshot, executors, spec, state, now)``.
+
+**Scale out.** The idle jobs' shapes are packed (:mod:`.packing`) onto the free capacity
+of startds that are not draining, then onto executors still starting (a full slot each,
+so nothing is launched twice for the same jobs), then onto new executors of the
+executor role's size: at the jobs' site, unpinned jobs at the first site (spec order)
+with room. Limits: each site's ``executors.max``, ``autoscaling.max_executors``,
+``max_launches_per_tick``, and ``scale_up_cooldown`` while a site's previous scale-up
+is still starting.
+
+**Scale in, never a running job.** Only on a fresh snapshot. A startd idle (no claim, not
+draining) for ``idle_before_scale_in`` at a site with no idle jobs it could take is
+drained (HTCondor's own drain: it takes no new claim), unless the site grew less than
+``scale_down_cooldown`` ago; the sites' and the pool's minimum stay. A draining task is killed only when a fresh ad shows it draining with no claim; a
+claim that arrived meanwhile cancels the drain and the removal; a draining startd without
+a fresh ad is left alone. Times are seconds of the injected clock.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from ..model import Role
+from ..monitor.snapshot import PoolSnapshot, StartdInfo
+from ..spec import ClusterSpec
+from .decision import Code, Decision, Drain, Executor, PlannerState, Reason, TaskState
+from .packing import pack
+
+
+def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
+         state: PlannerState, now: float) -> Decision:
+    """The decision for this tick, with a reason for every action and every one not taken."""
+    reasons: list[Reason] = []
+    live = [e for e in executors if e.state is not TaskState.KILLING]
+    count = Counter(e.site for e in live)
+    by_task = snapshot.by_task()
+    drains = dict(state.drains)
+    cancel, kill = _follow_drains(snapshot, drains, by_task, reasons, now)
+    for task_id in kill:
+        count[next(e.site for e in executors if e.task_id == task_id)] -= 1
+    launches, packing_sites = _scale_out(snapshot, live, by_task, spec, state, count,
+                                         reasons, now)
+    up = dict(state.last_scale_up)
+    for site, n in launches.items():
+        if n:
+            up[site] = now
+    drain = _scale_in(snapshot, live, by_task, spec, state, count, launches, packing_sites,
+                      drains, reasons, now)
+    down = dict(state.last_scale_in)
+    for startd in drain:
+        down[startd.site] = now
+        drains[startd.task_id] = Drain(startd.task_id, startd.name, now)
+    desired = {s.name: max(0, count[s.name] + launches.get(s.name, 0)) for s in spec.sites}
+    return Decision(now, desired, launches, tuple(drain), tuple(cancel), tuple(kill),
+                    tuple(reasons), PlannerState(up, down, drains), snapshot.fresh)
+
+
+def _follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
+                   by_task: dict[str, StartdInfo], reasons: list[Reason],
+                   now: float) -> tuple[list[Drain], list[str]]:
+    """Drains in progress: kill the drained, cancel those that got a claim."""
+    cancel, kill = [], []
+    for task_id, drain in sorted(drains.items()):
+        ad = by_task.get(task_id)
+        if not snapshot.fresh or ad is None:
+            why = "the snapshot is stale" if not snapshot.fresh else "its startd has no ad"
+            reasons.append(Reason(Code.AD_MISSING, ad.site if ad else "?",
+                                  f"{drain.startd} draining since {now - drain.since:.0f} s; "
+                                  f"{why}: not killed"))
+            continue
+        if ad.claims > 0 and not ad.draining:
+            cancel.append(drain)
+            del drains[task_id]
+            reasons.append(Reason(Code.CLAIM_DURING_DRAIN, ad.site,
+                                  f"{ad.name} got {ad.claims} claim(s) during its drain: drain "
+                                  f"cancelled, executor kept"))
+        elif ad.claims > 0:
+            reasons.append(Reason(Code.DRAIN_WAIT, ad.site,
+                                  f"{ad.name} draining, {ad.claims} claim(s) still running"))
+        elif ad.draining:
+            kill.append(task_id)
+            del drains[task_id]
+            reasons.append(Reason(Code.DRAINED, ad.site, f"{ad.name} drained, no claim: its "
+                                                          f"task {task_id} is removed"))
+        else:
+            reasons.append(Reason(Code.AD_MISSING, ad.site, f"{ad.name}: the drain has not "
+                                                             f"shown in its ad yet"))
+    return cancel, kill
+
+
+def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, StartdInfo],
+               spec: ClusterSpec, state: PlannerState, count: Counter,
+               reasons: list[Reason], now: float) -> tuple[dict[str, int], Counter]:
+    """New executors per site; and per site the jobs placed on existing capacity."""
+    role = spec.roles[Role.EXECUTOR]
+    slot = (float(max(1, int(role.cpus))), float(role.mem_mb))
+    free: Counter = Counter()
+    starting: Counter = Counter()
+    for e in live:
+        ad = by_task.get(e.task_id)
+        if ad is not None and not ad.draining and e.task_id not in state.drains:
+            free[(e.site, ad.cpus_free, ad.memory_free)] += 1
+        elif ad is None:
+            starting[e.site] += 1
+            free[(e.site, slot[0], slot[1])] += 1
+    total = sum(count.values())
+    pool_room = max(0, spec.autoscaling.max_executors - total)
+    room = {s.name: max(0, s.executors_max - count[s.name]) for s in spec.sites}
+    cooling = {site for site, at in state.last_scale_up.items()
+               if starting[site] and now - at < spec.autoscaling.scale_up_cooldown_s}
+    order = [s.name for s in spec.sites]
+    wanted = pack(snapshot.idle_jobs, free, slot, {s: 1 << 30 for s in order}, order)
+    allowed = {s: min(room[s], pool_room) if s not in cooling else 0 for s in order}
+    packing = pack(snapshot.idle_jobs, free, slot, allowed, order)
+    launches: dict[str, int] = {}
+    budget = min(spec.autoscaling.max_launches_per_tick, pool_room)
+    for site in order:
+        n = min(packing.new[site], budget)
+        budget -= n
+        launches[site] = n
+        if n:
+            reasons.append(Reason(Code.SCALE_UP, site, f"{n} new executor(s) for idle jobs "
+                                                       f"({packing.placed_existing[site]} fit "
+                                                       f"the free capacity)"))
+        if n < wanted.new[site]:
+            code, why = _held_back(site, n, wanted.new[site], packing.new[site], room, pool_room,
+                                   site in cooling)
+            reasons.append(Reason(code, site, why))
+        elif not n and packing.placed_existing[site]:
+            reasons.append(Reason(Code.COVERED, site, f"{packing.placed_existing[site]} idle "
+                                                      f"job(s) fit free or starting executors"))
+    if packing.too_big:
+        reasons.append(Reason(Code.JOB_TOO_BIG, "*", f"{packing.too_big} idle job(s) ask more "
+                                                     f"than an executor slot ({slot[0]:g} cores, "
+                                                     f"{slot[1]:g} MiB)"))
+    if packing.unknown_site:
+        reasons.append(Reason(Code.UNKNOWN_SITE, "*", f"{packing.unknown_site} idle job(s) "
+                                                      f"want a site the pool does not have"))
+    return launches, packing.placed_existing
+
+
+def _held_back(site: str, got: int, want: int, fit: int, room: dict[str, int],
+               pool_room: int, cooling: bool) -> tuple[Code, str]:
+    if cooling:
+        return Code.COOLDOWN, f"{want - got} more wanted; the last scale-up is still starting"
+    if fit > got:
+        return Code.LAUNCH_LIMIT, f"{want - got} more wanted: max_launches_per_tick reached"
+    if room[site] <= pool_room:
+        return Code.SITE_MAX, f"{want - got} more wanted: the site is at its executors.max"
+    return Code.POOL_MAX, f"{want - got} more wanted: the pool is at max_executors"
+
+
+def _scale_in(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, StartdInfo],
+              spec: ClusterSpec, state: PlannerState, count: Counter, launches: dict[str, int],
+              placed: Counter, drains: dict[str, Drain], reasons: list[Reason],
+              now: float) -> list[StartdInfo]:
+    """Idle startds to drain now."""
+    policy = spec.autoscaling
+    candidates = [by_task[e.task_id] for e in live
+                  if e.state is TaskState.RUNNING and e.task_id in by_task
+                  and e.task_id not in drains]
+    idle = [s for s in candidates if s.idle and not s.draining and s.idle_since is not None
+            and now - s.idle_since >= policy.idle_before_scale_in_s]
+    if not idle:
+        return []
+    if not snapshot.fresh:
+        reasons.append(Reason(Code.STALE, "*", f"{len(idle)} idle executor(s) kept: the "
+                                               f"snapshot is stale ({snapshot.error})"))
+        return []
+    keep = Counter({s.name: s.executors_min for s in spec.sites})
+    left = Counter({site: n - sum(1 for d in drains.values() if by_task.get(d.task_id)
+                                  and by_task[d.task_id].site == site)
+                    for site, n in count.items()})
+    pool_left = sum(left.values()) + sum(launches.values())
+    out: list[StartdInfo] = []
+    budget = policy.max_launches_per_tick
+    for startd in sorted(idle, key=lambda s: (s.idle_since, s.name)):
+        site = startd.site
+        if placed[site] or launches.get(site):
+            reasons.append(Reason(Code.DEMAND_AT_SITE, site, f"{startd.name} kept: idle jobs "
+                                                             f"at {site} can use it"))
+            continue
+        grown = state.last_scale_up.get(site)
+        if grown is not None and now - grown < policy.scale_down_cooldown_s:
+            reasons.append(Reason(Code.SCALE_DOWN_COOLDOWN, site,
+                                  f"{startd.name} kept: the site grew {now - grown:.0f} s ago"))
+            continue
+        if left[site] <= keep[site] or pool_left <= policy.min_executors or budget <= 0:
+            reasons.append(Reason(Code.MINIMUM, site, f"{startd.name} kept: at the minimum"
+                                                      if budget > 0 else
+                                                      f"{startd.name} kept: max drains this tick"))
+            continue
+        out.append(startd)
+        left[site] -= 1
+        pool_left -= 1
+        budget -= 1
+        reasons.append(Reason(Code.DRAIN, site, f"{startd.name} idle for "
+                                                f"{now - startd.idle_since:.0f} s: draining"))
+    return out
