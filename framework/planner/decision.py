@@ -40,7 +40,6 @@ class Code(str, enum.Enum):
     MINIMUM = "MINIMUM"                        # executors.min / min_executors kept
     STALE = "STALE"                            # stale snapshot: nothing scales in
     DRAIN = "DRAIN"                            # idle long enough: drain it
-    DRAIN_WAIT = "DRAIN_WAIT"                  # draining, still holds a claim
     DRAINED = "DRAINED"                        # a fresh ad shows no claim: kill the task
     CLAIM_DURING_DRAIN = "CLAIM_DURING_DRAIN"  # a claim arrived: cancel drain and removal
     AD_MISSING = "AD_MISSING"                  # draining startd has no fresh ad: wait

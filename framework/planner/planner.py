@@ -12,8 +12,8 @@ is still starting.
 draining) for ``idle_before_scale_in`` at a site with no idle jobs it could take is
 drained (HTCondor's own drain: it takes no new claim), unless the site grew less than
 ``scale_down_cooldown`` ago; the sites' and the pool's minimum stay. A draining task is killed only when a fresh ad shows it draining with no claim; a
-claim that arrived meanwhile cancels the drain and the removal; a draining startd without
-a fresh ad is left alone. Times are seconds of the injected clock.
+claim that arrived meanwhile (it raced the drain: only idle startds are drained) cancels
+the drain and the removal; a draining startd without a fresh ad is left alone. Times are seconds of the injected clock.
 """
 from __future__ import annotations
 
@@ -67,15 +67,12 @@ def _follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
                                   f"{drain.startd} draining since {now - drain.since:.0f} s; "
                                   f"{why}: not killed"))
             continue
-        if ad.claims > 0 and not ad.draining:
+        if ad.claims > 0:
             cancel.append(drain)
             del drains[task_id]
             reasons.append(Reason(Code.CLAIM_DURING_DRAIN, ad.site,
                                   f"{ad.name} got {ad.claims} claim(s) during its drain: drain "
                                   f"cancelled, executor kept"))
-        elif ad.claims > 0:
-            reasons.append(Reason(Code.DRAIN_WAIT, ad.site,
-                                  f"{ad.name} draining, {ad.claims} claim(s) still running"))
         elif ad.draining:
             kill.append(task_id)
             del drains[task_id]

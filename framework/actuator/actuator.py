@@ -1,0 +1,118 @@
+"""The only code that changes the pool: it carries out the planner's Decision.
+
+Two small interfaces say what it may touch: the :class:`Backend` that runs executor tasks
+(the Mesos framework, the simulated pool, …) and :class:`PoolControl`, HTCondor's side
+(drains). Order within a tick: cancel drains, kill drained tasks, start drains, then the
+desired counts (so a kill is never undone by a relaunch). A failing call is logged and
+survived: a drain that could not start is forgotten and decided again next tick; a kill
+that failed stays in the planner's memory until a later drain shows the startd gone.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import logging
+from typing import Callable
+
+from ..monitor.snapshot import StartdInfo
+from ..planner.decision import Decision, Drain, Executor, PlannerState
+
+log = logging.getLogger(__name__)
+
+
+class Backend(abc.ABC):
+    """What runs the executor tasks."""
+
+    @abc.abstractmethod
+    def executors(self) -> list[Executor]:
+        """The executor tasks that are not over."""
+
+    @abc.abstractmethod
+    def set_desired(self, site: str, count: int) -> None:
+        """Keep ``count`` executors at ``site`` (more are launched; none is killed)."""
+
+    @abc.abstractmethod
+    def kill(self, task_id: str) -> bool:
+        """End one executor task; False if it is unknown or over."""
+
+
+class PoolControl(abc.ABC):
+    """What the actuator asks of HTCondor."""
+
+    @abc.abstractmethod
+    def drain(self, startd: StartdInfo) -> str:
+        """Start a graceful drain (no new claims; running jobs finish); its request id.
+        Raises on failure."""
+
+    @abc.abstractmethod
+    def cancel_drain(self, drain: Drain) -> None:
+        """Cancel a drain (the startd takes claims again). Raises on failure."""
+
+
+Hook = Callable[[Decision, "Applied"], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    """What the actuator did with a Decision: the planner state to keep, and failures."""
+
+    state: PlannerState
+    drained: tuple[StartdInfo, ...] = ()
+    killed: tuple[str, ...] = ()
+    cancelled: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+class Actuator:
+    """Applies decisions to a backend and a pool; ``hooks`` are told afterwards."""
+
+    def __init__(self, backend: Backend, control: PoolControl,
+                 hooks: tuple[Hook, ...] = ()) -> None:
+        self.backend, self.control, self.hooks = backend, control, hooks
+
+    def apply(self, decision: Decision) -> Applied:
+        drains = dict(decision.state.drains)
+        errors: list[str] = []
+        cancelled = []
+        for drain in decision.cancel:
+            try:
+                self.control.cancel_drain(drain)
+                cancelled.append(drain.task_id)
+            except Exception as exc:  # noqa: BLE001 - logged and survived
+                errors.append(f"cancel drain of {drain.startd}: {exc}")
+        killed = []
+        for task_id in decision.kill:
+            if self._call(errors, f"kill {task_id}", self.backend.kill, task_id):
+                killed.append(task_id)
+        drained = []
+        for startd in decision.drain:
+            try:
+                request = self.control.drain(startd)
+            except Exception as exc:  # noqa: BLE001 - forget it; decided again next tick
+                drains.pop(startd.task_id, None)
+                errors.append(f"drain of {startd.name}: {exc}")
+                continue
+            drains[startd.task_id] = dataclasses.replace(drains[startd.task_id],
+                                                         request_id=request or "")
+            drained.append(startd)
+        for site, count in decision.desired.items():
+            self._call(errors, f"desired {site}={count}", self.backend.set_desired, site, count)
+        for error in errors:
+            log.warning("actuator: %s", error)
+        applied = Applied(dataclasses.replace(decision.state, drains=drains), tuple(drained),
+                          tuple(killed), tuple(cancelled), tuple(errors))
+        for hook in self.hooks:
+            try:
+                hook(decision, applied)
+            except Exception:  # noqa: BLE001 - a hook never stops the pool
+                log.exception("actuator hook failed")
+        return applied
+
+    @staticmethod
+    def _call(errors: list[str], what: str, fn: Callable, *args: object) -> bool:
+        try:
+            result = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - logged and survived
+            errors.append(f"{what}: {exc}")
+            return False
+        return result is not False

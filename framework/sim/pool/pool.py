@@ -1,0 +1,242 @@
+"""A seeded discrete-event HTCondor pool behind the production interfaces.
+
+:class:`SimPool` is at once the elastic loop's :class:`~framework.monitor.PoolMonitor`
+(snapshots), :class:`~framework.actuator.Backend` (executor tasks: launched to reach the
+desired count, booting for ``boot_s``, killed on request) and
+:class:`~framework.actuator.PoolControl` (drains). Jobs arrive from a workload; every
+``negotiation_s`` a cycle matches idle jobs, oldest first, to registered, not draining
+startds with room (first fit, at the job's site if it has one); a match runs ``claim_s``
+later and ends after the job's runtime. Killing an executor kills the jobs running on it
+(they are requeued and counted: the figure htcmesos keeps at zero). A collector outage
+(:meth:`outage`) makes snapshots stale.
+
+Everything happens in :meth:`advance` on the simulation clock; nothing sleeps, and the
+same seed gives the same run. Metrics (:class:`Metrics`) integrate idle provisioned
+core-time and record queue waits.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ...actuator import Backend, PoolControl
+from ...monitor import JobShape, PoolMonitor, PoolSnapshot, StartdInfo
+from ...planner import Drain, Executor, TaskState
+from .model import Job, SimExecutor, Timings
+
+
+@dataclass
+class Metrics:
+    """Figures of one run (seconds, cores × seconds)."""
+
+    idle_core_s: float = 0.0          # provisioned cores not running a job, integrated
+    busy_core_s: float = 0.0          # cores running jobs, integrated
+    waits: list[float] = field(default_factory=list)        # first start − submit
+    extra_waits: list[float] = field(default_factory=list)  # minus the wait for the next cycle
+    killed_running: int = 0           # running jobs whose executor was killed
+    launched: int = 0
+    killed_executors: int = 0
+    drains: int = 0
+    drains_cancelled: int = 0
+    claims_during_drain: int = 0      # matches that raced a drain decision
+    peak_executors: int = 0
+
+    @property
+    def idle_fraction(self) -> float:
+        total = self.idle_core_s + self.busy_core_s
+        return self.idle_core_s / total if total else 0.0
+
+
+class SimPool(PoolMonitor, Backend, PoolControl):
+    """The simulated pool (see the module docstring); ``sites`` → executor slot size."""
+
+    def __init__(self, sites: list[str], slot: tuple[float, float], jobs: Iterable[Job],
+                 timings: Timings = Timings(), start: float = 0.0) -> None:
+        self.sites, self.slot, self.t = list(sites), slot, timings
+        self.now = start
+        self.metrics = Metrics()
+        self.jobs: dict[int, Job] = {}
+        self.nodes: dict[str, SimExecutor] = {}      # task id → executor
+        self.desired: dict[str, int] = {s: 0 for s in sites}
+        self._idle: dict[int, Job] = {}                  # insertion order = queue order
+        self._events: list[tuple[float, int, str, object]] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._outage: tuple[float, float] | None = None
+        self._last_snapshot: PoolSnapshot | None = None
+        for job in sorted(jobs, key=lambda j: (j.submit, j.id)):
+            self._push(job.submit, "arrive", job)
+        self._push(start + timings.negotiation_s, "negotiate", None)
+
+    # -- simulation ------------------------------------------------------------------
+    def advance(self, until: float) -> None:
+        """Run every event up to ``until`` (inclusive) and move the clock there."""
+        while self._events and self._events[0][0] <= until:
+            at, _, kind, payload = heapq.heappop(self._events)
+            self._account(at)
+            getattr(self, "_on_" + kind)(payload)
+        self._account(until)
+
+    def done(self) -> bool:
+        """Every job has ended and none will arrive."""
+        return all(j.end is not None for j in self.jobs.values()) and \
+            not any(kind == "arrive" for _, _, kind, _ in self._events)
+
+    def outage(self, start: float, end: float) -> None:
+        """The collector cannot be reached from ``start`` to ``end``: stale snapshots."""
+        self._outage = (start, end)
+
+    def _push(self, at: float, kind: str, payload: object) -> None:
+        heapq.heappush(self._events, (at, next(self._seq), kind, payload))
+
+    def _account(self, at: float) -> None:
+        dt = at - self.now
+        if dt > 0:
+            for ex in self.nodes.values():
+                self.metrics.idle_core_s += ex.free_cpus * dt
+                self.metrics.busy_core_s += ex.used_cpus * dt
+            self.now = at
+
+    def _on_arrive(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        self._idle[job.id] = job
+
+    def _on_boot(self, task_id: str) -> None:
+        ex = self.nodes.get(task_id)
+        if ex is not None and not ex.killed:
+            ex.booted, ex.idle_since = True, self.now
+
+    def _on_start(self, payload: tuple[int, str]) -> None:
+        job = self.jobs[payload[0]]
+        ex = self.nodes.get(payload[1])
+        if ex is None or ex.killed or job.executor != payload[1]:
+            return
+        if job.start is None:
+            job.start = self.now
+            self.metrics.waits.append(self.now - job.submit)
+            cycle = self.t.negotiation_s
+            next_cycle = (int(job.submit // cycle) + 1) * cycle
+            self.metrics.extra_waits.append(max(0.0, self.now - next_cycle - self.t.claim_s))
+        job.starts += 1
+        self._push(self.now + job.runtime, "finish", (job.id, ex.task_id, job.starts))
+
+    def _on_finish(self, payload: tuple[int, str, int]) -> None:
+        job = self.jobs[payload[0]]
+        ex = self.nodes.get(payload[1])
+        if job.executor != payload[1] or job.starts != payload[2] or ex is None or ex.killed:
+            return                                    # that instance was killed
+        job.end = self.now
+        self._release(ex, job)
+
+    def _release(self, ex: SimExecutor, job: Job) -> None:
+        ex.jobs.discard(job.id)
+        ex.used_cpus -= job.cpus
+        ex.used_memory -= job.memory
+        if not ex.jobs:
+            ex.idle_since = self.now
+
+    def _on_negotiate(self, _: object) -> None:
+        self._push(self.now + self.t.negotiation_s, "negotiate", None)
+        free = defaultdict(list)
+        for ex in self.nodes.values():
+            if ex.booted and not ex.killed and not ex.draining and ex.free_cpus > 0:
+                free[ex.site].append(ex)
+        if not free:
+            return
+        for job in list(self._idle.values()):
+            for site in ([job.site] if job.site else self.sites):
+                ex = next((e for e in free.get(site, ()) if e.free_cpus + 1e-9 >= job.cpus
+                           and e.free_memory + 1e-9 >= job.memory), None)
+                if ex is not None:
+                    self._match(job, ex)
+                    if ex.free_cpus < 1e-9:
+                        free[site].remove(ex)
+                    break
+
+    def _match(self, job: Job, ex: SimExecutor) -> None:
+        del self._idle[job.id]
+        job.executor = ex.task_id
+        ex.jobs.add(job.id)
+        ex.used_cpus += job.cpus
+        ex.used_memory += job.memory
+        ex.idle_since = None
+        self._push(self.now + self.t.claim_s, "start", (job.id, ex.task_id))
+
+    # -- PoolMonitor -----------------------------------------------------------------
+    def snapshot(self, now: float) -> PoolSnapshot:
+        self.advance(now)
+        if self._outage and self._outage[0] <= now < self._outage[1]:
+            error = "collector unreachable (simulated outage)"
+            if self._last_snapshot is None:
+                return PoolSnapshot(now, False, error=error)
+            return self._last_snapshot.stale_copy(now, error)
+        startds = tuple(
+            StartdInfo(f"slot1@{ex.task_id}", ex.task_id, ex.site, ex.cpus, ex.memory,
+                       ex.free_cpus, ex.free_memory, len(ex.jobs), ex.draining, now,
+                       ex.idle_since, ex.task_id)
+            for ex in self.nodes.values() if ex.booted and not ex.killed)
+        shapes = Counter((j.cpus, j.memory, j.site) for j in self._idle.values())
+        running = Counter(self.nodes[j.executor].site for j in self.jobs.values()
+                          if j.running and j.executor in self.nodes)
+        snap = PoolSnapshot(now, True, startds,
+                            tuple(JobShape(c, m, s, n) for (c, m, s), n in sorted(
+                                shapes.items(), key=lambda kv: (kv[0][0], kv[0][1],
+                                                                kv[0][2] or ""))),
+                            dict(running), None, now)
+        self._last_snapshot = snap
+        return snap
+
+    # -- Backend ---------------------------------------------------------------------
+    def executors(self) -> list[Executor]:
+        return [Executor(ex.task_id, ex.site, TaskState.RUNNING if ex.booted
+                         else TaskState.STARTING, ex.launched)
+                for ex in self.nodes.values() if not ex.killed]
+
+    def set_desired(self, site: str, count: int) -> None:
+        self.desired[site] = count
+        alive = sum(1 for ex in self.nodes.values() if ex.site == site and not ex.killed)
+        for _ in range(count - alive):
+            task_id = f"sim.executor.{site}.{next(self._ids):06d}"
+            self.nodes[task_id] = SimExecutor(task_id, site, self.slot[0], self.slot[1],
+                                                  self.now)
+            self.metrics.launched += 1
+            self._push(self.now + self.t.boot_s, "boot", task_id)
+        live = sum(1 for ex in self.nodes.values() if not ex.killed)
+        self.metrics.peak_executors = max(self.metrics.peak_executors, live)
+
+    def kill(self, task_id: str) -> bool:
+        ex = self.nodes.get(task_id)
+        if ex is None or ex.killed:
+            return False
+        ex.killed = True
+        self.metrics.killed_executors += 1
+        for job_id in list(ex.jobs):
+            job = self.jobs[job_id]
+            self.metrics.killed_running += 1
+            job.killed += 1
+            job.executor = None
+            self._idle[job.id] = job                   # back into the queue
+        del self.nodes[task_id]
+        return True
+
+    # -- PoolControl -----------------------------------------------------------------
+    def drain(self, startd: StartdInfo) -> str:
+        ex = self.nodes.get(startd.task_id)
+        if ex is None:
+            raise LookupError(f"no startd {startd.name}")
+        ex.draining = True
+        ex.drain_request += 1
+        self.metrics.drains += 1
+        if ex.jobs:                     # matched after the snapshot the drain was decided on
+            self.metrics.claims_during_drain += 1
+        return f"drain-{ex.task_id}-{ex.drain_request}"
+
+    def cancel_drain(self, drain: Drain) -> None:
+        ex = self.nodes.get(drain.task_id)
+        if ex is None:
+            raise LookupError(f"no startd {drain.startd}")
+        ex.draining = False
+        self.metrics.drains_cancelled += 1

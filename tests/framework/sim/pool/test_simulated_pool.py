@@ -1,0 +1,121 @@
+"""The production elastic loop on the seeded simulated pool: exact figures."""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pytest
+
+from framework.planner import Code
+from framework.sim.pool import Timings, simulate
+from framework.sim.pool.workloads import (TraceError, bursty, diurnal, read_history,
+                                          read_swf, steady)
+from framework.spec import parse_spec
+
+DATA = Path(__file__).resolve().parents[3] / "data"
+
+TWO_SITES = parse_spec("""
+pool: {name: p, trust_domain: p.example, signing_key_file: k, negotiator_interval: 10}
+sites:
+  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 50}}
+  - {name: campus, private: true, calico: {network: n2, cidr: 10.2.0.0/16},
+     executors: {min: 0, max: 30}}
+roles:
+  master: {image: m, cpus: 1, mem: 512}
+  submitter: {image: s, cpus: 1, mem: 512}
+  executor: {image: e, cpus: 4, mem: 16384}
+autoscaling: {min_executors: 0, max_executors: 80, max_launches_per_tick: 20,
+              idle_before_scale_in: 60, scale_up_cooldown: 30, scale_down_cooldown: 60,
+              tick: 10}
+backend: {type: sim}
+""")
+
+RACES = parse_spec("""
+pool: {name: p, trust_domain: p.example, signing_key_file: k, negotiator_interval: 5}
+sites:
+  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 200}}
+roles:
+  master: {image: m, cpus: 1, mem: 512}
+  submitter: {image: s, cpus: 1, mem: 512}
+  executor: {image: e, cpus: 1, mem: 2048}
+autoscaling: {min_executors: 0, max_executors: 200, max_launches_per_tick: 50,
+              idle_before_scale_in: 0, scale_up_cooldown: 0, scale_down_cooldown: 0, tick: 5}
+backend: {type: sim}
+""")
+
+
+def test_waves_grow_and_shrink_the_pool_exactly():
+    jobs = bursty(7, waves=3, per_wave=200, gap_s=1800, runtime_s=300,
+                  sites=("dc", "campus"), site_share=0.3)
+    result = simulate(TWO_SITES, jobs, act_delay_s=2.0)
+    m = result.metrics
+    assert (result.done, len(jobs)) == (600, 600)
+    assert m.killed_running == 0
+    assert (m.launched, m.drains, m.killed_executors, m.peak_executors) == (208, 208, 208, 73)
+    assert (result.ticks, round(result.end)) == (561, 5602)
+    assert round(statistics.mean(m.extra_waits), 1) == 23.6
+    assert result.codes["SCALE_UP"] == 15 and result.codes["SITE_MAX"] == 15
+    # every job pinned to a site ran there
+    assert all(j.site in (None, j.executor.split(".")[2]) for j in result.jobs)
+
+
+def test_claims_racing_drains_never_kill_a_running_job():
+    """Drains are applied one negotiation cycle after the snapshot they were decided on,
+    so jobs keep landing on startds just chosen for removal (the full 100,000 scale-in
+    events run in bench/bench_elastic.py)."""
+    jobs = steady(3, duration_s=20000, rate=0.5, runtime_s=20, shapes=((1, 1024, 1),))
+    result = simulate(RACES, jobs, act_delay_s=5.0,
+                      timings=Timings(boot_s=5, claim_s=1, negotiation_s=5))
+    m = result.metrics
+    assert (m.drains, m.claims_during_drain, m.drains_cancelled) == (3525, 1265, 1265)
+    assert m.killed_running == 0 and result.done == len(jobs) == 9773
+    assert m.killed_executors == 2260 == result.codes["DRAINED"]
+
+
+def test_an_unreachable_collector_scales_nothing_in_and_the_loop_recovers():
+    jobs = bursty(11, waves=1, per_wave=40, gap_s=1, runtime_s=60)
+    result = simulate(TWO_SITES, jobs, outages=((300, 420),), keep_decisions=True)
+    during = [d for d in result.decisions if 300 <= d.at < 420]
+    assert during and all(not d.fresh and not d.drain and not d.kill for d in during)
+    assert any(Code.STALE in d.codes() or Code.AD_MISSING in d.codes() for d in during)
+    after = [d for d in result.decisions if d.at >= 420]
+    assert after[0].fresh and any(d.kill for d in after)          # recovered, then shrank
+    assert result.done == 40 and result.metrics.killed_running == 0
+
+
+def test_generators_are_seeded():
+    assert steady(5, 3600, 0.1) == steady(5, 3600, 0.1)
+    assert steady(5, 3600, 0.1) != steady(6, 3600, 0.1)
+    day = diurnal(5, 86400, 0.01, peak_at_s=14 * 3600)
+    by_hour = [sum(1 for j in day if h * 3600 <= j.submit < (h + 1) * 3600) for h in range(24)]
+    assert by_hour[14] > 3 * by_hour[2]                           # the afternoon peak
+    wave = bursty(5, 2, 10, 100, sites=("a",), site_share=1.0)
+    assert len(wave) == 20 and {j.site for j in wave} == {"a"}
+    assert all(j.submit < 1 or 100 <= j.submit < 101 for j in wave)
+
+
+def test_condor_history_export_is_replayed():
+    jobs = read_history(DATA / "history.json")
+    assert [(j.submit, j.runtime, j.cpus, j.memory, j.site) for j in jobs] == [
+        (0.0, 300.0, 1.0, 2048.0, "campus"), (0.0, 60.0, 2.0, 4096.0, None),
+        (60.0, 1200.5, 4.0, 8192.0, None)]                        # the removed job is not
+
+
+def test_swf_trace_is_replayed():
+    jobs = read_swf(DATA / "sample.swf")
+    assert [(j.submit, j.runtime, j.cpus, j.memory) for j in jobs] == [
+        (0.0, 3600.0, 4.0, 4096.0), (60.0, 120.0, 2.0, 1024.0), (90.0, 600.0, 8.0, 1024.0)]
+
+
+@pytest.mark.parametrize("text, reader, words", [
+    ("{}", read_history, "expected a JSON list"),
+    ("not json", read_history, "not a condor_history -json export"),
+    ('[{"RemoteWallClockTime": 5}]', read_history, "job ad 0: KeyError"),
+    ("1 2 3\n", read_swf, ":1: 3 fields"),
+    ("1 x 0 10 1 -1 -1 1 60 -1 1\n", read_swf, ":1: could not convert"),
+])
+def test_bad_traces_are_named(tmp_path, text, reader, words):
+    trace = tmp_path / "trace"
+    trace.write_text(text)
+    with pytest.raises(TraceError, match=words):
+        reader(trace)
