@@ -45,7 +45,7 @@ def ramp(n: int, agents: int, naive: bool, timeout_s: float, url: str | None = N
     with tempfile.TemporaryDirectory() as tmp:
         spec = with_mesos_backend(spec, url, Path(tmp) / "state.json")
         thread = threading.Thread(target=run_framework, args=(spec, stop), kwargs=dict(
-            tick_s=0.2, options=Options(reconcile_settle_s=0.2, refuse_s=1.0),
+            tick_s=0.2, options=Options(reconcile_settle_s=0.2, refuse_s=1.0), elastic=False,
             on_start=lambda fw: box.update(fw=fw)), daemon=True)
         thread.start()
         while "fw" not in box:

@@ -14,6 +14,7 @@ from .backends.mesos.framework import MesosFramework, Options, PoolStatus, frame
 from .clock import Clock, WallClock
 from .errors import BackendError
 from .mesos.driver import Driver
+from .planner import Decision
 from .spec import ClusterSpec
 from .state import StateStore, open_store
 
@@ -36,8 +37,13 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
                   clock: Clock | None = None, options: Options | None = None,
                   tick_s: float = 1.0,
                   on_status: Callable[[PoolStatus], None] | None = None,
-                  on_start: Callable[[MesosFramework], None] | None = None) -> PoolStatus:
-    """Run the framework until ``stop`` is set; the master keeps our tasks (failover)."""
+                  on_start: Callable[[MesosFramework], None] | None = None,
+                  elastic: bool | None = None,
+                  on_decision: Callable[[Decision], None] | None = None) -> PoolStatus:
+    """Run the framework until ``stop`` is set; the master keeps our tasks (failover).
+
+    ``elastic`` (default: ``autoscaling.enabled``) runs the elastic loop beside it
+    (:class:`~framework.elastic_run.ElasticThread`), which tells ``on_decision``."""
     m = spec.backend.mesos
     if m is None:
         raise BackendError("the spec has no backend.mesos block")
@@ -61,6 +67,11 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
             on_start(fw)
         driver.start()
         cleanup.callback(driver.stop, failover=True)
+        if spec.autoscaling.enabled if elastic is None else elastic:
+            from .elastic_run import ElasticThread
+            thread = ElasticThread(spec, fw, key, clock, stop, on_decision)
+            thread.start()
+            cleanup.callback(thread.join, 30)
         status = fw.status()
         while not stop.wait(tick_s):
             status = fw.tick()

@@ -91,6 +91,7 @@ class RoleSpec:
 
 @dataclass(frozen=True)
 class AutoscalingSpec:
+    enabled: bool = True       # the queue drives the pool (False: executors.min per site)
     min_executors: int = 0
     max_executors: int = 10
     idle_before_scale_in_s: float = 600

@@ -289,7 +289,7 @@ def _health(value: Any, p: tuple, c: Checker) -> HealthCheck:
 
 def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec]) -> AutoscalingSpec:
     p = ("autoscaling",)
-    d = c.mapping(value, p, ["min_executors", "max_executors", "idle_before_scale_in",
+    d = c.mapping(value, p, ["enabled", "min_executors", "max_executors", "idle_before_scale_in",
                              "max_launches_per_tick", "scale_up_cooldown",
                              "scale_down_cooldown", "tick"])
     site_max = sum(s.executors_max for s in sites)
@@ -302,6 +302,7 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec]) -> AutoscalingSp
         c.problem(p + ("min_executors",), f"min_executors ({lo}) exceeds the sites' combined "
                                           f"executors.max ({site_max})")
     return AutoscalingSpec(
+        enabled=c.boolean(d, "enabled", p, True),
         min_executors=lo, max_executors=hi,
         idle_before_scale_in_s=c.number(d, "idle_before_scale_in", p, 600, minimum=0,
                                         unit="seconds"),

@@ -3,7 +3,9 @@
 Least privilege: only the master (collector + negotiator) holds the pool signing key; the
 submitter and every executor get an IDTOKEN minted by the framework for their role's
 identity with the narrowest authorizations HTCondor lets that role work with
-(:data:`framework.condor.tokens.ROLE_SCOPES`). The framework reads the key file once, at
+(:data:`framework.condor.tokens.ROLE_SCOPES`). Executors also get the key, derived from
+the pool key, that the framework signs its drain requests with
+(:func:`framework.condor.tokens.admin_key`). The framework reads the key file once, at
 start, and keeps the key in memory: agents never need the file.
 """
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..condor.tokens import mint_role_token
+from ..condor.tokens import ADMIN_KEY_ID, admin_key, mint_role_token
 from ..errors import BackendError
 from ..model import Role
 from ..spec import ClusterSpec
@@ -42,6 +44,7 @@ class FetchedCredentials(CredentialSource):
     def __init__(self, spec: ClusterSpec, key: bytes, server: CredentialServer,
                  now: Callable[[], float]) -> None:
         self.spec, self._key, self.server, self.now = spec, key, server, now
+        self._admin_key = admin_key(key)
 
     def files(self, role: Role, task_id: str) -> dict[str, bytes]:
         """Sandbox file name → content for one task of ``role``."""
@@ -49,7 +52,10 @@ class FetchedCredentials(CredentialSource):
             return {KEY_FILE: self._key}
         token = mint_role_token(self._key, self.spec.pool.trust_domain, role, self.now(),
                                 token_id=task_id)
-        return {TOKEN_FILE.format(role=role.value): token.encode("ascii")}
+        files = {TOKEN_FILE.format(role=role.value): token.encode("ascii")}
+        if role is Role.EXECUTOR:       # to check the framework's drains (never the pool key)
+            files[f"passwords/{ADMIN_KEY_ID}"] = self._admin_key
+        return files
 
     def uris(self, role: Role, task_id: str) -> list[dict[str, Any]]:
         return self.server.offer(task_id, self.files(role, task_id))

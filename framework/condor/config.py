@@ -19,6 +19,8 @@ ENV_MASTER_ADDRESS = "HTCMESOS_MASTER_ADDRESS"
 #: HTCondor identities (``<name>@<trust domain>``): the central manager's own daemons,
 #: and the tokens minted for the other roles.
 CM_IDENTITY = "condor"
+#: The framework's own identity: it drains executors (framework/condor/tokens.py).
+FRAMEWORK_IDENTITY = "htcmesos"
 IDENTITIES = {Role.MASTER: CM_IDENTITY, Role.SUBMITTER: "submitter", Role.EXECUTOR: "executor"}
 ENV_TASK_ID = "HTCMESOS_TASK_ID"
 PASSWORD_DIR = "/etc/condor/passwords.d"
@@ -153,6 +155,13 @@ def _security(spec: ClusterSpec, role: Role) -> list[str]:
         "# daemons of this trust domain and authenticated pool users; never '*'",
         "ALLOW_WRITE = $(ALLOW_DAEMON) *@$(UID_DOMAIN)",
     ]
+    if role is Role.EXECUTOR:
+        lines += [
+            "# the framework drains executors (its token is signed with a key executors hold,",
+            "# derived from the pool key; the pool key itself stays on the central manager)",
+            f"ALLOW_ADMINISTRATOR = $(ALLOW_DAEMON) root@$(UID_DOMAIN) "
+            f"{FRAMEWORK_IDENTITY}@$(TRUST_DOMAIN)",
+        ]
     if role is Role.MASTER:
         lines += [
             "# who may advertise what to the collector: one identity per role",

@@ -19,7 +19,7 @@ import json
 import uuid
 
 from ..model import Role
-from .config import IDENTITIES
+from .config import FRAMEWORK_IDENTITY, IDENTITIES
 
 #: Authorizations each role's token carries, and nothing more. The startd and schedd
 #: advertise themselves (and their condor_master) and read the pool; claims, job
@@ -34,6 +34,9 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.SUBMITTER: ("ADVERTISE_SCHEDD", "ADVERTISE_MASTER", "READ"),
 }
 KEY_ID = "POOL"
+#: The key executors check the framework's administration token with (never the pool key).
+ADMIN_KEY_ID = "HTCMESOS_EXECUTORS"
+
 _SCRAMBLE = b"\xde\xad\xbe\xef"
 
 
@@ -91,6 +94,21 @@ def mint_role_token(key_file: bytes, trust_domain: str, role: Role, issued_at: f
         raise ValueError(f"the {role} role holds the signing key, not a token")
     return mint_token(key_file, f"{IDENTITIES[role]}@{trust_domain}", trust_domain,
                       ROLE_SCOPES[role], issued_at, token_id)
+
+
+def admin_key(pool_key: bytes) -> bytes:
+    """The executors' administration key: derived from the pool key (HMAC-SHA256, one way,
+    so an executor holding it learns nothing of the pool key), 32 bytes as hex text."""
+    return hmac.new(pool_key, b"htcmesos executor administration", hashlib.sha256) \
+        .hexdigest().encode("ascii")
+
+
+def mint_admin_token(pool_key: bytes, trust_domain: str, issued_at: float) -> str:
+    """The framework's token for draining executors: ``htcmesos@<trust domain>``, scope
+    ADMINISTRATOR (and READ), signed with :func:`admin_key` under :data:`ADMIN_KEY_ID`."""
+    return mint_token(admin_key(pool_key), f"{FRAMEWORK_IDENTITY}@{trust_domain}",
+                      trust_domain, ("ADMINISTRATOR", "READ"), issued_at,
+                      key_id=ADMIN_KEY_ID)
 
 
 def decode(token: str) -> tuple[dict, dict]:

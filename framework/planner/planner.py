@@ -49,7 +49,8 @@ def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
     for startd in drain:
         down[startd.site] = now
         drains[startd.task_id] = Drain(startd.task_id, startd.name, now)
-    desired = {s.name: max(0, count[s.name] + launches.get(s.name, 0)) for s in spec.sites}
+    desired = {s.name: max(s.executors_min, count[s.name] + launches.get(s.name, 0))
+               for s in spec.sites}
     return Decision(now, desired, launches, tuple(drain), tuple(cancel), tuple(kill),
                     tuple(reasons), PlannerState(up, down, drains), snapshot.fresh)
 
@@ -99,6 +100,12 @@ def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, 
         elif ad is None:
             starting[e.site] += 1
             free[(e.site, slot[0], slot[1])] += 1
+    if not snapshot.fresh:
+        if snapshot.idle_jobs:
+            reasons.append(Reason(Code.STALE, "*", f"{snapshot.idle_job_count()} idle job(s) "
+                                                   f"seen {snapshot.age(now):.0f} s ago: no "
+                                                   f"launch on stale data ({snapshot.error})"))
+        return {s.name: 0 for s in spec.sites}, Counter()
     total = sum(count.values())
     pool_room = max(0, spec.autoscaling.max_executors - total)
     room = {s.name: max(0, s.executors_max - count[s.name]) for s in spec.sites}

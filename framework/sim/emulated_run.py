@@ -31,7 +31,8 @@ class EmulatedRun:
                  agents_per_site: int | None = None, options: Options | None = None,
                  tick_s: float = 0.5, allocation_interval_s: float = 0.2,
                  on_status: Callable[[PoolStatus], None] | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, elastic: bool = False,
+                 on_decision: Callable[[Any], None] | None = None) -> None:
         self.cluster = SimCluster.build(site_layouts(spec, agents_per_site, runner=runner),
                                         seed=spec.backend.sim.seed,
                                         allocation_interval_s=allocation_interval_s)
@@ -39,6 +40,7 @@ class EmulatedRun:
         self.spec = with_mesos_backend(spec, self.master.url, workdir / "state.json")
         self.options = options or Options(reconcile_settle_s=0.5, refuse_s=1.0)
         self.tick_s, self.on_status = tick_s, on_status
+        self.elastic, self.on_decision = elastic, on_decision
         self.stop = stop or threading.Event()
         self.fw: MesosFramework | None = None
         self.status: PoolStatus | None = None
@@ -62,7 +64,8 @@ class EmulatedRun:
             try:
                 self.status = run_framework(
                     self.spec, self.stop, tick_s=self.tick_s, on_status=self._ticked,
-                    on_start=started, options=self.options)
+                    on_start=started, options=self.options, elastic=self.elastic,
+                    on_decision=self.on_decision)
             except BaseException as exc:  # noqa: BLE001 - surfaced by wait() and close()
                 self.error = exc
             finally:

@@ -39,7 +39,7 @@ roles:
   master: {image: m, cpus: 1, mem: 1024}
   submitter: {image: s, cpus: 1, mem: 1024}
   executor: {image: e, cpus: 2, mem: 2048, disk: 1024}
-autoscaling: {max_launches_per_tick: 2}
+autoscaling: {enabled: false, max_launches_per_tick: 2}
 backend: {type: sim, sim: {agents_per_site: 3}}
 """
 FAST = Options(reconcile_settle_s=0.3, refuse_s=0.3, idle_refuse_s=1.0,

@@ -6,6 +6,7 @@ controller's; one lock guards the state. Offers are answered by the pure planner
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from typing import Any
@@ -59,6 +60,11 @@ class MesosFramework(QuietCallbacks):
     def records(self) -> dict[str, TaskRecord]:
         """Task id → record (the book's; mutated under the framework's lock)."""
         return self.book.records
+
+    def snapshot_records(self) -> list[TaskRecord]:
+        """A copy of the records, taken under the lock (for other threads)."""
+        with self._lock:
+            return [dataclasses.replace(r) for r in self.book.records.values()]
 
     @property
     def saved(self) -> FrameworkState:

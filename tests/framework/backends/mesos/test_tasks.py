@@ -12,7 +12,7 @@ from framework.backends.credentials import FetchedCredentials, read_signing_key
 from framework.backends.fetchserver import FETCH_DIR, CredentialServer
 from framework.backends.mesos.tasks import build_task_info, new_task_id, parse_task_id
 from framework.clock import ManualClock
-from framework.condor.tokens import decode, jwt_key
+from framework.condor.tokens import admin_key, decode, jwt_key
 from framework.model import Role
 from framework.spec import load_spec
 from tests.conftest import EXAMPLES
@@ -126,13 +126,17 @@ def test_credentials_are_fetched_once_from_single_use_urls(spec, credentials):
     for role, site in [(Role.MASTER, "dc"), (Role.SUBMITTER, "dc"), (Role.EXECUTOR, "campus")]:
         task_id = f"twosites.{role.value}.{site}.abcdef"
         info = build_task_info(spec, role, site, task_id, "a", (), credentials)
-        (uri,) = info["command"]["uris"]
-        assert uri["extract"] is False and uri["cache"] is False
-        assert uri["output_file"].startswith(FETCH_DIR + "/")
-        status, body = get(uri["value"])
-        assert status == 200, body
-        assert get(uri["value"])[0] == 404          # single use
-        got[role] = (uri["output_file"], body)
+        for uri in info["command"]["uris"]:
+            assert uri["extract"] is False and uri["cache"] is False
+            assert uri["output_file"].startswith(FETCH_DIR + "/")
+            status, body = get(uri["value"])
+            assert status == 200, body
+            assert get(uri["value"])[0] == 404          # single use
+            got.setdefault(role, {})[uri["output_file"]] = body
+    # executors check the framework's drains with a key derived from the pool key
+    admin = got[Role.EXECUTOR].pop(f"{FETCH_DIR}/passwords/HTCMESOS_EXECUTORS")
+    assert admin == admin_key(SECRET.encode()) and SECRET.encode() not in admin
+    got = {role: next(iter(files.items())) for role, files in got.items()}
     assert got[Role.MASTER] == (f"{FETCH_DIR}/passwords/POOL", SECRET.encode())
     for role, identity, scope in [(Role.SUBMITTER, "submitter", "ADVERTISE_SCHEDD"),
                                   (Role.EXECUTOR, "executor", "ADVERTISE_STARTD")]:
@@ -150,12 +154,12 @@ def test_credentials_are_fetched_once_from_single_use_urls(spec, credentials):
 
 def test_unfetched_credentials_are_revoked_and_expire(spec, credentials, clock):
     server = credentials.server
-    a = build_task_info(spec, Role.EXECUTOR, "dc", "twosites.executor.dc.aaaaaa", "a", (),
+    a = build_task_info(spec, Role.SUBMITTER, "dc", "twosites.submitter.dc.aaaaaa", "a", (),
                         credentials)["command"]["uris"][0]["value"]
-    b = build_task_info(spec, Role.EXECUTOR, "dc", "twosites.executor.dc.bbbbbb", "a", (),
+    b = build_task_info(spec, Role.SUBMITTER, "dc", "twosites.submitter.dc.bbbbbb", "a", (),
                         credentials)["command"]["uris"][0]["value"]
     assert server.pending() == 2
-    credentials.release("twosites.executor.dc.aaaaaa")    # e.g. the task already ended
+    credentials.release("twosites.submitter.dc.aaaaaa")   # e.g. the task already ended
     assert get(a)[0] == 404 and server.pending() == 1
     clock.advance(server.ttl_s + 1)
     assert get(b)[0] == 404 and server.pending() == 0

@@ -1,0 +1,37 @@
+"""HTCondor's side of the actuator: graceful drains through the bindings worker.
+
+A drain is sent to the startd itself (through CCB at private sites). Executors hold no
+pool key, so they cannot check a token signed with it: the framework and the executors
+share a second key, derived from the pool key (:func:`framework.condor.tokens.admin_key`),
+with which the framework signs its own token (``htcmesos@<trust domain>``, scope
+ADMINISTRATOR); the executors' config lets that identity, and no other remote one,
+administer them. A compromised executor could drain other executors with it, nothing
+more: the central manager does not know that key.
+"""
+from __future__ import annotations
+
+from ..condor.workerclient import CondorWorker
+from ..monitor.snapshot import StartdInfo
+from ..planner.decision import Drain
+from .actuator import PoolControl
+
+
+class CondorControl(PoolControl):
+    """Drains and cancels through the worker; raises :class:`CondorError` on failure."""
+
+    def __init__(self, worker: CondorWorker) -> None:
+        self.worker = worker
+        self._addresses: dict[str, tuple[str, str]] = {}    # task id → (name, address)
+
+    def drain(self, startd: StartdInfo) -> str:
+        answer = self.worker.call({"op": "drain", "name": startd.name,
+                                   "address": startd.address})
+        self._addresses[startd.task_id] = (startd.name, startd.address)
+        return str(answer.get("request", ""))
+
+    def cancel_drain(self, drain: Drain) -> None:
+        name, address = self._addresses.pop(drain.task_id, (drain.startd, ""))
+        if not address:
+            raise LookupError(f"no address known for {drain.startd}")
+        self.worker.call({"op": "cancel", "name": name, "address": address,
+                          "request": drain.request_id})

@@ -1,0 +1,31 @@
+"""Framework mode as the elastic loop's backend: its executor tasks, desired counts, kills."""
+from __future__ import annotations
+
+from ...actuator import Backend
+from ...autoscaler.lifecycle import Phase
+from ...model import Role
+from ...planner import Executor, TaskState
+from .framework import MesosFramework
+
+
+class MesosBackend(Backend):
+    """The executors of a :class:`MesosFramework` (thread-safe through its lock)."""
+
+    def __init__(self, framework: MesosFramework) -> None:
+        self.fw = framework
+
+    def executors(self) -> list[Executor]:
+        out = []
+        for rec in self.fw.snapshot_records():
+            if rec.role is not Role.EXECUTOR or rec.phase is Phase.ENDED:
+                continue
+            state = (TaskState.KILLING if rec.phase is Phase.KILLING else
+                     TaskState.RUNNING if rec.confirmed else TaskState.STARTING)
+            out.append(Executor(rec.task_id, rec.site, state, rec.launched_at))
+        return out
+
+    def set_desired(self, site: str, count: int) -> None:
+        self.fw.set_desired_executors(site, count)
+
+    def kill(self, task_id: str) -> bool:
+        return self.fw.kill(task_id)
