@@ -76,6 +76,9 @@ SPEC = textwrap.dedent("""\
         mem: 2048
         kill_grace_period: 20
         health_check: {{grace_period: 120, interval: 1, timeout: 5}}
+    autoscaling: {{enabled: {elastic}, min_executors: 0, max_executors: 8,
+                  max_launches_per_tick: 4, idle_before_scale_in: 6, scale_up_cooldown: 10,
+                  scale_down_cooldown: 4, tick: 2}}
     backend: {{type: sim, sim: {{seed: 3, agents_per_site: 3}}}}
     """)
 FAST = Options(reconcile_settle_s=0.3, refuse_s=0.5, idle_refuse_s=2.0,
@@ -85,13 +88,14 @@ JOB_LEASE_S = 20
 
 
 def make_spec(client: Any, images: dict, workdir: Path, campus_private: bool = True,
-              nets: dict | None = None) -> tuple[ClusterSpec, dict]:
+              nets: dict | None = None, elastic: bool = False) -> tuple[ClusterSpec, dict]:
     """The test pool's spec (fresh network names and free CIDRs unless ``nets`` given)."""
     tag = uuid.uuid4().hex[:6]
     nets = nets or {"dc_net": f"htcm-rp-dc-{tag}", "dc_cidr": free_docker_cidr(client, 231),
                     "campus_net": f"htcm-rp-campus-{tag}",
                     "campus_cidr": free_docker_cidr(client, 232)}
     text = SPEC.format(lease=JOB_LEASE_S, campus_private=str(campus_private).lower(),
+                       elastic=str(elastic).lower(),
                        master=images[Role.MASTER], submitter=images[Role.SUBMITTER],
                        executor=images[Role.EXECUTOR], **nets)
     return parse_spec(text, "real-pool.yaml", workdir), nets
@@ -101,14 +105,19 @@ class RealPool:
     """The running pool and what tests ask of it."""
 
     def __init__(self, client: Any, images: dict, workdir: Path,
-                 desired: dict[str, int]) -> None:
+                 desired: dict[str, int], elastic: bool = False) -> None:
+        """``desired``: executors per site, kept by the framework; with ``elastic`` the
+        queue decides instead (the elastic loop runs, ``desired`` is ignored)."""
         self.client, self.images, self.workdir = client, images, workdir
         self.key_file = workdir / "pool.key"
         self.key_file.write_bytes(KEY)
-        self.spec, self.nets = make_spec(client, images, workdir)
+        self.spec, self.nets = make_spec(client, images, workdir, elastic=elastic)
         self.runner = DockerTaskRunner(client, poll_s=0.2)
-        self.run = EmulatedRun(self.spec, workdir, self.runner, options=FAST, tick_s=0.2)
-        self.desired = desired
+        self.decisions: list = []        # (wall time, Decision) of the elastic loop
+        self.run = EmulatedRun(self.spec, workdir, self.runner, options=FAST, tick_s=0.2,
+                               elastic=elastic,
+                               on_decision=lambda d: self.decisions.append((time.time(), d)))
+        self.desired = {} if elastic else desired
         self.extra: list[Any] = []
 
     def start(self, timeout_s: float = 240.0) -> "RealPool":

@@ -1,0 +1,104 @@
+"""The queue drives a real pool: jobs make executors start at their sites, an empty queue
+drains and removes them, a running job is never killed, and a collector that cannot be
+reached for 120 s stops every removal until it answers again.
+
+The production framework with its elastic loop (monitor through the bindings worker,
+planner, actuator: drains with the framework's own token) against the strict Mesos
+emulator whose agents run the real role images; two sites on iptables'd networks.
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Iterator
+
+import pytest
+
+from framework.model import Role
+from framework.planner import Code
+from framework.sim.condorpool import SubmitHost
+from tests.realpool import RealPool, job_attrs, wait_job
+from tests.services import wait_for
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def pool(docker_engine, role_images, tmp_path_factory) -> Iterator[RealPool]:
+    real = RealPool(docker_engine, role_images, tmp_path_factory.mktemp("elastic"), {},
+                    elastic=True)
+    try:
+        yield real.start()
+    finally:
+        real.close()
+
+
+@pytest.fixture(scope="module")
+def host(pool: RealPool) -> SubmitHost:
+    return pool.submit_host()
+
+
+def executors(pool: RealPool, site: str | None = None) -> list:
+    return [r for r in pool.run.records() if r.role is Role.EXECUTOR and r.phase.active
+            and (site is None or r.site == site)]
+
+
+def test_the_queue_grows_the_pool_at_the_right_sites_and_an_empty_queue_shrinks_it(
+        pool: RealPool, host: SubmitHost):
+    assert executors(pool) == []                      # min 0: an empty pool to begin with
+    short = host.submit("campus", 3, 3)               # 3 × 1 core: two 2-core executors
+    long = host.submit("dc", 25, 1, command="sleep 25; hostname")
+    pool.run.wait(lambda: len(executors(pool, "campus")) == 2
+                  and len(executors(pool, "dc")) == 1, 90, "executors at both sites")
+    wait_job(host, short, lambda js: all(j.status == "completed" for j in js), 120,
+             "the campus jobs")
+    (job,) = wait_job(host, long, lambda js: js[0].status == "running", 60, "the long job")
+    dc_task = pool.run.wait(lambda: next((r.task_id for r in executors(pool, "dc")), None), 5,
+                            "the dc executor")
+    # the campus executors drain and go while the dc one (1 of 2 cores busy) runs its job
+    pool.run.wait(lambda: not executors(pool, "campus"), 90, "campus drained and removed")
+    assert job_attrs(host, long, "JobStatus")[0] == ["2"]     # still running ...
+    assert dc_task in {r.task_id for r in executors(pool, "dc")}   # ... and kept
+    wait_job(host, long, lambda js: js[0].status == "completed", 90, "the long job done")
+    pool.run.wait(lambda: not executors(pool), 90, "every executor removed")
+    starts = job_attrs(host, long, "NumJobStarts")[0][0]
+    assert starts == "1", starts                      # never vacated, never run twice
+    # the order of things, from the decisions: removals only after a drain, never of the
+    # executor whose job ran, before that job ended
+    codes = [r.code for _, d in pool.decisions for r in d.reasons]
+    assert Code.SCALE_UP in codes and Code.DRAIN in codes and Code.DRAINED in codes
+    drained = [wall for wall, d in pool.decisions for r in d.reasons
+               if r.code is Code.DRAIN and r.site == "dc"]
+    ended = int(job_attrs(host, long, "CompletionDate")[0][0])
+    assert drained and all(wall >= ended for wall in drained), (drained, ended)
+    assert not any(r.state == "TASK_FAILED" for r in pool.run.records()
+                   if r.role is Role.EXECUTOR)
+
+
+def test_an_unreachable_collector_removes_nothing_and_the_loop_recovers(
+        pool: RealPool, host: SubmitHost):
+    cluster = host.submit("dc", 1, 1)
+    wait_job(host, cluster, lambda js: js[0].status == "completed", 120, "a job")
+    (idle,) = executors(pool, "dc")
+    rule = ["OUTPUT", "-d", pool.spec.master_address, "-p", "tcp", "--dport", "9618",
+            "-j", "DROP"]
+    seen = len(pool.decisions)
+    subprocess.run(["iptables", "-w", "-I", *rule], check=True)
+    began = time.monotonic()
+    try:
+        # 120 s in which the framework cannot reach the collector (the pool itself runs
+        # on); the idle executor must stay throughout
+        kept = lambda: idle.task_id in {r.task_id for r in executors(pool, "dc")}  # noqa: E731
+        assert wait_for(lambda: not kept() or time.monotonic() - began >= 120, 130,
+                        interval_s=1.0)
+        assert kept(), "an executor was removed while the collector could not be reached"
+    finally:
+        subprocess.run(["iptables", "-w", "-D", *rule], check=True)
+    during = [d for _, d in pool.decisions[seen:]]
+    assert len(during) >= 3, "the loop kept running"
+    stale = [d for d in during if not d.fresh]
+    assert stale and all(not d.drain and not d.kill for d in stale)
+    assert any(Code.STALE in d.codes() for d in stale), [d.reasons for d in stale]
+    # the collector answers again: the idle executor is drained and removed
+    pool.run.wait(lambda: not executors(pool), 90, "recovered and shrank")
+    assert any(d.fresh for _, d in pool.decisions[seen + len(during):])
