@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .actuator.condor import CondorControl
+from .actuator.hooks import CluesHooks, HookRunner
 from .backends.mesos.elastic import MesosBackend
 from .backends.mesos.framework import MesosFramework
 from .clock import Clock
@@ -51,9 +52,13 @@ class ElasticThread(threading.Thread):
         self.worker = CondorWorker({"_CONDOR_TRUST_DOMAIN": spec.pool.trust_domain,
                                     "_CONDOR_SEC_TOKEN_DIRECTORY": str(self.tokens),
                                     "_CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS": "IDTOKENS"})
+        policy = spec.autoscaling
+        self.hooks = HookRunner(policy.hooks_folder, policy.hooks_timeout_s) \
+            if policy.hooks_folder else None
         self.loop = ElasticLoop(spec, CondorMonitor(self.worker,
                                                     collector_address(spec.master_address)),
-                                MesosBackend(fw), CondorControl(self.worker))
+                                MesosBackend(fw), CondorControl(self.worker),
+                                CluesHooks(self.hooks) if self.hooks else None)
         self.last: Decision | None = None
 
     def run(self) -> None:
@@ -72,4 +77,6 @@ class ElasticThread(threading.Thread):
                     self.on_decision(self.last)
         finally:
             self.worker.close()
+            if self.hooks is not None:
+                self.hooks.close()
             shutil.rmtree(self.tokens, ignore_errors=True)

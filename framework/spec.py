@@ -99,6 +99,9 @@ class AutoscalingSpec:
     scale_up_cooldown_s: float = 30
     scale_down_cooldown_s: float = 120
     tick_s: float = 10
+    #: CLUES-style hook executables (<folder>/<EVENT>), or None
+    hooks_folder: Path | None = None
+    hooks_timeout_s: float = 180
 
 
 @dataclass(frozen=True)

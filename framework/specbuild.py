@@ -43,7 +43,7 @@ def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> Clu
     pool = _pool(top["pool"], c, base_dir) if "pool" in top else None
     sites = _sites(top["sites"], c) if "sites" in top else []
     roles = _roles(top["roles"], c) if "roles" in top else {}
-    autoscaling = _autoscaling(top.get("autoscaling"), c, sites)
+    autoscaling = _autoscaling(top.get("autoscaling"), c, sites, base_dir)
     backend = backend_spec(top["backend"], c, base_dir) if "backend" in top else None
     if Role.MASTER in roles and sites:
         _check_master_address(roles[Role.MASTER].address, sites, c)
@@ -287,11 +287,15 @@ def _health(value: Any, p: tuple, c: Checker) -> HealthCheck:
         consecutive_failures=c.integer(d, "consecutive_failures", p, 3, minimum=1))
 
 
-def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec]) -> AutoscalingSpec:
+def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec],
+                 base_dir: Path = Path(".")) -> AutoscalingSpec:
     p = ("autoscaling",)
     d = c.mapping(value, p, ["enabled", "min_executors", "max_executors", "idle_before_scale_in",
                              "max_launches_per_tick", "scale_up_cooldown",
-                             "scale_down_cooldown", "tick"])
+                             "scale_down_cooldown", "tick", "hooks"])
+    hq = p + ("hooks",)
+    hooks = c.mapping(d.get("hooks"), hq, ["folder", "timeout"],
+                      required=["folder"] if "hooks" in d else [])
     site_max = sum(s.executors_max for s in sites)
     lo = c.integer(d, "min_executors", p, sum(s.executors_min for s in sites), minimum=0)
     hi = c.integer(d, "max_executors", p, site_max, minimum=0)
@@ -310,4 +314,8 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec]) -> AutoscalingSp
         scale_up_cooldown_s=c.number(d, "scale_up_cooldown", p, 30, minimum=0, unit="seconds"),
         scale_down_cooldown_s=c.number(d, "scale_down_cooldown", p, 120, minimum=0,
                                        unit="seconds"),
-        tick_s=c.number(d, "tick", p, 10, positive=True, unit="seconds"))
+        tick_s=c.number(d, "tick", p, 10, positive=True, unit="seconds"),
+        hooks_folder=_file(c.string(hooks, "folder", hq, describe="a folder of hook "
+                                                                  "executables"), base_dir)
+        if hooks.get("folder") else None,
+        hooks_timeout_s=c.number(hooks, "timeout", hq, 180, positive=True, unit="seconds"))

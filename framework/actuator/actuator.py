@@ -49,7 +49,6 @@ class PoolControl(abc.ABC):
         """Cancel a drain (the startd takes claims again). Raises on failure."""
 
 
-Hook = Callable[[Decision, "Applied"], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,11 +63,12 @@ class Applied:
 
 
 class Actuator:
-    """Applies decisions to a backend and a pool; ``hooks`` are told afterwards."""
+    """Applies decisions to a backend and a pool; ``before_kill`` is told of each kill
+    before it is made (hooks)."""
 
     def __init__(self, backend: Backend, control: PoolControl,
-                 hooks: tuple[Hook, ...] = ()) -> None:
-        self.backend, self.control, self.hooks = backend, control, hooks
+                 before_kill: Callable[[str], None] | None = None) -> None:
+        self.backend, self.control, self.before_kill = backend, control, before_kill
 
     def apply(self, decision: Decision) -> Applied:
         drains = dict(decision.state.drains)
@@ -82,6 +82,8 @@ class Actuator:
                 errors.append(f"cancel drain of {drain.startd}: {exc}")
         killed = []
         for task_id in decision.kill:
+            if self.before_kill is not None:
+                self._call(errors, f"before kill {task_id}", self.before_kill, task_id)
             if self._call(errors, f"kill {task_id}", self.backend.kill, task_id):
                 killed.append(task_id)
         drained = []
@@ -99,14 +101,8 @@ class Actuator:
             self._call(errors, f"desired {site}={count}", self.backend.set_desired, site, count)
         for error in errors:
             log.warning("actuator: %s", error)
-        applied = Applied(dataclasses.replace(decision.state, drains=drains), tuple(drained),
-                          tuple(killed), tuple(cancelled), tuple(errors))
-        for hook in self.hooks:
-            try:
-                hook(decision, applied)
-            except Exception:  # noqa: BLE001 - a hook never stops the pool
-                log.exception("actuator hook failed")
-        return applied
+        return Applied(dataclasses.replace(decision.state, drains=drains), tuple(drained),
+                       tuple(killed), tuple(cancelled), tuple(errors))
 
     @staticmethod
     def _call(errors: list[str], what: str, fn: Callable, *args: object) -> bool:
