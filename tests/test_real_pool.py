@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from framework.condor.tokens import decode, mint_role_token, mint_token
+from framework.condor.tokens import admin_key, decode, mint_role_token, mint_token
 from framework.mesos.protocol import TaskState
 from framework.model import Role
 from framework.sim.condorpool import SubmitHost
@@ -97,9 +97,14 @@ def test_only_the_master_holds_the_key_and_nothing_leaks(pool: RealPool):
     assert not pool.key_file.exists()        # the framework read it once, then it was gone
     assert pool.sh(master.task_id, "stat -c '%a' /etc/condor/passwords.d/POOL").strip() == "600"
     assert pool.sh(master.task_id, "cat /etc/condor/passwords.d/POOL").encode() == KEY
+    assert pool.sh(sub.task_id, "ls -A /etc/condor/passwords.d").strip() == ""
+    # executors hold only the key the framework signs its drains with, derived one way
+    # from the pool key (framework/condor/tokens.py admin_key)
+    assert pool.sh(ex.task_id, "ls -A /etc/condor/passwords.d").split() == ["HTCMESOS_EXECUTORS"]
+    derived = pool.sh(ex.task_id, "cat /etc/condor/passwords.d/HTCMESOS_EXECUTORS").encode()
+    assert derived == admin_key(KEY) and KEY.strip() not in derived
     for rec, identity, scope in [(sub, "submitter", "ADVERTISE_SCHEDD"),
                                  (ex, "executor", "ADVERTISE_STARTD")]:
-        assert pool.sh(rec.task_id, "ls -A /etc/condor/passwords.d").strip() == ""
         names = pool.sh(rec.task_id, "ls /etc/condor/tokens.d").split()
         assert names == [identity]
         token = pool.sh(rec.task_id, f"cat /etc/condor/tokens.d/{identity}").strip()
@@ -173,11 +178,11 @@ def test_a_client_outside_the_pool_cannot_advertise_submit_or_reconfigure(extra:
           'HTCMESOS_TASK_ID = "outsider-ad"\n')
     advertise = (f"printf '%s' '{ad}' > /tmp/ad; "
                  f"condor_advertise -pool '{extra.collector_address}' UPDATE_STARTD_AD /tmp/ad; "
-                 "echo advertise=$?; ")
+                 "printf '\\nadvertise=%s\\n' $?; ")
     rest = ("printf 'executable=/bin/true\\nqueue\\n' > /tmp/j.sub; "
-            f"condor_submit -addr '{schedd}' /tmp/j.sub; echo submit=$?; "
-            f"condor_reconfig -addr '{cm}'; echo reconfig=$?; "
-            f"condor_off -addr '{cm}'; echo off=$?")
+            f"condor_submit -addr '{schedd}' /tmp/j.sub; printf '\\nsubmit=%s\\n' $?; "
+            f"condor_reconfig -addr '{cm}'; printf '\\nreconfig=%s\\n' $?; "
+            f"condor_off -addr '{cm}'; printf '\\noff=%s\\n' $?")
     refused = {"submit": "1", "reconfig": "1", "off": "1"}
     cases = {"no credential": (b"not a token\n", True),
              "another pool's token": (mint_role_token(b"other key\n", trust, Role.EXECUTOR,

@@ -80,6 +80,9 @@ def test_an_unreachable_collector_removes_nothing_and_the_loop_recovers(
     cluster = host.submit("dc", 1, 1)
     wait_job(host, cluster, lambda js: js[0].status == "completed", 120, "a job")
     (idle,) = executors(pool, "dc")
+    ended = int(job_attrs(host, cluster, "CompletionDate")[0][0])
+    assert wait_for(lambda: any(wall > ended + 1 and d.fresh for wall, d in pool.decisions),
+                    30), "no fresh look at the idle executor"
     rule = ["OUTPUT", "-d", pool.spec.master_address, "-p", "tcp", "--dport", "9618",
             "-j", "DROP"]
     seen = len(pool.decisions)

@@ -30,6 +30,10 @@ def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
          state: PlannerState, now: float) -> Decision:
     """The decision for this tick, with a reason for every action and every one not taken."""
     reasons: list[Reason] = []
+    if not snapshot.fresh:
+        reasons.append(Reason(Code.STALE, "*", f"the pool's data is {snapshot.age(now):.0f} s "
+                                               f"old ({snapshot.error}): nothing is launched "
+                                               f"or removed until it is fresh"))
     live = [e for e in executors if e.state is not TaskState.KILLING]
     count = Counter(e.site for e in live)
     by_task = snapshot.by_task()
@@ -101,10 +105,6 @@ def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, 
             starting[e.site] += 1
             free[(e.site, slot[0], slot[1])] += 1
     if not snapshot.fresh:
-        if snapshot.idle_jobs:
-            reasons.append(Reason(Code.STALE, "*", f"{snapshot.idle_job_count()} idle job(s) "
-                                                   f"seen {snapshot.age(now):.0f} s ago: no "
-                                                   f"launch on stale data ({snapshot.error})"))
         return {s.name: 0 for s in spec.sites}, Counter()
     total = sum(count.values())
     pool_room = max(0, spec.autoscaling.max_executors - total)
