@@ -23,6 +23,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7.4,<9", "pytest-timeout>=2.1,<3"],
+        # bench/bench_elastic.py runs COBalD's LinearController as a baseline
+        "bench": ["cobald>=0.14,<0.15"],
     },
     entry_points={"console_scripts": ["htcmesos=framework.cli:main"]},
 )
