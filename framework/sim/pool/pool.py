@@ -67,8 +67,13 @@ class SimPool(PoolMonitor, Backend, PoolControl):
         self._ids = itertools.count(1)
         self._outage: tuple[float, float] | None = None
         self._last_snapshot: PoolSnapshot | None = None
+        self._running: Counter = Counter()       # site → jobs running there
+        self._started: set[int] = set()          # jobs whose current instance runs
+        self._ended = 0
+        self._pending_arrivals = 0
         for job in sorted(jobs, key=lambda j: (j.submit, j.id)):
             self._push(job.submit, "arrive", job)
+            self._pending_arrivals += 1
         self._push(start + timings.negotiation_s, "negotiate", None)
 
     # -- simulation ------------------------------------------------------------------
@@ -82,8 +87,7 @@ class SimPool(PoolMonitor, Backend, PoolControl):
 
     def done(self) -> bool:
         """Every job has ended and none will arrive."""
-        return all(j.end is not None for j in self.jobs.values()) and \
-            not any(kind == "arrive" for _, _, kind, _ in self._events)
+        return self._pending_arrivals == 0 and self._ended == len(self.jobs)
 
     def outage(self, start: float, end: float) -> None:
         """The collector cannot be reached from ``start`` to ``end``: stale snapshots."""
@@ -103,6 +107,7 @@ class SimPool(PoolMonitor, Backend, PoolControl):
     def _on_arrive(self, job: Job) -> None:
         self.jobs[job.id] = job
         self._idle[job.id] = job
+        self._pending_arrivals -= 1
 
     def _on_boot(self, task_id: str) -> None:
         ex = self.nodes.get(task_id)
@@ -121,6 +126,8 @@ class SimPool(PoolMonitor, Backend, PoolControl):
             next_cycle = (int(job.submit // cycle) + 1) * cycle
             self.metrics.extra_waits.append(max(0.0, self.now - next_cycle - self.t.claim_s))
         job.starts += 1
+        self._running[ex.site] += 1
+        self._started.add(job.id)
         self._push(self.now + job.runtime, "finish", (job.id, ex.task_id, job.starts))
 
     def _on_finish(self, payload: tuple[int, str, int]) -> None:
@@ -129,6 +136,9 @@ class SimPool(PoolMonitor, Backend, PoolControl):
         if job.executor != payload[1] or job.starts != payload[2] or ex is None or ex.killed:
             return                                    # that instance was killed
         job.end = self.now
+        self._ended += 1
+        self._running[ex.site] -= 1
+        self._started.discard(job.id)
         self._release(ex, job)
 
     def _release(self, ex: SimExecutor, job: Job) -> None:
@@ -179,8 +189,7 @@ class SimPool(PoolMonitor, Backend, PoolControl):
                        ex.idle_since, ex.task_id)
             for ex in self.nodes.values() if ex.booted and not ex.killed)
         shapes = Counter((j.cpus, j.memory, j.site) for j in self._idle.values())
-        running = Counter(self.nodes[j.executor].site for j in self.jobs.values()
-                          if j.running and j.executor in self.nodes)
+        running = +self._running
         snap = PoolSnapshot(now, True, startds,
                             tuple(JobShape(c, m, s, n) for (c, m, s), n in sorted(
                                 shapes.items(), key=lambda kv: (kv[0][0], kv[0][1],
@@ -215,6 +224,9 @@ class SimPool(PoolMonitor, Backend, PoolControl):
         self.metrics.killed_executors += 1
         for job_id in list(ex.jobs):
             job = self.jobs[job_id]
+            if job.id in self._started:               # it was running, not just matched
+                self._started.discard(job.id)
+                self._running[ex.site] -= 1
             self.metrics.killed_running += 1
             job.killed += 1
             job.executor = None
