@@ -112,6 +112,9 @@ class _Run:
         finally:
             self.echo("cleaning up containers, networks and firewall rules")
             runner.close()
+            if runner.kept_networks:
+                self.echo(f"networks kept (still in use by other containers): "
+                          f"{', '.join(runner.kept_networks)}")
 
     def _run(self, runner: Any, executors: int) -> EmulatedRun:
         run = EmulatedRun(self.spec, self.tmp, runner, on_status=self.view.show,

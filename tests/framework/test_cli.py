@@ -168,6 +168,7 @@ def test_demo_runs_real_jobs_at_both_sites_and_cleans_up(docker_engine, role_ima
     """The README's first command: the real pool on the emulated cluster, jobs completed
     at both sites (one of them after losing its executor's agent), nothing left behind."""
     before = {c.id for c in docker_engine.containers.list(all=True)}
+    nets_before = {n.id for n in docker_engine.networks.list(filters={"label": "htcmesos.emulator=1"})}
     proc = subprocess.run([sys.executable, "-m", "framework.cli", "demo", "--duration", "240"],
                           capture_output=True, text=True, cwd=ROOT, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -181,7 +182,9 @@ def test_demo_runs_real_jobs_at_both_sites_and_cleans_up(docker_engine, role_ima
     assert "is lost under running job" in out and "every job completed" in out
     after = {c.id for c in docker_engine.containers.list(all=True)}
     assert after <= before, "the demo left containers behind"
-    assert not docker_engine.networks.list(filters={"label": "htcmesos.emulator=1"})
+    left = [n.name for n in docker_engine.networks.list(filters={"label": "htcmesos.emulator=1"})
+            if n.id not in nets_before]
+    assert not left, f"the demo left networks behind: {left}; {out[-1500:]}"
 
 
 @pytest.mark.parametrize("content, line, words", [

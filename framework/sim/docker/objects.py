@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import logging
 import threading
+import time
 from typing import Any
 
 import docker
@@ -106,13 +107,31 @@ class NetworkPool:
             self._networks = {k: v for k, v in self._networks.items() if v != docker_name}
             self._bridges.pop(docker_name, None)
 
-    def remove_created(self) -> None:
-        """Remove the networks this pool made (kept, with a log line, while still in use)."""
-        for net in reversed(self._created):
-            try:
-                self.client.networks.get(net).remove()
-            except docker.errors.DockerException as exc:
-                log.info("network %s kept: %s", net, explain(exc))
+    def remove_created(self, deadline_s: float = 15.0) -> list[str]:
+        """Remove the networks this pool made; return those kept (logged).
+
+        The engine refuses (403 "has active endpoints") while an endpoint is still
+        attached, which it can be for a moment after its container was force-removed;
+        endpoints of containers gone (or of this runner) are disconnected and removal
+        is retried until ``deadline_s``. A network a foreign container still uses is kept.
+        """
+        pending = list(reversed(self._created))
+        end = time.monotonic() + deadline_s
+        errors: dict[str, str] = {}
+        while pending:
+            for name in list(pending):
+                error = _remove_network(self.client, name, self.runner_id)
+                if error is None:
+                    pending.remove(name)
+                else:
+                    errors[name] = error
+            if not pending or time.monotonic() >= end:
+                break
+            time.sleep(0.2)                       # bounded: ends at the deadline
+        for name in pending:
+            log.warning("network %s kept: %s", name, errors.get(name, "?"))
+        self._created = [n for n in self._created if n in pending]
+        return pending
 
     def _create(self, docker_name: str, cidr: str) -> None:
         """A bridge network for ``cidr`` that hands out addresses only from its upper half:
@@ -133,6 +152,37 @@ class NetworkPool:
             if exc.status_code != 409:            # 409: someone made it meanwhile: use it
                 raise LaunchError(f"cannot create network {docker_name!r} ({cidr}): "
                                   f"{explain(exc)}") from None
+
+
+def _remove_network(client: docker.DockerClient, name: str, runner_id: str) -> str | None:
+    """Remove network ``name`` after disconnecting endpoints of containers that are gone
+    or this runner's; None when it is gone, else the engine's reason."""
+    try:
+        net = client.networks.get(name)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.DockerException as exc:
+        return explain(exc)
+    for container_id in (net.attrs.get("Containers") or {}):
+        try:
+            labels = client.api.inspect_container(container_id)["Config"].get("Labels") or {}
+            if labels.get(RUNNER_LABEL) != runner_id:
+                continue                          # a foreign container: not ours to cut
+        except docker.errors.NotFound:
+            pass                                  # a stale endpoint of a removed container
+        except docker.errors.DockerException:
+            continue
+        try:
+            net.disconnect(container_id, force=True)
+        except docker.errors.DockerException:
+            pass
+    try:
+        net.remove()
+        return None
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.DockerException as exc:
+        return explain(exc)
 
 
 def remove_container(api: docker.APIClient, container_id: str | None) -> None:

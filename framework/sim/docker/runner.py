@@ -86,6 +86,7 @@ class DockerTaskRunner(TaskRunner):
         self._probes = ThreadPoolExecutor(check_workers, thread_name_prefix="docker-health")
         self._stop = threading.Event()
         self._closed = False
+        self.kept_networks: list[str] = []       # networks close() could not remove
         self._watcher = threading.Thread(target=self._watch, daemon=True,
                                          name=f"docker-watch-{self.runner_id}")
         self._watcher.start()
@@ -144,7 +145,7 @@ class DockerTaskRunner(TaskRunner):
         self._sweep()
         if self.firewall is not None:
             self.firewall.close()
-        self._networks.remove_created()
+        self.kept_networks = self._networks.remove_created()
         if self._own_sandbox:
             shutil.rmtree(self.sandbox_root, ignore_errors=True)
 

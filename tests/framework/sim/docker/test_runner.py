@@ -342,6 +342,41 @@ def test_network_removed_meanwhile_is_made_again(docker_engine, tiny_image, netw
     assert done.state == TaskState.FINISHED, done.message
 
 
+def test_network_a_foreign_container_uses_is_kept_and_named_then_removed_once_free(
+        docker_engine, tiny_image, network, agent):
+    from framework.sim.docker.objects import NetworkPool
+    pool = NetworkPool(docker_engine, f"r-{uuid.uuid4().hex[:8]}")
+    name = pool.get(agent, network[0])
+    foreign = docker_engine.containers.run(tiny_image, ["python3", "-c", "import time; time.sleep(60)"],
+                                           network=name, detach=True,
+                                           volumes={"/usr": {"bind": "/usr", "mode": "ro"}})
+    try:
+        assert pool.remove_created(deadline_s=0.5) == [name]        # not ours to cut off
+        docker_engine.networks.get(name)
+    finally:
+        foreign.remove(force=True)
+    assert pool.remove_created(deadline_s=10) == []
+    with pytest.raises(docker.errors.NotFound):
+        docker_engine.networks.get(name)
+
+
+def test_network_with_an_endpoint_of_this_runner_is_disconnected_and_removed(
+        docker_engine, tiny_image, network, agent):
+    from framework.sim.docker.objects import NetworkPool
+    runner_id = f"r-{uuid.uuid4().hex[:8]}"
+    pool = NetworkPool(docker_engine, runner_id)
+    name = pool.get(agent, network[0])
+    ours = docker_engine.containers.run(tiny_image, ["python3", "-c", "import time; time.sleep(60)"],
+                                        network=name, detach=True, labels={RUNNER_LABEL: runner_id},
+                                        volumes={"/usr": {"bind": "/usr", "mode": "ro"}})
+    try:
+        assert pool.remove_created(deadline_s=10) == []
+        with pytest.raises(docker.errors.NotFound):
+            docker_engine.networks.get(name)
+    finally:
+        ours.remove(force=True)
+
+
 # -- the fetcher, fixed addresses, private sites ------------------------------------------
 
 def test_fetcher_puts_uris_into_the_sandbox_before_the_container_starts(
