@@ -233,6 +233,95 @@ def run(spec: str, masters: str | None, state: str | None, duration: float | Non
     click.echo("stopped; tasks keep running until the framework's failover timeout")
 
 
+# -- CLUES drives htcmesos: its command-line power manager and LRMS view ----------------
+
+def _api_options(fn):
+    fn = click.option("--token-file", type=click.Path(dir_okay=False), default=None,
+                      help="The API's bearer token (default: the spec's api.token_file).")(fn)
+    fn = click.option("--url", default=None, metavar="URL",
+                      help="The framework's API (default: from the spec's api.listen).")(fn)
+    return click.option("--spec", "spec_path", default="htcmesos.yaml", show_default=True,
+                        type=click.Path(dir_okay=False), help="The pool's cluster spec.")(fn)
+
+
+def _api(spec_path: str, url: str | None, token_file: str | None):
+    """(spec or None, API client): the spec is needed unless --url is given."""
+    from .api.client import ApiClient
+
+    spec = _load(spec_path) if url is None or Path(spec_path).exists() else None
+    if url is None:
+        if not spec.api.listen:
+            raise HtcmesosError(f"{spec_path}: api.listen is empty: the framework serves no API")
+        url = spec.api.url
+    path = Path(token_file) if token_file else (spec.api.token_file if spec else None)
+    token = None
+    if path is not None:
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise HtcmesosError(f"cannot read the API token {path}: {exc.strerror}") from None
+    return spec, ApiClient(url, token)
+
+
+def _power(node: str, on: bool, spec_path: str, url: str | None, token_file: str | None) -> None:
+    from .clues.nodes import NodeError, site_of
+    from .errors import NotFound
+
+    spec, client = _api(spec_path, url, token_file)
+    try:
+        if spec is not None:
+            site_of(spec, node)
+        doc = client.post(f"/v1/clues/nodes/{node}/{'poweron' if on else 'poweroff'}")
+    except (NodeError, NotFound) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    # CLUES takes stdout without a space as the node's real name: a sentence, never a bare name
+    click.echo(doc.get("message") or f"power request for {node} accepted")
+
+
+@cli.command()
+@click.argument("node")
+@_api_options
+def poweron(node: str, spec_path: str, url: str | None, token_file: str | None) -> None:
+    """Power on virtual node NODE (CLUES' COMMANDLINE_CMDLINE_POWON: poweron %%h)."""
+    _power(node, True, spec_path, url, token_file)
+
+
+@cli.command()
+@click.argument("node")
+@_api_options
+def poweroff(node: str, spec_path: str, url: str | None, token_file: str | None) -> None:
+    """Power off virtual node NODE: drained, then removed (COMMANDLINE_CMDLINE_POWOFF)."""
+    _power(node, False, spec_path, url, token_file)
+
+
+@cli.command("clues-nodes")
+@_api_options
+@click.option("--hosts", is_flag=True,
+              help="Print CLUES' hosts file (IP NAME lines) from the spec instead.")
+def clues_nodes(spec_path: str, url: str | None, token_file: str | None, hosts: bool) -> None:
+    """Print the pool's nodes as CLUES' LRMS view (JSON list)."""
+    import json
+
+    if hosts:
+        from .clues.nodes import all_nodes
+        # CLUES needs an address per name; executors get theirs from Calico when they start,
+        # and htcmesos acts on the name alone: the address column is a placeholder
+        for node, _site in all_nodes(_load(spec_path)):
+            click.echo(f"0.0.0.0 {node}")
+        return
+    click.echo(json.dumps(_api(spec_path, url, token_file)[1].get("/v1/clues/nodes")))
+
+
+@cli.command("clues-jobs")
+@_api_options
+def clues_jobs(spec_path: str, url: str | None, token_file: str | None) -> None:
+    """Print the pool's idle jobs as CLUES' LRMS view (JSON list)."""
+    import json
+
+    click.echo(json.dumps(_api(spec_path, url, token_file)[1].get("/v1/clues/jobs")))
+
+
 def format_status_line(status) -> str:
     """One line: connection, tasks per role/site/phase, first waiting reason."""
     parts = [f"{role}@{site}:{phase}={n}" for (role, site, phase), n in

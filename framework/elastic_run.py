@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .actuator.condor import CondorControl
+from .api.server import ApiServer
 from .actuator.hooks import CluesHooks, HookRunner
 from .backends.mesos.elastic import MesosBackend
 from .backends.mesos.framework import MesosFramework
@@ -26,7 +27,9 @@ from .condor.config import collector_address
 from .condor.tokens import mint_admin_token
 from .condor.workerclient import CondorWorker
 from .elastic import ElasticLoop
+from .errors import HtcmesosError
 from .model import Role
+from .monitor import PoolMonitor
 from .monitor.condor import CondorMonitor
 from .planner import Decision
 from .spec import ClusterSpec
@@ -39,7 +42,10 @@ class ElasticThread(threading.Thread):
 
     def __init__(self, spec: ClusterSpec, fw: MesosFramework, key: bytes, clock: Clock,
                  stop: threading.Event,
-                 on_decision: Callable[[Decision], None] | None = None) -> None:
+                 on_decision: Callable[[Decision], None] | None = None,
+                 monitor: PoolMonitor | None = None) -> None:
+        """``monitor``: the pool's monitor (default: the real pool's
+        :class:`~framework.monitor.condor.CondorMonitor`; tests script one)."""
         super().__init__(name="htcmesos-elastic", daemon=True)
         self.spec, self.fw, self.clock, self.stop_event = spec, fw, clock, stop
         self.on_decision = on_decision
@@ -55,14 +61,16 @@ class ElasticThread(threading.Thread):
         policy = spec.autoscaling
         self.hooks = HookRunner(policy.hooks_folder, policy.hooks_timeout_s) \
             if policy.hooks_folder else None
-        self.loop = ElasticLoop(spec, CondorMonitor(self.worker,
-                                                    collector_address(spec.master_address)),
-                                MesosBackend(fw), CondorControl(self.worker),
+        if monitor is None:
+            monitor = CondorMonitor(self.worker, collector_address(spec.master_address))
+        self.loop = ElasticLoop(spec, monitor, MesosBackend(fw), CondorControl(self.worker),
                                 CluesHooks(self.hooks) if self.hooks else None)
         self.last: Decision | None = None
+        self.api: ApiServer | None = None
 
     def run(self) -> None:
         tick = self.spec.autoscaling.tick_s
+        self.api = self._start_api()
         try:
             while not self.stop_event.wait(tick):
                 if not any(r.role is Role.MASTER and r.confirmed
@@ -76,7 +84,33 @@ class ElasticThread(threading.Thread):
                 if self.on_decision is not None:
                     self.on_decision(self.last)
         finally:
+            if self.api is not None:
+                self.api.stop()
             self.worker.close()
             if self.hooks is not None:
                 self.hooks.close()
             shutil.rmtree(self.tokens, ignore_errors=True)
+
+    def _start_api(self) -> ApiServer | None:
+        """The API (CLUES' view and power requests) on ``api.listen``; a failure to
+        start it is logged and the pool runs on without it."""
+        api = self.spec.api
+        if not api.listen:
+            return None
+        token = None
+        if api.token_file is not None:
+            try:
+                token = api.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                log.error("API not started: its token file %s: %s", api.token_file,
+                          exc.strerror)
+                return None
+            if not token:
+                log.error("API not started: its token file %s is empty", api.token_file)
+                return None
+        try:
+            return ApiServer(api.listen, self.loop, token).start()
+        except HtcmesosError as exc:
+            level = logging.ERROR if self.spec.autoscaling.driver == "clues" else logging.WARNING
+            log.log(level, "%s; the pool runs without its API", exc)
+            return None

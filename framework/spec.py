@@ -102,6 +102,28 @@ class AutoscalingSpec:
     #: CLUES-style hook executables (<folder>/<EVENT>), or None
     hooks_folder: Path | None = None
     hooks_timeout_s: float = 180
+    #: who decides the pool's size: "htcmesos" (the planner) or "clues" (CLUES powers
+    #: virtual nodes on and off through ``htcmesos poweron`` / ``poweroff``)
+    driver: str = "htcmesos"
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    """The framework's HTTP API (CLUES' view and power requests; later the dashboard)."""
+
+    #: HOST:PORT it listens on ("" : no API); loopback by default
+    listen: str = "127.0.0.1:8642"
+    #: a file holding a bearer token every request must carry (None: no token)
+    token_file: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL a client on this host reaches the API at."""
+        host, _, port = self.listen.rpartition(":")
+        host = host.strip("[]")
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -152,6 +174,7 @@ class ClusterSpec:
     autoscaling: AutoscalingSpec
     backend: BackendSpec
     source: str | None = None
+    api: ApiSpec = ApiSpec()
 
     def site(self, name: str) -> SiteSpec:
         for site in self.sites:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from .model import Role
-from .spec import (AgentMatch, AutoscalingSpec, ClusterSpec, HealthCheck, PoolSpec, RoleSpec,
-                   SiteSpec, Volume)
-from .specbackend import backend_spec
+from .spec import (AgentMatch, ApiSpec, AutoscalingSpec, ClusterSpec, HealthCheck, PoolSpec,
+                   RoleSpec, SiteSpec, Volume)
+from .specbackend import LISTEN, backend_spec
 from .specchecks import Checker, spec_file as _file
 
 NAME = r"[a-z][a-z0-9-]{0,62}"
@@ -37,7 +37,7 @@ def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> Clu
     if not isinstance(data, dict):
         c.problem((), "must be a mapping with keys pool, sites, roles, backend (and autoscaling)")
         return None
-    top = c.mapping(data, (), ["pool", "sites", "roles", "autoscaling", "backend"],
+    top = c.mapping(data, (), ["pool", "sites", "roles", "autoscaling", "backend", "api"],
                     required=["pool", "sites", "roles", "backend"])
     # A missing block is reported once above, not again key by key.
     pool = _pool(top["pool"], c, base_dir) if "pool" in top else None
@@ -47,9 +47,27 @@ def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> Clu
     backend = backend_spec(top["backend"], c, base_dir) if "backend" in top else None
     if Role.MASTER in roles and sites:
         _check_master_address(roles[Role.MASTER].address, sites, c)
+    api = _api(top.get("api"), c, base_dir)
     if c.problems or pool is None or backend is None:
         return None
-    return ClusterSpec(pool, tuple(sites), roles, autoscaling, backend, source)
+    return ClusterSpec(pool, tuple(sites), roles, autoscaling, backend, source, api)
+
+
+def _api(value: Any, c: Checker, base_dir: Path) -> ApiSpec:
+    p = ("api",)
+    d = c.mapping(value, p, ["listen", "token_file"])
+    listen = d.get("listen", ApiSpec.listen)
+    if listen != "":                              # "": no API
+        listen = c.string(d, "listen", p, ApiSpec.listen, pattern=LISTEN,
+                          describe="HOST:PORT, e.g. 127.0.0.1:8642; \"\" for no API")
+    token = _file(c.string(d, "token_file", p, describe="a file holding the API's bearer "
+                                                        "token"), base_dir) \
+        if "token_file" in d else None
+    host = listen.rpartition(":")[0].strip("[]")
+    if listen and token is None and host not in ("127.0.0.1", "::1", "localhost"):
+        c.problem(p + ("listen",), f"'{listen}' is reachable from other hosts: set "
+                                   f"api.token_file so power requests need a token")
+    return ApiSpec(listen, token)
 
 
 def _pool(value: Any, c: Checker, base_dir: Path) -> PoolSpec:
@@ -292,7 +310,7 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec],
     p = ("autoscaling",)
     d = c.mapping(value, p, ["enabled", "min_executors", "max_executors", "idle_before_scale_in",
                              "max_launches_per_tick", "scale_up_cooldown",
-                             "scale_down_cooldown", "tick", "hooks"])
+                             "scale_down_cooldown", "tick", "hooks", "driver"])
     hq = p + ("hooks",)
     hooks = c.mapping(d.get("hooks"), hq, ["folder", "timeout"],
                       required=["folder"] if "hooks" in d else [])
@@ -305,8 +323,12 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec],
     if lo > site_max and sites:
         c.problem(p + ("min_executors",), f"min_executors ({lo}) exceeds the sites' combined "
                                           f"executors.max ({site_max})")
+    enabled = c.boolean(d, "enabled", p, True)
+    if d.get("driver") == "clues" and not enabled:
+        c.problem(p + ("driver",), "driver: clues needs enabled: true (the loop carries out "
+                                   "CLUES' power requests)")
     return AutoscalingSpec(
-        enabled=c.boolean(d, "enabled", p, True),
+        enabled=enabled,
         min_executors=lo, max_executors=hi,
         idle_before_scale_in_s=c.number(d, "idle_before_scale_in", p, 600, minimum=0,
                                         unit="seconds"),
@@ -318,4 +340,5 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec],
         hooks_folder=_file(c.string(hooks, "folder", hq, describe="a folder of hook "
                                                                   "executables"), base_dir)
         if hooks.get("folder") else None,
-        hooks_timeout_s=c.number(hooks, "timeout", hq, 180, positive=True, unit="seconds"))
+        hooks_timeout_s=c.number(hooks, "timeout", hq, 180, positive=True, unit="seconds"),
+        driver=c.choice(d, "driver", p, ["htcmesos", "clues"], "htcmesos"))

@@ -45,6 +45,12 @@ class Code(str, enum.Enum):
     AD_MISSING = "AD_MISSING"                  # draining startd has no fresh ad: wait
     DEMAND_AT_SITE = "DEMAND_AT_SITE"          # idle jobs could use it: no scale-in there
     SCALE_DOWN_COOLDOWN = "SCALE_DOWN_COOLDOWN"  # too soon after a change at the site
+    # autoscaling.driver: clues — CLUES powers virtual nodes on and off
+    POWER_ON = "POWER_ON"                      # an executor for a node CLUES powered on
+    POWER_OFF = "POWER_OFF"                    # drain a node CLUES powered off
+    ALREADY = "ALREADY"                        # the node is already on / off
+    NODE_USED = "NODE_USED"                    # power-off of a node running jobs: kept
+    POWER_ON_EXPIRED = "POWER_ON_EXPIRED"      # no executor came within CLUES' wait
 
 
 @dataclass(frozen=True)

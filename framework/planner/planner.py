@@ -38,7 +38,7 @@ def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
     count = Counter(e.site for e in live)
     by_task = snapshot.by_task()
     drains = dict(state.drains)
-    cancel, kill = _follow_drains(snapshot, drains, by_task, reasons, now)
+    cancel, kill = follow_drains(snapshot, drains, by_task, reasons, now)
     for task_id in kill:
         count[next(e.site for e in executors if e.task_id == task_id)] -= 1
     launches, packing_sites = _scale_out(snapshot, live, by_task, spec, state, count,
@@ -59,7 +59,7 @@ def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
                     tuple(reasons), PlannerState(up, down, drains), snapshot.fresh)
 
 
-def _follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
+def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
                    by_task: dict[str, StartdInfo], reasons: list[Reason],
                    now: float) -> tuple[list[Drain], list[str]]:
     """Drains in progress: kill the drained, cancel those that got a claim."""

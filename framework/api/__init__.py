@@ -1,0 +1,1 @@
+"""The framework's HTTP API: CLUES' LRMS view and power requests (later the dashboard)."""

@@ -1,0 +1,39 @@
+"""A client of the framework's HTTP API (:mod:`.server`), for the command line."""
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from ..errors import ApiError, BackendError, from_http_status
+
+TIMEOUT_S = 10.0   # CLUES kills its power commands after TIMEOUT_COMMANDS (10 s by default)
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str | None = None, timeout_s: float = TIMEOUT_S) -> None:
+        self.url, self.timeout_s = url.rstrip("/"), timeout_s
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def get(self, path: str) -> Any:
+        return self._call("GET", path)
+
+    def post(self, path: str) -> Any:
+        return self._call("POST", path)
+
+    def _call(self, method: str, path: str) -> Any:
+        url = self.url + path
+        try:
+            resp = requests.request(method, url, headers=self.headers, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise BackendError(f"the htcmesos API at {self.url} does not answer (is the "
+                               f"framework running with api.listen?): "
+                               f"{type(exc).__name__}") from None
+        try:
+            doc = resp.json()
+        except ValueError:
+            raise ApiError(resp.status_code, f"not JSON: {resp.text[:200]!r}", url) from None
+        if resp.status_code >= 400:
+            message = doc.get("error", resp.text) if isinstance(doc, dict) else resp.text
+            raise from_http_status(resp.status_code, str(message), url)
+        return doc

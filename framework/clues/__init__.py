@@ -1,0 +1,1 @@
+"""CLUES driving htcmesos: virtual nodes, their LRMS view, and power requests."""
