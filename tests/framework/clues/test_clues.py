@@ -52,6 +52,33 @@ def clues_command(cmdline: str) -> subprocess.CompletedProcess:
 HTCMESOS = f"{sys.executable} -m framework.cli"
 
 
+class CommandlinePowerManager:
+    """CLUES' command-line power manager, written from grycap/clues
+    ``cluesplugins/commandline.py`` (2.3.0): a node absent from the hosts file (``IP NAME``
+    lines) is never powered; ``%%a`` / ``%%h`` in the command become its IP and name; on
+    exit 0 an output that is one space-free word is taken as the node's real name."""
+
+    def __init__(self, powon: str, powoff: str, hosts: str) -> None:
+        self.powon, self.powoff = powon, powoff
+        self.ips = {name: ip for ip, name in (line.split() for line in hosts.splitlines()
+                                              if line.strip())}
+
+    def power_on(self, node: str) -> tuple[bool, str | None]:
+        return self._run(self.powon, node)
+
+    def power_off(self, node: str) -> tuple[bool, str | None]:
+        return self._run(self.powoff, node)
+
+    def _run(self, template: str, node: str) -> tuple[bool, str | None]:
+        if node not in self.ips:
+            return False, None
+        done = clues_command(template.replace("%%a", self.ips[node]).replace("%%h", node))
+        if done.returncode != 0:
+            return False, None
+        out = done.stdout
+        return True, (out if len(out.split(" ")) == 1 else node)
+
+
 @pytest.fixture
 def pool_api():
     """A SimPool run by the loop with CLUES driving, its API on a free loopback port."""
@@ -78,7 +105,7 @@ def node_state(loop: ElasticLoop, name: str) -> str:
     return next(n["state"] for n in loop.view.nodes if n["name"] == name)
 
 
-def test_clues_powers_a_node_on_and_off_through_the_command_line(pool_api):
+def test_clues_powers_a_node_on_and_off_through_the_command_line(pool_api, tmp_path):
     pool, loop, server = pool_api
     url = f"--url {server.url}"
     # before the first tick there is no view: the LRMS plugin gets an error, not a guess
@@ -92,9 +119,14 @@ def test_clues_powers_a_node_on_and_off_through_the_command_line(pool_api):
                        "memory_total": 8 * GIB, "memory_free": 8 * GIB,
                        "keywords": {"hostname": "dc-01", "HTCMESOS_SITE": "dc"}}
 
+    spec = tmp_path / "pool.yaml"
+    spec.write_text(SPEC_TEXT % "clues")
+    hosts = clues_command(f"{HTCMESOS} clues-nodes --hosts --spec {spec}").stdout
+    clues = CommandlinePowerManager(f"{HTCMESOS} poweron %%h {url}",
+                                    f"{HTCMESOS} poweroff %%h {url}", hosts)
+    assert clues.power_on("campus-2") == (True, "campus-2")   # its own name: a sentence
+    assert clues.power_on("campus-9") == (False, None)        # not in the hosts file
     done = clues_command(f"{HTCMESOS} poweron campus-2 {url}")
-    assert done.returncode == 0, done.stderr
-    assert " " in done.stdout.strip()          # a sentence: CLUES keeps the node's name
     assert done.stdout.startswith("power-on of campus-2 requested")
     t = run_until(loop, 5.0, lambda: node_state(loop, "campus-2") == "IDLE")
     assert [e.site for e in pool.executors()] == ["campus"]
@@ -102,14 +134,14 @@ def test_clues_powers_a_node_on_and_off_through_the_command_line(pool_api):
 
     # the job pinned to campus arrives at 100 s and runs there: USED, a power-off keeps it
     t = run_until(loop, t + 5, lambda: node_state(loop, "campus-2") == "USED")
-    assert clues_command(f"{HTCMESOS} poweroff campus-2 {url}").returncode == 0
+    assert clues.power_off("campus-2") == (True, "campus-2")
     loop.tick(t + 5)
     assert "NODE_USED" in {r.code.value for r in loop.last.reasons}
     t = run_until(loop, t + 10, lambda: node_state(loop, "campus-2") == "IDLE")
     jobs = json.loads(clues_command(f"{HTCMESOS} clues-jobs {url}").stdout)
     assert jobs == []
 
-    assert clues_command(f"{HTCMESOS} poweroff campus-2 {url}").returncode == 0
+    assert clues.power_off("campus-2") == (True, "campus-2")
     run_until(loop, t + 5, lambda: not pool.executors())
     assert node_state(loop, "campus-2") == "OFF"
     assert pool.metrics.killed_running == 0 and pool.metrics.killed_executors == 1
