@@ -54,6 +54,9 @@ class ElasticLoop:
         self.view: LrmsView | None = None
         self._requests: list[tuple[str, bool]] = []
         self._lock = threading.Lock()
+        if hooks is not None:
+            hooks.name = lambda task_id: self._names.get(task_id, task_id)
+        self._names: dict[str, str] = {}   # this tick's task → node, the just-removed too
 
     def request_power(self, node: str, on: bool) -> str:
         """Queue CLUES' power-on (``on``) or power-off of ``node`` for the next tick; a
@@ -85,6 +88,9 @@ class ElasticLoop:
         self.applied = self.actuator.apply(decision)
         self.state, self.last = self.applied.state, decision
         after = self.backend.executors()
+        before = self.nodes.bound
+        self.nodes = self.nodes.bind(after, self.spec)      # executors launched just now
+        self._names = {**before, **self.nodes.bound}
         self.view = LrmsView(now, lrms_nodes(self.spec, snapshot, after, self.nodes),
                              lrms_jobs(self.spec, snapshot))
         if self.hooks is not None:

@@ -105,3 +105,40 @@ def test_an_unreachable_collector_removes_nothing_and_the_loop_recovers(
     # the collector answers again: the idle executor is drained and removed
     pool.run.wait(lambda: not executors(pool), 90, "recovered and shrank")
     assert any(d.fresh for _, d in pool.decisions[seen + len(during):])
+
+
+def test_a_stopped_central_manager_removes_nothing_and_the_loop_recovers(
+        pool: RealPool, host: SubmitHost):
+    """The master container itself frozen (``docker pause``: its collector takes
+    connections and never answers) for 120 s: no removal, and the loop says why; then the
+    pool — unpaused, or replaced by the framework if its health checks gave up — comes
+    back and the idle executor is drained and removed."""
+    cluster = host.submit("dc", 1, 1)
+    wait_job(host, cluster, lambda js: js[0].status == "completed", 120, "a job")
+    (idle,) = executors(pool, "dc")
+    ended = int(job_attrs(host, cluster, "CompletionDate")[0][0])
+    assert wait_for(lambda: any(wall > ended + 1 and d.fresh for wall, d in pool.decisions),
+                    30), "no fresh look at the idle executor"
+    master = pool.container(pool.one(Role.MASTER).task_id)
+    seen = len(pool.decisions)
+    master.pause()
+    began = time.monotonic()
+    try:
+        kept = lambda: idle.task_id in {r.task_id for r in executors(pool, "dc")}  # noqa: E731
+        assert wait_for(lambda: not kept() or time.monotonic() - began >= 120, 130,
+                        interval_s=1.0)
+        assert kept(), "an executor was removed while the central manager was stopped"
+    finally:
+        try:
+            master.reload()
+            if master.status == "paused":
+                master.unpause()
+        except Exception:  # noqa: BLE001 - replaced meanwhile: nothing to unpause
+            pass
+    during = [d for _, d in pool.decisions[seen:]]
+    assert len(during) >= 3, "the loop kept running"
+    stale = [d for d in during if not d.fresh]
+    assert stale and all(not d.drain and not d.kill for d in stale)
+    assert any(Code.STALE in d.codes() for d in stale), [d.reasons for d in stale]
+    pool.run.wait(lambda: not executors(pool), 150, "recovered and shrank")
+    assert any(d.fresh for _, d in pool.decisions[seen + len(during):])

@@ -5,7 +5,9 @@ CLUES work unchanged: the executable ``<folder>/<EVENT>`` (absent or not executa
 skipped) runs as ``[path, node, *args]`` without a shell, in ``folder``, stdin closed, in
 its own session; after ``timeout_s`` its whole process group is killed. Its outcome is
 logged, never acted on, and a hook never holds up the pool (they run one after the
-other, in the order of events, on a thread of their own). Nodes are executor task ids. Events:
+other, in the order of events, on a thread of their own). ``node`` is the executor's
+virtual node name (``<site>-<k>``, :mod:`framework.clues.nodes`; its task id if it has
+none). Events:
 
 - ``PRE_POWERON node`` — an executor task appeared (launched, not yet running);
 - ``POST_POWERON node 1 node`` — it runs and is healthy; ``POST_POWERON node 0 None`` —
@@ -26,6 +28,7 @@ import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from ..monitor.snapshot import PoolSnapshot
 from ..planner.decision import Decision, Executor, TaskState
@@ -89,6 +92,8 @@ class CluesHooks:
 
     def __init__(self, runner: HookRunner) -> None:
         self.runner = runner
+        #: task id → the node name hooks are told (the loop sets its virtual nodes' names)
+        self.name: Callable[[str], str] = lambda task_id: task_id
         self._tasks: dict[str, Executor] = {}
         self._used: dict[str, bool] = {}
         self._shapes: set[tuple] = set()
@@ -104,25 +109,26 @@ class CluesHooks:
         for task_id, ex in now.items():
             before = self._tasks.get(task_id)
             if before is None:
-                fire("PRE_POWERON", task_id)
+                fire("PRE_POWERON", self.name(task_id))
             if ex.state is TaskState.RUNNING and (before is None or
                                                    before.state is TaskState.STARTING):
-                fire("POST_POWERON", task_id, 1, task_id)
+                fire("POST_POWERON", self.name(task_id), 1, self.name(task_id))
         for task_id, ex in self._tasks.items():
             if task_id not in now and task_id not in applied.killed:
                 if ex.state is TaskState.STARTING:
                     self._failures[ex.site] = self._failures.get(ex.site, 0) + 1
-                    fire("POST_POWERON", task_id, 0, "None")
-                    fire("ONERR", task_id, self._failures[ex.site])
+                    fire("POST_POWERON", self.name(task_id), 0, "None")
+                    fire("ONERR", self.name(task_id), self._failures[ex.site])
         for task_id in decision.kill:
             ok = task_id in applied.killed
-            fire("POST_POWEROFF", task_id, 1 if ok else 0, task_id if ok else "None")
+            node = self.name(task_id)
+            fire("POST_POWEROFF", node, 1 if ok else 0, node if ok else "None")
         self._tasks = {t: e for t, e in now.items() if t not in applied.killed}
         if snapshot.fresh:
             self._transitions(snapshot)
 
     def before_kill(self, task_id: str) -> None:
-        self.runner.fire("PRE_POWEROFF", task_id)
+        self.runner.fire("PRE_POWEROFF", self.name(task_id))
 
     def _transitions(self, snapshot: PoolSnapshot) -> None:
         seen = {}
@@ -130,7 +136,7 @@ class CluesHooks:
             used = startd.claims > 0
             seen[startd.task_id] = used
             if startd.task_id in self._used and self._used[startd.task_id] != used:
-                self.runner.fire("USED" if used else "IDLE", startd.task_id)
+                self.runner.fire("USED" if used else "IDLE", self.name(startd.task_id))
         self._used = seen
 
     def _requests_for(self, snapshot: PoolSnapshot) -> None:

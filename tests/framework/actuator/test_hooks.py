@@ -52,6 +52,7 @@ def test_hooks_follow_an_executor_through_its_life_with_clues_arguments(tmp_path
     runner.close()                                   # waits for every hook
     log = calls(tmp_path)
     task = next(line.split()[2] for line in log if line.startswith("PRE_POWERON"))
+    assert task == "dc-1"                             # the executor's virtual node
     expected = ["REQUEST 6 request-1 1 1073741824 2 1 HTCMESOS_SITE == \"dc\"",
                 f"PRE_POWERON 1 {task}", f"POST_POWERON 3 {task} 1 {task}", f"USED 1 {task}",
                 f"IDLE 1 {task}", f"PRE_POWEROFF 1 {task}", f"POST_POWEROFF 3 {task} 1 {task}"]
