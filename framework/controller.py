@@ -14,6 +14,7 @@ from .backends.mesos.framework import MesosFramework, Options, PoolStatus, frame
 from .clock import Clock, WallClock
 from .errors import BackendError
 from .mesos.driver import Driver
+from .monitor import PoolMonitor
 from .planner import Decision
 from .spec import ClusterSpec
 from .state import StateStore, open_store
@@ -39,11 +40,13 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
                   on_status: Callable[[PoolStatus], None] | None = None,
                   on_start: Callable[[MesosFramework], None] | None = None,
                   elastic: bool | None = None,
-                  on_decision: Callable[[Decision], None] | None = None) -> PoolStatus:
+                  on_decision: Callable[[Decision], None] | None = None,
+                  monitor: PoolMonitor | None = None) -> PoolStatus:
     """Run the framework until ``stop`` is set; the master keeps our tasks (failover).
 
     ``elastic`` (default: ``autoscaling.enabled``) runs the elastic loop beside it
-    (:class:`~framework.elastic_run.ElasticThread`), which tells ``on_decision``."""
+    (:class:`~framework.elastic_run.ElasticThread`), which tells ``on_decision``;
+    ``monitor`` replaces its view of the real pool (tests script one)."""
     m = spec.backend.mesos
     if m is None:
         raise BackendError("the spec has no backend.mesos block")
@@ -69,7 +72,7 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
         cleanup.callback(driver.stop, failover=True)
         if spec.autoscaling.enabled if elastic is None else elastic:
             from .elastic_run import ElasticThread
-            thread = ElasticThread(spec, fw, key, clock, stop, on_decision)
+            thread = ElasticThread(spec, fw, key, clock, stop, on_decision, monitor)
             thread.start()
             cleanup.callback(thread.join, 30)
         status = fw.status()

@@ -6,6 +6,12 @@ resets it. Health alone proves nothing: black-hole executors pass their first ch
 ``blackhole_failures`` tasks died within ``early_s`` of their launch inside
 ``window_s`` is a *black hole*: it gets no launches for ``hold_s`` (doubling each time
 it is found again), then one probe. Times in seconds on the injected clock.
+
+Detection needs deaths, and deaths come late: black-hole tasks die only after they are
+running and healthy. So a site may have at most ``blackhole_failures`` launches that are
+*unproven* (not yet healthy for ``early_s``) or died early in the window
+(:meth:`LaunchBackoff.launch_room`); otherwise one burst of launches (up to
+``max_launches_per_tick``) lands at a black hole before its first death is seen.
 """
 from __future__ import annotations
 
@@ -92,6 +98,26 @@ class LaunchBackoff:
             return Blocked.BACKOFF, (f"{key[0]} at {key[1]}: {ks.failures} failure(s), next "
                                      f"launch in {ks.not_before - now:.1f} s")
         return None
+
+    def launch_room(self, site: str, unproven: int, now: float) -> int:
+        """How many more launches ``site`` may have now, besides its ``unproven`` tasks
+        (active, launched by us, not yet healthy for ``early_s``).
+
+        At most ``blackhole_failures`` launches may be unproven or have died early in the
+        window: then a black hole is found (and held) after at most that many launches,
+        however many executors the elastic loop wants there (the acceptance bound: at most
+        5 launches with the defaults, not ``max_launches_per_tick``). A healthy site pays
+        with its ramp: at most that many executors may be unproven at once; each task
+        that proves stable clears the site's early failures (:meth:`stable`)."""
+        return max(0, self.policy.blackhole_failures - self.early_deaths(site, now) - unproven)
+
+    def early_deaths(self, site: str, now: float) -> int:
+        """Tasks at ``site`` that died within ``early_s`` of launch in the window (since
+        its last hold or stable task)."""
+        st = self._sites.get(site)
+        if st is None:
+            return 0
+        return sum(1 for t in st.early if t >= now - self.policy.window_s)
 
     def next_change(self, now: float) -> float | None:
         """The earliest future time at which some block ends (to schedule a revive)."""

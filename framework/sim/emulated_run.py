@@ -14,6 +14,7 @@ from typing import Any, Callable, TypeVar
 
 from ..backends.mesos.framework import MesosFramework, Options, PoolStatus
 from ..controller import run_framework
+from ..monitor import PoolMonitor
 from ..backends.mesos.needs import TaskRecord
 from ..spec import ClusterSpec
 from .from_spec import site_layouts, with_mesos_backend
@@ -32,7 +33,8 @@ class EmulatedRun:
                  tick_s: float = 0.5, allocation_interval_s: float = 0.2,
                  on_status: Callable[[PoolStatus], None] | None = None,
                  stop: threading.Event | None = None, elastic: bool = False,
-                 on_decision: Callable[[Any], None] | None = None) -> None:
+                 on_decision: Callable[[Any], None] | None = None,
+                 monitor: PoolMonitor | None = None) -> None:
         self.cluster = SimCluster.build(site_layouts(spec, agents_per_site, runner=runner),
                                         seed=spec.backend.sim.seed,
                                         allocation_interval_s=allocation_interval_s)
@@ -40,7 +42,7 @@ class EmulatedRun:
         self.spec = with_mesos_backend(spec, self.master.url, workdir / "state.json")
         self.options = options or Options(reconcile_settle_s=0.5, refuse_s=1.0)
         self.tick_s, self.on_status = tick_s, on_status
-        self.elastic, self.on_decision = elastic, on_decision
+        self.elastic, self.on_decision, self.monitor = elastic, on_decision, monitor
         self.stop = stop or threading.Event()
         self.fw: MesosFramework | None = None
         self.status: PoolStatus | None = None
@@ -65,7 +67,7 @@ class EmulatedRun:
                 self.status = run_framework(
                     self.spec, self.stop, tick_s=self.tick_s, on_status=self._ticked,
                     on_start=started, options=self.options, elastic=self.elastic,
-                    on_decision=self.on_decision)
+                    on_decision=self.on_decision, monitor=self.monitor)
             except BaseException as exc:  # noqa: BLE001 - surfaced by wait() and close()
                 self.error = exc
             finally:

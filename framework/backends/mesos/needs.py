@@ -2,8 +2,11 @@
 
 Start order: the master (at its fixed address) must be RUNNING and healthy before a
 submitter is wanted, the submitter before any executor. Launches of a (role, site) wait
-out its back-off; a black-hole site gets none; at most ``max_unconfirmed`` executors per
-site may be launching or not yet healthy at once, which bounds what a black hole eats.
+out its back-off; a black-hole site gets none; at most ``max_launches_per_tick`` executors
+per site may be launching or not yet healthy at once, and at most the back-off's
+``blackhole_failures`` may be unproven (not yet healthy for ``early_s``) or have died early
+(:meth:`~framework.autoscaler.backoff.LaunchBackoff.launch_room`): a black hole is found
+after at most that many launches, whatever the elastic loop asks for there.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ class Reason(str, enum.Enum):
     BACKOFF = "BACKOFF"
     BLACK_HOLE = "BLACK_HOLE"
     UNCONFIRMED_LIMIT = "UNCONFIRMED_LIMIT"
+    UNPROVEN_LIMIT = "UNPROVEN_LIMIT"
     RECONCILING = "RECONCILING"
 
 
@@ -118,11 +122,29 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     for site in spec.sites:
         running = active.get((Role.EXECUTOR, site.name), [])
         missing = desired.get(site.name, 0) - len(running)
+        if missing <= 0:
+            continue
+        blocked = backoff.blocked((Role.EXECUTOR.value, site.name), now)
+        if blocked:       # said even when the limits below leave no room
+            out.reasons.append((Reason(blocked[0].value), blocked[1]))
+            continue
         unconfirmed = sum(1 for r in running if r.phase is not _RUNNING or r.healthy is not True)
         room = cap - unconfirmed
         if missing > room:
             out.reasons.append((Reason.UNCONFIRMED_LIMIT,
                                 f"site {site.name}: {unconfirmed} executors not yet healthy "
                                 f"(limit {cap}); {missing - max(room, 0)} wait"))
-        want(Role.EXECUTOR, frozenset([site.name]), min(missing, room))
+        # the acceptance bound "at most blackhole_failures launches at a black hole before
+        # it is held" must hold under elastic demand too, where max_launches_per_tick
+        # launches would land before the first early death is seen (see backoff.py)
+        unproven = sum(1 for r in running if not r.stable and not r.restored)
+        proven_room = backoff.launch_room(site.name, unproven, now)
+        if min(missing, room) > proven_room:
+            p = backoff.policy
+            out.reasons.append((Reason.UNPROVEN_LIMIT,
+                                f"site {site.name}: {unproven} executor(s) not yet healthy for "
+                                f"{p.early_s:g} s, {backoff.early_deaths(site.name, now)} died "
+                                f"early (limit {p.blackhole_failures} before a black hole is "
+                                f"found); {min(missing, room) - proven_room} wait"))
+        want(Role.EXECUTOR, frozenset([site.name]), min(missing, room, proven_room))
     return out

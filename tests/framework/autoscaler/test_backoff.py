@@ -1,7 +1,15 @@
 """Launch back-off and black-hole detection on a hand-moved clock."""
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from framework.autoscaler.backoff import BackoffPolicy, Blocked, LaunchBackoff
+from framework.autoscaler.lifecycle import Phase
+from framework.backends.mesos.needs import TaskRecord, compute_needs
+from framework.model import Role
+from framework.spec import parse_spec
+from tests.framework.test_spec import GOOD
 
 KEY = ("executor", "campus")
 
@@ -49,3 +57,71 @@ def test_early_failures_outside_window_are_forgotten():
     b = LaunchBackoff(BackoffPolicy(base_s=0.1, blackhole_failures=3, window_s=10))
     b.failed(KEY, 0, 1), b.failed(KEY, 5, 1), b.failed(KEY, 20, 1)
     assert b.blocked(KEY, 21) is None
+
+
+def test_launch_room_counts_unproven_tasks_and_early_deaths():
+    b = LaunchBackoff(BackoffPolicy(base_s=0.1, early_s=60, blackhole_failures=5, window_s=100))
+    assert b.launch_room("campus", 0, 0) == 5              # a fresh site: at most 5 unproven
+    assert b.launch_room("campus", 3, 0) == 2
+    assert b.launch_room("campus", 9, 0) == 0               # never negative
+    b.failed(KEY, 1, lived_s=1), b.failed(KEY, 2, lived_s=1)
+    assert b.early_deaths("campus", 3) == 2
+    assert b.launch_room("campus", 2, 3) == 1               # 2 died early + 2 unproven
+    assert b.launch_room("dc", 0, 3) == 5                   # per site
+    b.failed(KEY, 3, lived_s=3600)                          # a late death proves nothing
+    assert b.launch_room("campus", 0, 4) == 3
+    assert b.launch_room("campus", 0, 101.5) == 4           # one left the window
+    b.stable(KEY)                                           # the site works after all
+    assert b.launch_room("campus", 0, 5) == 5
+
+
+def _needs_at(records: list[TaskRecord], desired: dict[str, int], backoff: LaunchBackoff,
+              now: float, cap: int = 10) -> tuple[dict[str, int], list[str]]:
+    """The executor launches compute_needs allows per site (master and submitter up)."""
+    spec = parse_spec(GOOD.replace("max: 7", "max: 20"), "t.yaml", Path("/base"))
+    spec = dataclasses.replace(spec, autoscaling=dataclasses.replace(
+        spec.autoscaling, max_launches_per_tick=cap))
+    central = [TaskRecord("m", Role.MASTER, "alpha", Phase.RUNNING, 0, healthy=True,
+                          stable=True),
+               TaskRecord("s", Role.SUBMITTER, "alpha", Phase.RUNNING, 0, healthy=True,
+                          stable=True)]
+    out = compute_needs(spec, central + records, desired, backoff, now)
+    counts = {next(iter(n.sites)): n.count for n in out.needs if n.role == "executor"}
+    return counts, [code.value for code, _ in out.reasons]
+
+
+def test_elastic_demand_gets_at_most_blackhole_failures_launches_at_a_black_hole():
+    """Acceptance: a site whose executors die right after start gets at most 5 launches
+    before it is held, even when the elastic loop wants 20 there and
+    max_launches_per_tick (10) would let a whole burst land before the first death."""
+    b = LaunchBackoff(BackoffPolicy())                     # the production defaults
+    desired = {"alpha": 1, "beta": 20}
+    launched: list[TaskRecord] = []
+    now = 0.0
+    while (b.blocked(("executor", "beta"), now) or (None,))[0] is not Blocked.BLACK_HOLE:
+        counts, codes = _needs_at(launched, desired, b, now)
+        for _ in range(counts.get("beta", 0)):
+            launched.append(TaskRecord(f"beta-{len(launched)}", Role.EXECUTOR, "beta",
+                                       Phase.RUNNING, now, healthy=True))  # passes checks
+        assert counts.get("beta", 0) or "UNPROVEN_LIMIT" in codes or "BACKOFF" in codes
+        now += 1.0                                         # the oldest dies 1 s later
+        victim = next((r for r in launched if r.phase is Phase.RUNNING), None)
+        if victim is not None:
+            victim.phase = Phase.ENDED
+            b.failed(("executor", "beta"), now, now - victim.launched_at)
+        assert now < 1000
+    assert len(launched) == 5
+    counts, codes = _needs_at([r for r in launched if r.phase is not Phase.ENDED], desired,
+                              b, now)
+    assert "beta" not in counts and "BLACK_HOLE" in codes  # held, and the status says so
+    # a healthy site ramps 5 at a time until its executors are stable
+    counts, _ = _needs_at([], {"alpha": 9, "beta": 0}, LaunchBackoff(BackoffPolicy()), 0)
+    assert counts["alpha"] == 5
+    ok = [TaskRecord(f"a{i}", Role.EXECUTOR, "alpha", Phase.RUNNING, 0, healthy=True,
+                     stable=True) for i in range(5)]
+    counts, _ = _needs_at(ok, {"alpha": 9, "beta": 0}, LaunchBackoff(BackoffPolicy()), 61)
+    assert counts["alpha"] == 4
+    restored = [TaskRecord(f"r{i}", Role.EXECUTOR, "alpha", Phase.RUNNING, 0, healthy=True,
+                           restored=True) for i in range(5)]   # adopted after a restart
+    counts, _ = _needs_at(restored, {"alpha": 9, "beta": 0}, LaunchBackoff(BackoffPolicy()), 0)
+    assert counts["alpha"] == 4
