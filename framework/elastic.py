@@ -83,7 +83,8 @@ class ElasticLoop:
             decision, self.nodes = plan_power(snapshot, executors, self.spec, self.state,
                                               self.nodes, requests, now)
         else:
-            decision = plan(snapshot, executors, self.spec, self.state, now)
+            decision = plan(snapshot, executors, self.spec, self.state, now,
+                            self.backend.held_sites())
             self.nodes = self.nodes.bind(executors, self.spec)
         self.applied = self.actuator.apply(decision)
         self.state, self.last = self.applied.state, decision

@@ -35,6 +35,10 @@ class Backend(abc.ABC):
     def kill(self, task_id: str) -> bool:
         """End one executor task; False if it is unknown or over."""
 
+    def held_sites(self) -> dict[str, str]:
+        """Sites that take no launch now (a black hole, a back-off) → why; none by default."""
+        return {}
+
 
 class PoolControl(abc.ABC):
     """What the actuator asks of HTCondor."""

@@ -5,7 +5,8 @@ A task that ends unexpectedly delays the next launch of its (role, site) exponen
 resets it. Health alone proves nothing: black-hole executors pass their first checks. A site where
 ``blackhole_failures`` tasks died within ``early_s`` of their launch inside
 ``window_s`` is a *black hole*: it gets no launches for ``hold_s`` (doubling each time
-it is found again), then one probe. Times in seconds on the injected clock.
+it is found again), then one probe: a single launch, whose early death holds the site
+again. Times in seconds on the injected clock.
 
 Detection needs deaths, and deaths come late: black-hole tasks die only after they are
 running and healthy. So a site may have at most ``blackhole_failures`` launches that are
@@ -72,7 +73,7 @@ class LaunchBackoff:
         site.early.append(now)
         while site.early and site.early[0] < now - p.window_s:
             site.early.popleft()
-        if len(site.early) >= p.blackhole_failures and now >= site.hold_until:
+        if len(site.early) >= self._limit(site) and now >= site.hold_until:
             hold = p.hold_s * 2 ** site.holds
             site.holds += 1
             site.hold_until = now + hold
@@ -99,17 +100,27 @@ class LaunchBackoff:
                                      f"launch in {ks.not_before - now:.1f} s")
         return None
 
-    def launch_room(self, site: str, unproven: int, now: float) -> int:
+    def launch_room(self, site: str, unproven: int, now: float, proven: int = 0) -> int:
         """How many more launches ``site`` may have now, besides its ``unproven`` tasks
-        (active, launched by us, not yet healthy for ``early_s``).
+        (active, launched by us, not yet healthy for ``early_s``); ``proven``: its tasks
+        that have been.
 
         At most ``blackhole_failures`` launches may be unproven or have died early in the
         window: then a black hole is found (and held) after at most that many launches,
         however many executors the elastic loop wants there (the acceptance bound: at most
-        5 launches with the defaults, not ``max_launches_per_tick``). A healthy site pays
-        with its ramp: at most that many executors may be unproven at once; each task
-        that proves stable clears the site's early failures (:meth:`stable`)."""
-        return max(0, self.policy.blackhole_failures - self.early_deaths(site, now) - unproven)
+        5 launches with the defaults, not ``max_launches_per_tick``). A site that proves
+        healthy earns room like a slow start: as many unproven launches as it has proven
+        tasks, so its ramp doubles every ``early_s``. After a hold, one probe: a single
+        unproven launch until a task proves stable (:meth:`stable`)."""
+        st = self._sites.get(site)
+        limit = self._limit(st) if st is not None else self.policy.blackhole_failures
+        if st is None or not st.holds:
+            limit = max(limit, proven)
+        return max(0, limit - self.early_deaths(site, now) - unproven)
+
+    def _limit(self, site: _SiteState) -> int:
+        """Early deaths (or unproven launches) that make a black hole: one on probation."""
+        return 1 if site.holds else self.policy.blackhole_failures
 
     def early_deaths(self, site: str, now: float) -> int:
         """Tasks at ``site`` that died within ``early_s`` of launch in the window (since

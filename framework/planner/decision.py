@@ -32,6 +32,7 @@ class Code(str, enum.Enum):
     SCALE_UP = "SCALE_UP"                      # new executors for idle jobs
     COVERED = "COVERED"                        # idle jobs fit capacity there or starting
     SITE_MAX = "SITE_MAX"                      # the site is at its executors.max
+    SITE_HELD = "SITE_HELD"                    # the backend holds the site (black hole, back-off)
     POOL_MAX = "POOL_MAX"                      # the pool is at autoscaling.max_executors
     LAUNCH_LIMIT = "LAUNCH_LIMIT"              # max_launches_per_tick reached
     COOLDOWN = "COOLDOWN"                      # scale_up_cooldown after the last scale-up

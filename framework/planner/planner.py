@@ -18,6 +18,7 @@ the drain and the removal; a draining startd without a fresh ad is left alone. T
 from __future__ import annotations
 
 from collections import Counter
+from typing import Mapping
 
 from ..model import Role
 from ..monitor.snapshot import PoolSnapshot, StartdInfo
@@ -27,8 +28,10 @@ from .packing import pack
 
 
 def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
-         state: PlannerState, now: float) -> Decision:
-    """The decision for this tick, with a reason for every action and every one not taken."""
+         state: PlannerState, now: float, held: Mapping[str, str] | None = None) -> Decision:
+    """The decision for this tick, with a reason for every action and every one not taken.
+    ``held``: sites the backend launches nothing at now (→ why): their jobs wait, unpinned
+    jobs go elsewhere, and the launch budget is not spent on them."""
     reasons: list[Reason] = []
     if not snapshot.fresh:
         reasons.append(Reason(Code.STALE, "*", f"the pool's data is {snapshot.age(now):.0f} s "
@@ -42,7 +45,7 @@ def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
     for task_id in kill:
         count[next(e.site for e in executors if e.task_id == task_id)] -= 1
     launches, packing_sites = _scale_out(snapshot, live, by_task, spec, state, count,
-                                         reasons, now)
+                                         reasons, now, held or {})
     up = dict(state.last_scale_up)
     for site, n in launches.items():
         if n:
@@ -91,7 +94,8 @@ def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
 
 def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, StartdInfo],
                spec: ClusterSpec, state: PlannerState, count: Counter,
-               reasons: list[Reason], now: float) -> tuple[dict[str, int], Counter]:
+               reasons: list[Reason], now: float,
+               held: Mapping[str, str]) -> tuple[dict[str, int], Counter]:
     """New executors per site; and per site the jobs placed on existing capacity."""
     role = spec.roles[Role.EXECUTOR]
     slot = (float(max(1, int(role.cpus))), float(role.mem_mb))
@@ -113,7 +117,8 @@ def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, 
                if starting[site] and now - at < spec.autoscaling.scale_up_cooldown_s}
     order = [s.name for s in spec.sites]
     wanted = pack(snapshot.idle_jobs, free, slot, {s: 1 << 30 for s in order}, order)
-    allowed = {s: min(room[s], pool_room) if s not in cooling else 0 for s in order}
+    allowed = {s: min(room[s], pool_room) if s not in cooling and s not in held else 0
+               for s in order}
     packing = pack(snapshot.idle_jobs, free, slot, allowed, order)
     launches: dict[str, int] = {}
     budget = min(spec.autoscaling.max_launches_per_tick, pool_room)
@@ -127,7 +132,7 @@ def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, 
                                                        f"the free capacity)"))
         if n < wanted.new[site]:
             code, why = _held_back(site, n, wanted.new[site], packing.new[site], room, pool_room,
-                                   site in cooling)
+                                   site in cooling, held.get(site))
             reasons.append(Reason(code, site, why))
         elif not n and packing.placed_existing[site]:
             reasons.append(Reason(Code.COVERED, site, f"{packing.placed_existing[site]} idle "
@@ -143,7 +148,9 @@ def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, 
 
 
 def _held_back(site: str, got: int, want: int, fit: int, room: dict[str, int],
-               pool_room: int, cooling: bool) -> tuple[Code, str]:
+               pool_room: int, cooling: bool, held: str | None) -> tuple[Code, str]:
+    if held:
+        return Code.SITE_HELD, f"{want - got} more wanted; no launches there now: {held}"
     if cooling:
         return Code.COOLDOWN, f"{want - got} more wanted; the last scale-up is still starting"
     if fit > got:

@@ -29,3 +29,6 @@ class MesosBackend(Backend):
 
     def kill(self, task_id: str) -> bool:
         return self.fw.kill(task_id)
+
+    def held_sites(self) -> dict[str, str]:
+        return self.fw.held_sites()

@@ -84,6 +84,17 @@ class MesosFramework(QuietCallbacks):
         with self._lock:
             self.desired[site] = max(0, int(count))
 
+    def held_sites(self) -> dict[str, str]:
+        """Sites where no executor may launch now (black hole, back-off) → why."""
+        with self._lock:
+            now = self.clock.now()
+            out = {}
+            for site in self.spec.sites:
+                blocked = self.backoff.blocked((Role.EXECUTOR.value, site.name), now)
+                if blocked:
+                    out[site.name] = blocked[1]
+            return out
+
     def kill(self, task_id: str) -> bool:
         """Ask Mesos to kill one task by id (the autoscaler picks which)."""
         with self._lock:

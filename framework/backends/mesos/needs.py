@@ -138,7 +138,8 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
         # it is held" must hold under elastic demand too, where max_launches_per_tick
         # launches would land before the first early death is seen (see backoff.py)
         unproven = sum(1 for r in running if not r.stable and not r.restored)
-        proven_room = backoff.launch_room(site.name, unproven, now)
+        proven = sum(1 for r in running if r.stable or r.restored)
+        proven_room = backoff.launch_room(site.name, unproven, now, proven)
         if min(missing, room) > proven_room:
             p = backoff.policy
             out.reasons.append((Reason.UNPROVEN_LIMIT,

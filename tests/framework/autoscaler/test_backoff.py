@@ -40,10 +40,13 @@ def test_black_hole_after_bounded_early_failures_then_probe():
     assert code is Blocked.BLACK_HOLE and "campus" in text and "3 tasks died" in text
     assert b.blocked(("submitter", "campus"), 3)[0] is Blocked.BLACK_HOLE  # whole site
     assert b.blocked(KEY, 101.9) and b.blocked(KEY, 102.1) is None      # probe after hold
-    for t in (103, 104, 105):
-        b.failed(KEY, t, lived_s=1)
-    assert b.blocked(KEY, 105 + 199)[0] is Blocked.BLACK_HOLE            # hold doubled
-    assert b.blocked(KEY, 105 + 201) is None
+    assert b.launch_room("campus", 0, 102.1, proven=7) == 1              # one probe
+    assert b.launch_room("campus", 1, 102.1) == 0
+    b.failed(KEY, 103, lived_s=1)                                        # the probe dies
+    assert b.blocked(KEY, 103 + 199)[0] is Blocked.BLACK_HOLE            # hold doubled
+    assert b.blocked(KEY, 103 + 201) is None
+    b.stable(KEY)                                                        # it works again
+    assert b.launch_room("campus", 0, 400) == 3
 
 
 def test_late_failures_do_not_make_a_black_hole():
@@ -73,6 +76,9 @@ def test_launch_room_counts_unproven_tasks_and_early_deaths():
     assert b.launch_room("campus", 0, 101.5) == 4           # one left the window
     b.stable(KEY)                                           # the site works after all
     assert b.launch_room("campus", 0, 5) == 5
+    # slow start: as many unproven launches as proven tasks (at least 5)
+    assert b.launch_room("dc", 2, 5, proven=3) == 3
+    assert b.launch_room("dc", 2, 5, proven=8) == 6
 
 
 def _needs_at(records: list[TaskRecord], desired: dict[str, int], backoff: LaunchBackoff,
@@ -121,6 +127,12 @@ def test_elastic_demand_gets_at_most_blackhole_failures_launches_at_a_black_hole
                      stable=True) for i in range(5)]
     counts, _ = _needs_at(ok, {"alpha": 9, "beta": 0}, LaunchBackoff(BackoffPolicy()), 61)
     assert counts["alpha"] == 4
+    counts, _ = _needs_at(ok, {"alpha": 20, "beta": 0}, LaunchBackoff(BackoffPolicy()), 61)
+    assert counts["alpha"] == 5                            # 5 proven: 5 more (slow start)
+    ok += [TaskRecord(f"b{i}", Role.EXECUTOR, "alpha", Phase.RUNNING, 61, healthy=True,
+                      stable=True) for i in range(5)]
+    counts, _ = _needs_at(ok, {"alpha": 30, "beta": 0}, LaunchBackoff(BackoffPolicy()), 122)
+    assert counts["alpha"] == 10                           # 10 proven: 10 (the tick cap)
     restored = [TaskRecord(f"r{i}", Role.EXECUTOR, "alpha", Phase.RUNNING, 0, healthy=True,
                            restored=True) for i in range(5)]   # adopted after a restart
     counts, _ = _needs_at(restored, {"alpha": 9, "beta": 0}, LaunchBackoff(BackoffPolicy()), 0)

@@ -175,3 +175,14 @@ def test_killing_executors_do_not_count():
     d = plan(snap(jobs=(job(4, "dc"),)), [ex("a", state=TaskState.KILLING)], SPEC,
              PlannerState(), NOW)
     assert d.launches["dc"] == 1 and d.desired["dc"] == 1
+
+
+def test_a_held_site_spends_no_launch_budget_and_its_unpinned_jobs_go_elsewhere():
+    jobs = (job(20, "dc"), job(8))                # dc first in spec order; 8 jobs anywhere
+    free = plan(snap(jobs=jobs), [], SPEC, PlannerState(), NOW)
+    assert free.launches == {"dc": 4, "campus": 0}    # dc took the whole budget of 4
+    held = plan(snap(jobs=jobs), [], SPEC, PlannerState(), NOW,
+                {"dc": "site dc is a black hole: 5 tasks died"})
+    assert held.launches == {"dc": 0, "campus": 2}    # the 8 unpinned jobs: 2 at campus
+    why = [r for r in held.reasons if r.code is Code.SITE_HELD]
+    assert [r.site for r in why] == ["dc"] and "black hole" in why[0].detail
