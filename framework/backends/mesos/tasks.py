@@ -24,6 +24,9 @@ from ...spec import ClusterSpec
 
 ENV_ROLE, ENV_SITE, ENV_CONFIG = "HTCMESOS_ROLE", "HTCMESOS_SITE", "HTCMESOS_CONDOR_CONFIG_B64"
 ENV_UPDATE_INTERVAL = "HTCMESOS_UPDATE_INTERVAL"
+ENV_HEALTH_TIMEOUT = "HTCMESOS_HEALTH_TIMEOUT"
+#: the container's check answers within this share of Mesos' health-check timeout
+HEALTH_TIMEOUT_SHARE = 0.6
 LABEL_POOL, LABEL_ROLE, LABEL_SITE = "htcmesos.pool", "htcmesos.role", "htcmesos.site"
 
 _TASK_ID = re.compile(r"(?P<pool>[a-z][a-z0-9-]*)\.(?P<role>master|submitter|executor)\."
@@ -115,7 +118,12 @@ class TaskInfoFactory:
                ENV_CONFIG: base64.b64encode(config.encode()).decode("ascii"),
                ENV_MASTER_ADDRESS: spec.master_address,
                # the health check's grace after a collector restart (3 updates)
-               ENV_UPDATE_INTERVAL: str(int(spec.pool.update_interval_s))}
+               ENV_UPDATE_INTERVAL: str(int(spec.pool.update_interval_s)),
+               # a collector that hangs (frozen, overloaded) must give a timely "unreachable"
+               # answer, which the container tolerates; a check that outlasts Mesos' own
+               # timeout counts as a failure no tolerance sees, and kills executors with
+               # their running jobs
+               ENV_HEALTH_TIMEOUT: f"{max(0.5, r.health_check.timeout_s * HEALTH_TIMEOUT_SHARE):g}"}
         labels = {LABEL_POOL: spec.pool.name, LABEL_ROLE: role.value, LABEL_SITE: site}
         params = [{"key": k, "value": v} for k, v in r.docker_parameters]
         if role is Role.MASTER:

@@ -95,6 +95,8 @@ def test_executor_task_info(spec):
     assert info["kill_policy"]["grace_period"]["nanoseconds"] == 30 * 10**9
     env = env_of(info)
     assert env["HTCMESOS_MASTER_ADDRESS"] == "10.1.0.2" == spec.master_address
+    # the container answers a hung collector before Mesos' check times out (10 s here)
+    assert env["HTCMESOS_HEALTH_TIMEOUT"] == "6"
     assert env["HTCMESOS_TASK_ID"] == "twosites.executor.campus.abcdef"
     config = base64.b64decode(env["HTCMESOS_CONDOR_CONFIG_B64"]).decode()
     p = condor_params(config, ["CCB_ADDRESS", "HTCMESOS_SITE"])
