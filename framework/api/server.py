@@ -17,13 +17,11 @@ import hmac
 import json
 import logging
 import re
-import socket
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from ..clues.nodes import NodeError
-from ..errors import BackendError
+from ..httpserve import serve
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +48,7 @@ class ApiServer:
         self._httpd: ThreadingHTTPServer | None = None
 
     def start(self) -> "ApiServer":
-        family = socket.AF_INET6 if ":" in self._bind[0] else socket.AF_INET
-        server_cls = type("_Server", (ThreadingHTTPServer,), {"address_family": family,
-                                                                "daemon_threads": True})
-        try:
-            httpd = server_cls(self._bind, _Handler)
-        except OSError as exc:
-            raise BackendError(f"API cannot listen on {self._bind[0]}:{self._bind[1]}: "
-                               f"{exc.strerror or exc}") from None
-        httpd.owner = self  # type: ignore[attr-defined]
-        self._httpd = httpd
-        threading.Thread(target=httpd.serve_forever, name="htcmesos-api", daemon=True).start()
+        self._httpd = serve(self._bind, _Handler, self, "API", "htcmesos-api")
         log.info("API on %s", self.url)
         return self
 

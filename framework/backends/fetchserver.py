@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from ..errors import BackendError
+from ..httpserve import serve
 
 log = logging.getLogger(__name__)
 
@@ -67,33 +68,24 @@ class CredentialServer:
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> "CredentialServer":
-        family = socket.AF_INET6 if ":" in self._bind[0] else socket.AF_INET
-        server_cls = type("_Server", (ThreadingHTTPServer,), {"address_family": family,
-                                                                "daemon_threads": True})
-        try:
-            httpd = server_cls(self._bind, _Handler)
-        except OSError as exc:
-            raise BackendError(f"credential server cannot listen on {self._bind[0]}:"
-                               f"{self._bind[1]}: {exc.strerror or exc}") from None
-        httpd.owner = self  # type: ignore[attr-defined]
-        if self._tls:
-            try:
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                ctx.load_cert_chain(*self._tls)
-            except (OSError, ssl.SSLError) as exc:
-                httpd.server_close()
-                raise BackendError(f"credential server certificate {self._tls[0]} / key "
-                                   f"{self._tls[1]}: {exc}") from None
-            # the handshake happens in each request's thread (on its first read, under
-            # the handler's timeout), so a client that connects and stays silent holds up
-            # nobody else
-            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True,
-                                           do_handshake_on_connect=False)
-        self._httpd = httpd
+        self._httpd = serve(self._bind, _Handler, self, "credential server",
+                            "credential-server", self._wrap_tls if self._tls else None)
         self._base = self._url.rstrip("/") if self._url else self._own_url()
-        threading.Thread(target=httpd.serve_forever, name="credential-server",
-                         daemon=True).start()
         return self
+
+    def _wrap_tls(self, httpd: ThreadingHTTPServer) -> None:
+        assert self._tls is not None
+        try:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self._tls)
+        except (OSError, ssl.SSLError) as exc:
+            httpd.server_close()
+            raise BackendError(f"credential server certificate {self._tls[0]} / key "
+                               f"{self._tls[1]}: {exc}") from None
+        # the handshake happens in each request's thread (on its first read, under the
+        # handler's timeout), so a client that connects and stays silent holds up nobody
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True,
+                                       do_handshake_on_connect=False)
 
     def stop(self) -> None:
         if self._httpd is not None:
