@@ -75,66 +75,30 @@ def test_the_queue_grows_the_pool_at_the_right_sites_and_an_empty_queue_shrinks_
                    if r.role is Role.EXECUTOR)
 
 
-def test_an_unreachable_collector_removes_nothing_and_the_loop_recovers(
-        pool: RealPool, host: SubmitHost):
+def idle_dc_executor(pool: RealPool, host: SubmitHost):
+    """A dc executor that ran a job and is idle now, seen so by a fresh snapshot."""
     cluster = host.submit("dc", 1, 1)
     wait_job(host, cluster, lambda js: js[0].status == "completed", 120, "a job")
     (idle,) = executors(pool, "dc")
     ended = int(job_attrs(host, cluster, "CompletionDate")[0][0])
     assert wait_for(lambda: any(wall > ended + 1 and d.fresh for wall, d in pool.decisions),
                     30), "no fresh look at the idle executor"
-    rule = ["OUTPUT", "-d", pool.spec.master_address, "-p", "tcp", "--dport", "9618",
-            "-j", "DROP"]
-    seen = len(pool.decisions)
-    subprocess.run(["iptables", "-w", "-I", *rule], check=True)
-    began = time.monotonic()
-    try:
-        # 120 s in which the framework cannot reach the collector (the pool itself runs
-        # on); the idle executor must stay throughout
-        kept = lambda: idle.task_id in {r.task_id for r in executors(pool, "dc")}  # noqa: E731
-        assert wait_for(lambda: not kept() or time.monotonic() - began >= 120, 130,
-                        interval_s=1.0)
-        assert kept(), "an executor was removed while the collector could not be reached"
-    finally:
-        subprocess.run(["iptables", "-w", "-D", *rule], check=True)
-    during = [d for _, d in pool.decisions[seen:]]
-    assert len(during) >= 3, "the loop kept running"
-    stale = [d for d in during if not d.fresh]
-    assert stale and all(not d.drain and not d.kill for d in stale)
-    assert any(Code.STALE in d.codes() for d in stale), [d.reasons for d in stale]
-    # the collector answers again: the idle executor is drained and removed
-    pool.run.wait(lambda: not executors(pool), 90, "recovered and shrank")
-    assert any(d.fresh for _, d in pool.decisions[seen + len(during):])
+    return idle
 
 
-def test_a_stopped_central_manager_removes_nothing_and_the_loop_recovers(
-        pool: RealPool, host: SubmitHost):
-    """The master container itself frozen (``docker pause``: its collector takes
-    connections and never answers) for 120 s: no removal, and the loop says why; then the
-    pool — unpaused, or replaced by the framework if its health checks gave up — comes
-    back and the idle executor is drained and removed."""
-    cluster = host.submit("dc", 1, 1)
-    wait_job(host, cluster, lambda js: js[0].status == "completed", 120, "a job")
-    (idle,) = executors(pool, "dc")
-    ended = int(job_attrs(host, cluster, "CompletionDate")[0][0])
-    assert wait_for(lambda: any(wall > ended + 1 and d.fresh for wall, d in pool.decisions),
-                    30), "no fresh look at the idle executor"
-    master = pool.container(pool.one(Role.MASTER).task_id)
-    seen = len(pool.decisions)
-    master.pause()
+def kept_through_outage(pool: RealPool, idle, what: str) -> None:
+    """For 120 s (an outage the caller made) the idle executor must stay."""
     began = time.monotonic()
-    try:
-        kept = lambda: idle.task_id in {r.task_id for r in executors(pool, "dc")}  # noqa: E731
-        assert wait_for(lambda: not kept() or time.monotonic() - began >= 120, 130,
-                        interval_s=1.0)
-        assert kept(), "an executor was removed while the central manager was stopped"
-    finally:
-        try:
-            master.reload()
-            if master.status == "paused":
-                master.unpause()
-        except Exception:  # noqa: BLE001 - replaced meanwhile: nothing to unpause
-            pass
+    kept = lambda: idle.task_id in {r.task_id for r in executors(pool, "dc")}  # noqa: E731
+    assert wait_for(lambda: not kept() or time.monotonic() - began >= 120, 130,
+                    interval_s=1.0)
+    assert kept(), (f"an executor was removed while {what}: "
+                    f"{[(r.task_id, r.phase.value, r.state, r.message[:200]) for r in pool.run.records() if r.task_id == idle.task_id]}")
+
+
+def stale_then_recovered(pool: RealPool, seen: int) -> None:
+    """The loop kept deciding through the outage, stale, saying why and removing
+    nothing; then it sees the pool again and the idle executor goes."""
     during = [d for _, d in pool.decisions[seen:]]
     assert len(during) >= 3, "the loop kept running"
     stale = [d for d in during if not d.fresh]
@@ -142,3 +106,41 @@ def test_a_stopped_central_manager_removes_nothing_and_the_loop_recovers(
     assert any(Code.STALE in d.codes() for d in stale), [d.reasons for d in stale]
     pool.run.wait(lambda: not executors(pool), 150, "recovered and shrank")
     assert any(d.fresh for _, d in pool.decisions[seen + len(during):])
+
+
+def test_an_unreachable_collector_removes_nothing_and_the_loop_recovers(
+        pool: RealPool, host: SubmitHost):
+    """The framework cut off from the collector (the pool itself runs on)."""
+    idle = idle_dc_executor(pool, host)
+    rule = ["OUTPUT", "-d", pool.spec.master_address, "-p", "tcp", "--dport", "9618",
+            "-j", "DROP"]
+    seen = len(pool.decisions)
+    subprocess.run(["iptables", "-w", "-I", *rule], check=True)
+    try:
+        kept_through_outage(pool, idle, "the collector could not be reached")
+    finally:
+        subprocess.run(["iptables", "-w", "-D", *rule], check=True)
+    stale_then_recovered(pool, seen)
+
+
+def test_a_stopped_central_manager_removes_nothing_and_the_loop_recovers(
+        pool: RealPool, host: SubmitHost):
+    """The master container itself frozen (``docker pause``: its collector takes
+    connections and never answers) for 120 s: no removal (the executors' health checks
+    tolerate it), and the loop says why; then the pool — unpaused, or replaced by the
+    framework if the master's own health checks gave up — comes back and the idle
+    executor is drained and removed."""
+    idle = idle_dc_executor(pool, host)
+    master = pool.container(pool.one(Role.MASTER).task_id)
+    seen = len(pool.decisions)
+    master.pause()
+    try:
+        kept_through_outage(pool, idle, "the central manager was stopped")
+    finally:
+        try:
+            master.reload()
+            if master.status == "paused":
+                master.unpause()
+        except Exception:  # noqa: BLE001 - replaced meanwhile: nothing to unpause
+            pass
+    stale_then_recovered(pool, seen)

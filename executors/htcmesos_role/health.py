@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import threading
@@ -63,17 +65,66 @@ def make_checker(
     return checker
 
 
+#: Seconds an isolated check may run before its process is killed (callers stop waiting
+#: after their own timeout; this only bounds the process).
+CHILD_LIMIT_S = 60.0
+
+
+def _child_main(checker: Checker, role: str, writer: "multiprocessing.connection.Connection") -> None:
+    try:
+        result = checker()
+    except BaseException as exc:  # noqa: BLE001 - reported, as in-thread checks are
+        result = CheckResult(False, role, "%s: %s" % (type(exc).__name__, exc))
+    writer.send(result)
+    writer.close()
+
+
+def in_child(checker: Checker, role: str, limit_s: float = CHILD_LIMIT_S) -> CheckResult:
+    """Run ``checker`` in a forked child process and return its result.
+
+    The HTCondor bindings hold the GIL while they wait on the network: a collector that
+    takes connections and never answers (frozen, overloaded) would freeze every thread of
+    this server, and Mesos would count the unanswered health check as a failure the
+    outage tolerance never sees, and kill the task with its running jobs. In a child,
+    only the child waits; the server answers "timed out" (unreachable) on time."""
+    ctx = multiprocessing.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child_main, args=(checker, role, writer), daemon=True,
+                        name="htcmesos-health-check")
+    try:
+        child.start()
+    except OSError as exc:
+        return CheckResult(False, role, "cannot start the check: %s" % exc)
+    writer.close()
+    try:
+        if reader.poll(limit_s):
+            return reader.recv()
+        return CheckResult(False, role, "the check gave no answer in %.0f s" % limit_s,
+                           unreachable=True)
+    except (EOFError, OSError):
+        child.join(5)
+        return CheckResult(False, role, "the check process ended without an answer (exit "
+                                        "code %s)" % child.exitcode)
+    finally:
+        reader.close()
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+
+
 class SingleFlight:
     """Runs the checker in one daemon thread at a time, with a timeout per caller.
 
     Requests arriving while a check is in flight share its result instead of starting
     another query, so a hung collector ties up one thread, not one per request, and the
-    HTCondor bindings are never called concurrently.
+    HTCondor bindings are never called concurrently. With ``isolate`` each check runs in
+    a child process (:func:`in_child`): the server keeps answering while it waits.
     """
 
-    def __init__(self, checker: Checker, role: str) -> None:
+    def __init__(self, checker: Checker, role: str, isolate: bool = False) -> None:
         self._checker = checker
         self._role = role
+        self._isolate = isolate
         self._lock = threading.Lock()
         self._done: Optional[threading.Event] = None
         self._result: List[CheckResult] = []
@@ -82,7 +133,8 @@ class SingleFlight:
 
     def _fly(self, done: threading.Event, box: List[CheckResult]) -> None:
         try:
-            box.append(self._checker())
+            box.append(in_child(self._checker, self._role) if self._isolate
+                       else self._checker())
         except BaseException as exc:  # never let a check kill the server
             box.append(CheckResult(False, self._role, "%s: %s" % (type(exc).__name__, exc)))
         finally:
@@ -115,9 +167,9 @@ class HealthServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: Tuple[str, int], role: str, checker: Checker, timeout_s: float,
-                 tolerance: OutageTolerance) -> None:
+                 tolerance: OutageTolerance, isolate: bool = False) -> None:
         self.role = role
-        self.flight = SingleFlight(checker, role)
+        self.flight = SingleFlight(checker, role, isolate)
         self.timeout_s = timeout_s
         self.tolerance = tolerance
         super().__init__(address, HealthHandler)
@@ -166,13 +218,13 @@ class HealthHandler(BaseHTTPRequestHandler):
 
 def make_server(role: str, checker: Checker, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                 timeout_s: float = DEFAULT_TIMEOUT_S,
-                tolerance: Optional[OutageTolerance] = None) -> HealthServer:
+                tolerance: Optional[OutageTolerance] = None, isolate: bool = False) -> HealthServer:
     """Bind (port 0: any free port; see ``server.server_address``), do not serve yet.
 
     ``tolerance`` (default: from ``HTCMESOS_UPDATE_INTERVAL``) keeps the submitter and
     executors healthy through a central-manager outage (:mod:`.tolerance`)."""
     tolerance = tolerance or OutageTolerance(role, update_interval_from_env(dict(os.environ)))
-    return HealthServer((host, port), role, checker, timeout_s, tolerance)
+    return HealthServer((host, port), role, checker, timeout_s, tolerance, isolate)
 
 
 def _parse_args(argv: Optional[List[str]], env: Mapping[str, str]) -> argparse.Namespace:
@@ -197,7 +249,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.write("htcmesos-health: bad setting: %s\n" % exc)
         return 2
     try:
-        server = make_server(args.role, make_checker(args.role, env), args.host, args.port, args.timeout)
+        server = make_server(args.role, make_checker(args.role, env), args.host, args.port, args.timeout,
+                             isolate=True)
     except OSError as exc:
         sys.stderr.write("htcmesos-health: cannot listen on %s:%d: %s\n" % (args.host, args.port, exc.strerror))
         return 1

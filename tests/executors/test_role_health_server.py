@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ import pytest
 from tests.services import wait_for
 
 from htcmesos_role import probe
-from htcmesos_role.checks import TASK_ID_ATTR
+from htcmesos_role.checks import TASK_ID_ATTR, CheckResult
 from htcmesos_role.health import make_checker, make_server
 
 
@@ -112,6 +113,44 @@ def test_hung_collector_gives_503_after_timeout(serve):
     pool.release.set()
     assert status == 503 and "timed out" in body["detail"]
     assert pool.queries == 1 and time.monotonic() - started < 5   # answered, not hung
+
+
+class GilHoldingPool:
+    """A query that holds the GIL while it runs, as the htcondor2 bindings do while they
+    wait on a collector that never answers (here: a regular expression that backtracks
+    for about 10 s inside C code; the in-thread check would keep the server from
+    answering until it ends)."""
+
+    address = "frozen-cm"
+
+    def query(self, ad_type: str, constraint: Optional[str], projection: Sequence[str]) -> List[Dict[str, Any]]:
+        import re
+        re.match(r"(a+)+$", "a" * 27 + "b")   # ~10 s here
+        return []
+
+
+def test_a_check_that_holds_the_gil_does_not_freeze_the_server():
+    from htcmesos_role.health import in_child
+    server = make_server("executor", make_checker("executor", {"HTCMESOS_TASK_ID": "t-1"}, query_factory=GilHoldingPool),
+                         "127.0.0.1", 0, 0.5, isolate=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        status, body = request("http://127.0.0.1:%d/health" % server.server_address[1])
+        took = time.monotonic() - started
+        assert status == 503 and "timed out" in body["detail"], body
+        assert took < 3, took                         # answered on time, not after the query
+    finally:
+        server.shutdown()
+        server.server_close()
+    # the child's answer comes back whole; a child that dies says so
+    assert in_child(lambda: CheckResult(True, "executor", "fine"), "executor").detail == "fine"
+    died = in_child(lambda: os._exit(3), "executor")
+    assert not died.ok and "exit code 3" in died.detail and not died.unreachable
+    slow = in_child(lambda: time.sleep(30), "executor", limit_s=0.5)
+    assert not slow.ok and slow.unreachable and "gave no answer" in slow.detail
 
 
 def test_concurrent_requests_share_one_query(serve):
