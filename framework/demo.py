@@ -2,11 +2,14 @@
 Mesos cluster (a strict master over real HTTP on loopback), run by the real framework.
 
 With a Docker engine (the set-up script starts one) the agents run the real role images:
-real HTCondor daemons, a private site behind iptables reached through CCB, and a small
-workload submitted as an ordinary user that runs at both sites; half-way an agent running
-a job is lost and its job runs again on the replacement (:mod:`.demo_jobs`). With
-``--simulated`` (or without an engine) the agents only simulate their tasks. Containers,
-networks and firewall rules are removed on exit, Ctrl-C and SIGTERM included.
+real HTCondor daemons, a private site behind iptables reached through CCB. The pool starts
+at the sites' minimum (no executor) and the elastic loop sizes it: two waves of jobs,
+submitted as an ordinary user, grow it at both sites, and it drains back to the minimum
+after each; an agent is lost under a running job, which runs again (:mod:`.demo_jobs`).
+Every decision that acts, or whose reasons change, is printed with its reason codes; the
+run ends with a summary (:mod:`.demo_summary`). With ``--simulated`` (or without an
+engine) the agents only simulate their tasks and the pool keeps 3 executors a site.
+Containers, networks and firewall rules are removed on exit, Ctrl-C and SIGTERM included.
 """
 from __future__ import annotations
 
@@ -21,13 +24,14 @@ from typing import Any, Callable
 from .backends.mesos.framework import PoolStatus
 from .errors import HtcmesosError, SpecError
 from .model import ROLE_ORDER, Role
+from .planner import Decision
 from .spec import ClusterSpec, parse_spec
 from .sim.emulated_run import EmulatedRun
 from .sim.from_spec import site_layouts
 
-#: Executors the demo asks for per site (within the spec's limits), to show scaling.
+#: Executors the simulated demo asks for per site (within the spec's limits); the real
+#: demo starts at the sites' minimum and lets the elastic loop decide.
 DEMO_EXECUTORS = 3
-REAL_EXECUTORS = 2
 #: Without --duration, an agent is lost this many seconds in (simulated demo).
 LOSS_AFTER_S = 20.0
 
@@ -102,7 +106,7 @@ class _Run:
         self.echo(f"role images ready ({images.describe()})")
         runner = DockerTaskRunner(client, poll_s=0.25)
         try:
-            run = self._run(runner, REAL_EXECUTORS)
+            run = self._run(runner, None, elastic=True)
             work = Workload(self.spec, client, run, self.echo, self.stop, self.view.started)
             status = self._serve(run, duration, [], work.start)
             if work.ident is not None:            # started (the framework came up)
@@ -110,17 +114,23 @@ class _Run:
             self._final(status)
             return self._failed(run) or work.report()
         finally:
-            self.echo("cleaning up containers, networks and firewall rules")
+            self.echo(f"cleaning up containers, networks and firewall rules (emulator "
+                      f"runner {runner.runner_id})")
             runner.close()
             if runner.kept_networks:
                 self.echo(f"networks kept (still in use by other containers): "
                           f"{', '.join(runner.kept_networks)}")
 
-    def _run(self, runner: Any, executors: int) -> EmulatedRun:
+    def _run(self, runner: Any, executors: int | None, elastic: bool = False) -> EmulatedRun:
+        """The run; ``executors`` per site kept by the framework, or (None) the sites'
+        minimum, with the elastic loop (``elastic``) deciding from there."""
+        decisions = _DecisionView(self.echo, self.view.started)
         run = EmulatedRun(self.spec, self.tmp, runner, on_status=self.view.show,
-                          allocation_interval_s=0.5, stop=self.stop)
-        self.desired = {s.name: max(s.executors_min, min(executors, s.executors_max))
-                        for s in self.spec.sites}
+                          allocation_interval_s=0.5, stop=self.stop, elastic=elastic,
+                          on_decision=decisions.show if elastic else None)
+        self.desired = {} if executors is None else {
+            s.name: max(s.executors_min, min(executors, s.executors_max))
+            for s in self.spec.sites}
         return run
 
     def _serve(self, run: EmulatedRun, duration: float | None, timers: list[threading.Timer],
@@ -143,7 +153,8 @@ class _Run:
             while not self.stop.wait(0.5) and run.error is None:
                 pass
             run.join()
-            return run.status or self.view.last
+            # a fresh look at the records: the last tick's status may predate a task's end
+            return run.fw.status() if run.fw is not None else run.status or self.view.last
         except KeyboardInterrupt:
             self.stop.set()
             self.echo("interrupted")
@@ -199,6 +210,31 @@ class _LiveView:
                       f"{', reconciling' if status.reconciling else ''}")
             for line in table:
                 self.echo("  " + line)
+
+
+class _DecisionView:
+    """Prints the elastic loop's decisions that act, or whose reasons change (by code and
+    site: the details' counts and ages change every tick), each reason on its own line."""
+
+    def __init__(self, echo: Echo, started: float):
+        self.echo, self.started = echo, started
+        self._reasons: frozenset[tuple[str, str]] = frozenset()
+
+    def show(self, decision: Decision) -> None:
+        reasons = frozenset((r.code.value, r.site) for r in decision.reasons)
+        if not decision.changes and reasons == self._reasons:
+            return
+        self._reasons = reasons
+        acts = [f"launch {site}+{n}" for site, n in decision.launches.items() if n]
+        acts += [f"drain {startd.name}" for startd in decision.drain]
+        acts += [f"cancel drain {drain.startd}" for drain in decision.cancel]
+        acts += [f"remove {task_id}" for task_id in decision.kill]
+        desired = " ".join(f"{site}={n}" for site, n in decision.desired.items())
+        self.echo(f">>> t+{time.monotonic() - self.started:5.1f}s elastic: "
+                  f"{', '.join(acts) or ('no action' if reasons else 'nothing to do')} "
+                  f"(desired executors {desired})")
+        for reason in decision.reasons:
+            self.echo(f"      {reason}")
 
 
 def _table(status: PoolStatus | None) -> list[str]:
