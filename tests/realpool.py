@@ -64,7 +64,8 @@ SPEC = textwrap.dedent("""\
         image: {master}
         cpus: 1
         mem: 1024
-        health_check: {{grace_period: 120, interval: 1, timeout: 5}}
+        health_check: {{grace_period: 120, interval: 1, timeout: 5,
+                       consecutive_failures: {master_failures}}}
       submitter:
         image: {submitter}
         cpus: 1
@@ -88,14 +89,16 @@ JOB_LEASE_S = 20
 
 
 def make_spec(client: Any, images: dict, workdir: Path, campus_private: bool = True,
-              nets: dict | None = None, elastic: bool = False) -> tuple[ClusterSpec, dict]:
-    """The test pool's spec (fresh network names and free CIDRs unless ``nets`` given)."""
+              nets: dict | None = None, elastic: bool = False,
+              master_failures: int = 3) -> tuple[ClusterSpec, dict]:
+    """The test pool's spec (fresh network names and free CIDRs unless ``nets`` given);
+    ``master_failures``: failed health checks in a row that get the master replaced."""
     tag = uuid.uuid4().hex[:6]
     nets = nets or {"dc_net": f"htcm-rp-dc-{tag}", "dc_cidr": free_docker_cidr(client, 231),
                     "campus_net": f"htcm-rp-campus-{tag}",
                     "campus_cidr": free_docker_cidr(client, 232)}
     text = SPEC.format(lease=JOB_LEASE_S, campus_private=str(campus_private).lower(),
-                       elastic=str(elastic).lower(),
+                       elastic=str(elastic).lower(), master_failures=master_failures,
                        master=images[Role.MASTER], submitter=images[Role.SUBMITTER],
                        executor=images[Role.EXECUTOR], **nets)
     return parse_spec(text, "real-pool.yaml", workdir), nets
@@ -105,13 +108,15 @@ class RealPool:
     """The running pool and what tests ask of it."""
 
     def __init__(self, client: Any, images: dict, workdir: Path,
-                 desired: dict[str, int], elastic: bool = False) -> None:
+                 desired: dict[str, int], elastic: bool = False,
+                 master_failures: int = 3) -> None:
         """``desired``: executors per site, kept by the framework; with ``elastic`` the
         queue decides instead (the elastic loop runs, ``desired`` is ignored)."""
         self.client, self.images, self.workdir = client, images, workdir
         self.key_file = workdir / "pool.key"
         self.key_file.write_bytes(KEY)
-        self.spec, self.nets = make_spec(client, images, workdir, elastic=elastic)
+        self.spec, self.nets = make_spec(client, images, workdir, elastic=elastic,
+                                         master_failures=master_failures)
         self.runner = DockerTaskRunner(client, poll_s=0.2)
         self.decisions: list = []        # (wall time, Decision) of the elastic loop
         self.run = EmulatedRun(self.spec, workdir, self.runner, options=FAST, tick_s=0.2,

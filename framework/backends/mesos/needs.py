@@ -28,6 +28,7 @@ class Reason(str, enum.Enum):
     BLACK_HOLE = "BLACK_HOLE"
     UNCONFIRMED_LIMIT = "UNCONFIRMED_LIMIT"
     UNPROVEN_LIMIT = "UNPROVEN_LIMIT"
+    MASTER_ADDRESS_BUSY = "MASTER_ADDRESS_BUSY"
     RECONCILING = "RECONCILING"
 
 
@@ -84,9 +85,12 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
                   backoff: LaunchBackoff, now: float) -> NeedsResult:
     """Needs in priority order (master, submitter, executors per site)."""
     active: dict[tuple[Role, str], list[TaskRecord]] = {}
+    leaving_master = None
     for rec in records:
         if rec.phase in ACTIVE:
             active.setdefault((rec.role, rec.site), []).append(rec)
+        elif rec.role is Role.MASTER and rec.phase is Phase.KILLING:
+            leaving_master = rec
     out = NeedsResult([])
     masters = [r for (role, _), rs in active.items() if role is Role.MASTER for r in rs]
     subs = [r for (role, _), rs in active.items() if role is Role.SUBMITTER for r in rs]
@@ -109,7 +113,14 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
             out.needs.append(Need(role.value, frozenset(allowed), missing, r.cpus, r.mem_mb,
                                   r.disk_mb))
 
-    want(Role.MASTER, role_sites(spec, Role.MASTER), 1 - len(masters))
+    if leaving_master is not None and not masters:
+        # the master's address is fixed: a replacement launched while the old container
+        # still holds it fails ("Address already in use"); wait for the kill to end
+        out.reasons.append((Reason.MASTER_ADDRESS_BUSY,
+                            f"master {leaving_master.task_id} is being killed; its address "
+                            f"{spec.master_address} is free once it ends"))
+    else:
+        want(Role.MASTER, role_sites(spec, Role.MASTER), 1 - len(masters))
     if not ready_master:
         out.reasons.append((Reason.WAITING_FOR_MASTER, "master not yet running and healthy"))
         return out

@@ -137,3 +137,15 @@ def test_elastic_demand_gets_at_most_blackhole_failures_launches_at_a_black_hole
                            restored=True) for i in range(5)]   # adopted after a restart
     counts, _ = _needs_at(restored, {"alpha": 9, "beta": 0}, LaunchBackoff(BackoffPolicy()), 0)
     assert counts["alpha"] == 4
+
+
+def test_no_new_master_while_the_old_one_is_still_being_killed():
+    """The master's address is fixed: its replacement waits for the old task to end."""
+    spec = parse_spec(GOOD, "t.yaml", Path("/base"))
+    leaving = TaskRecord("m1", Role.MASTER, "alpha", Phase.KILLING, 0, healthy=False)
+    out = compute_needs(spec, [leaving], {}, LaunchBackoff(), 10)
+    assert not [n for n in out.needs if n.role == "master"]
+    assert [c.value for c, _ in out.reasons][:1] == ["MASTER_ADDRESS_BUSY"]
+    leaving.phase = Phase.ENDED
+    out = compute_needs(spec, [leaving], {}, LaunchBackoff(), 11)
+    assert [(n.role, n.count) for n in out.needs] == [("master", 1)]
