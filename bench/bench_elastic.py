@@ -23,6 +23,7 @@ ratio to each baseline. ``--scale-in-events N`` runs the race scenario until N d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import resource
 import statistics
@@ -180,18 +181,62 @@ def run_baseline(make, jobs: list[Job], slot, timings: Timings, tick: float,
 
 # -- figures -----------------------------------------------------------------------------
 
-def figures(pool: SimPool, jobs: list[Job], release: float | None) -> dict:
-    m = pool.metrics
+def figures(metrics, jobs: list[Job], done: int, release: float | None) -> dict:
+    m = metrics
     extra = sorted(m.extra_waits) or [0.0]
+    total = m.idle_core_s + m.busy_core_s
     return {"idle_core_h": m.idle_core_s / 3600, "idle_pct": 100 * m.idle_fraction,
             "extra_mean": statistics.mean(extra), "extra_p95": extra[int(0.95 * (len(extra) - 1))],
             "killed": m.killed_running, "peak": m.peak_executors, "release": release,
-            "done": sum(1 for j in pool.jobs.values() if j.end is not None), "jobs": len(jobs)}
+            "done": done, "jobs": len(jobs),
+            "causes": {k: 100 * v / total if total else 0.0 for k, v in m.idle_by_cause.items()}}
 
 
-def release_time(pool: SimPool) -> float | None:
-    last = max((j.end for j in pool.jobs.values() if j.end is not None), default=None)
-    return None if last is None else max(0.0, pool.now - last)
+def pool_figures(pool: SimPool, jobs: list[Job], release: bool) -> dict:
+    ends = [j.end for j in pool.jobs.values() if j.end is not None]
+    gone = max(0.0, pool.now - max(ends)) if ends and release else None
+    return figures(pool.metrics, jobs, len(ends), gone)
+
+
+def result_figures(result, jobs: list[Job]) -> dict:
+    ends = [j.end for j in result.jobs if j.end is not None]
+    return figures(result.metrics, jobs, len(ends), max(0.0, result.end - max(ends)) if ends else None)
+
+
+def fragmentation_reference(jobs: list[Job], slot_cpus: float, slot_mem: float) -> float:
+    """Idle % of the same jobs started the instant they arrive on executors of this size
+    that appear and vanish at no cost (no boot, no idle time, no drain): each job goes to
+    the executor with the fewest free cores it fits (HTCondor's default rank), a new one
+    when none fits; an executor lives from its first job's start to its last job's end.
+    What is left is fragmentation alone: cores freed by jobs that ended on executors
+    still running others, which no policy can hand back without killing those jobs."""
+    live: list[dict] = []
+    provisioned = busy = 0.0
+    for job in sorted(jobs, key=lambda j: (j.submit, j.id)):
+        now = job.submit
+        for ex in list(live):
+            for end, cpus, mem in [r for r in ex["run"] if r[0] <= now]:
+                ex["run"].remove((end, cpus, mem))
+                ex["cpus"] += cpus
+                ex["mem"] += mem
+            if not ex["run"]:                  # empty since its last job ended: gone
+                provisioned += slot_cpus * (ex["last"] - ex["opened"])
+                live.remove(ex)
+        fits = [e for e in live if e["cpus"] + 1e-9 >= job.cpus and e["mem"] + 1e-9 >= job.memory
+                and (job.site is None or e["site"] == job.site)]
+        if fits:
+            ex = min(fits, key=lambda e: 100000 * e["cpus"] + e["mem"])
+        else:
+            ex = {"cpus": slot_cpus, "mem": slot_mem, "site": job.site, "run": [],
+                  "opened": now, "last": now}
+            live.append(ex)
+        ex["cpus"] -= job.cpus
+        ex["mem"] -= job.memory
+        ex["run"].append((now + job.runtime, job.cpus, job.memory))
+        ex["last"] = max(ex["last"], now + job.runtime)
+        busy += job.cpus * job.runtime
+    provisioned += sum(slot_cpus * (ex["last"] - ex["opened"]) for ex in live)
+    return 100 * (provisioned - busy) / provisioned if provisioned else 0.0
 
 
 def traces(seed: int, sites: tuple[str, ...]) -> dict[str, list[Job]]:
@@ -205,24 +250,77 @@ def traces(seed: int, sites: tuple[str, ...]) -> dict[str, list[Job]]:
     }
 
 
+CAUSES = ("boot", "unmatched", "empty", "draining", "fragmented")
+MET = {True: "met", False: "NOT met"}
+
+
+def _row(label: str, r: dict) -> str:
+    rel = "—" if r["release"] is None else f"{r['release']:.0f}"
+    causes = " ".join(f"{r['causes'][c]:>5.1f}" for c in CAUSES)
+    return (f"{label:<14} {r['idle_core_h']:>7.1f} {r['idle_pct']:>6.1f}% {r['extra_mean']:>7.1f}s "
+            f"{r['extra_p95']:>6.1f}s {r['killed']:>6} {r['peak']:>4} {rel:>7} "
+            f"{r['done']:>5}/{r['jobs']:<5}| {causes}")
+
+
+def _pct(values: list[float], q: float) -> float:
+    ranked = sorted(values) or [0.0]
+    return ranked[min(len(ranked) - 1, max(0, math.ceil(q * len(ranked)) - 1))]
+
+
+def fresh(jobs: list[Job]) -> list[Job]:
+    """Unrun copies: a simulated pool writes each job's start and end into its record."""
+    return [Job(j.id, j.submit, j.runtime, j.cpus, j.memory, j.site) for j in jobs]
+
+
+def _with(spec, **autoscaling):
+    return dataclasses.replace(spec, autoscaling=dataclasses.replace(spec.autoscaling,
+                                                                     **autoscaling))
+
+
+def per_shape(args, jobs: list[Job], timings: Timings) -> dict:
+    """Projection: executors sized to each job shape (one production planner per shape,
+    each with its executors of that shape's cores and memory, the same limits)."""
+    idle = busy = 0.0
+    waits: list[float] = []
+    for cpus, mem in sorted({(j.cpus, j.memory) for j in jobs}):
+        part = [j for j in jobs if (j.cpus, j.memory) == (cpus, mem)]
+        spec = _with(spec_for(int(cpus), int(mem), args.idle, args.tick),
+                     max_launches_per_tick=args.max_launches)
+        m = simulate(spec, fresh(part), timings, act_delay_s=args.act_delay).metrics
+        idle, busy = idle + m.idle_core_s, busy + m.busy_core_s
+        waits += m.extra_waits
+    return {"idle_pct": 100 * idle / (idle + busy), "mean": statistics.mean(waits),
+            "p95": _pct(waits, 0.95)}
+
+
 def compare(args: argparse.Namespace) -> None:
-    spec = spec_for(args.cpus, args.cpus * 4096, args.idle, args.tick)
+    spec = _with(spec_for(args.cpus, args.cpus * 4096, args.idle, args.tick),
+                 max_launches_per_tick=args.max_launches)
     timings = Timings(boot_s=args.boot, claim_s=1.0, negotiation_s=10.0)
     slot = (float(args.cpus), float(args.cpus * 4096))
     sites = [s.name for s in spec.sites]
+    budget = args.boot + timings.negotiation_s
     print(f"executor slot {args.cpus} cores; tick {args.tick:g} s; idle time {args.idle:g} s; "
-          f"decisions applied {args.act_delay:g} s after their data; boot {args.boot:g} s, "
-          f"negotiation 10 s")
-    header = (f"{'policy':<12} {'idle core·h':>11} {'idle %':>7} {'extra wait mean':>15} "
-              f"{'p95':>7} {'killed':>6} {'peak':>5} {'release s':>9} {'done':>11}")
+          f"max_launches_per_tick {args.max_launches}; decisions applied {args.act_delay:g} s "
+          f"after their data; boot {args.boot:g} s, negotiation 10 s; negotiator: fewest free "
+          f"cores first (HTCondor's default NEGOTIATOR_PRE_JOB_RANK), NEGOTIATOR_DEPTH_FIRST "
+          f"as htcmesos configures it (True) unless the row says otherwise")
+    print("idle by cause, % of provisioned core-time: boot = launched, not advertised; "
+          "unmatched = empty while jobs queue; empty = before scale-in; draining; "
+          "fragmented = free cores of startds holding claims")
+    header = (f"{'policy':<14} {'idle':>7} {'idle':>7} {'extra wait':>8} {'':>7} "
+              f"{'killed':>6} {'peak':>4} {'release':>7} {'done':>11}| idle by cause (%)\n"
+              f"{'':<14} {'core·h':>7} {'%':>7} {'mean':>8} {'p95':>7} {'':>6} {'':>4} "
+              f"{'s':>7} {'':>11}| " + " ".join(f"{c[:5]:>5}" for c in CAUSES))
     for name, jobs in traces(args.seed, tuple(sites)).items():
         print(f"\n== {name}: {len(jobs)} jobs")
         print(header)
         rows = {}
-        result = simulate(spec, jobs, timings, act_delay_s=args.act_delay)
-        pool_like = type("P", (), {"metrics": result.metrics, "jobs": {j.id: j for j in result.jobs},
-                                   "now": result.end})()
-        rows["htcmesos"] = figures(pool_like, jobs, release_time(pool_like))
+        result = simulate(spec, fresh(jobs), timings, act_delay_s=args.act_delay)
+        rows["htcmesos"] = result_figures(result, jobs)
+        stock = simulate(spec, fresh(jobs), timings, act_delay_s=args.act_delay,
+                         depth_first=False)
+        rows["  DF off"] = result_figures(stock, jobs)
         baselines = {
             "static": lambda p: Static(p, jobs, slot[0]),
             "CLUES-style": lambda p: CluesStyle(p, args.idle, args.act_delay),
@@ -231,19 +329,62 @@ def compare(args: argparse.Namespace) -> None:
         for label, make in baselines.items():
             pool = run_baseline(make, jobs, slot, timings, args.tick,
                                 sites if label != "COBalD" and label != "static" else sites[:1])
-            rows[label] = figures(pool, jobs, release_time(pool) if label != "static" else None)
+            rows[label] = pool_figures(pool, jobs, release=label != "static")
         for label, r in rows.items():
-            rel = "—" if r["release"] is None else f"{r['release']:.0f}"
-            print(f"{label:<12} {r['idle_core_h']:>11.1f} {r['idle_pct']:>6.1f}% "
-                  f"{r['extra_mean']:>14.1f}s {r['extra_p95']:>6.1f}s {r['killed']:>6} "
-                  f"{r['peak']:>5} {rel:>9} {r['done']:>5}/{r['jobs']:<5}")
+            print(_row(label, r))
         ours = rows["htcmesos"]
+        floor = fragmentation_reference(jobs, *slot)
+        print(f"  (DF off: htcmesos on HTCondor's stock negotiator, NEGOTIATOR_DEPTH_FIRST "
+              f"= False)\n  fragmentation reference: the same jobs started on arrival on "
+              f"{args.cpus}-core executors that come and go at no cost (best fit): "
+              f"{floor:.1f}% idle")
+        sweep = []
+        for idle_s in args.sweep:
+            r = result_figures(simulate(_with(spec, idle_before_scale_in_s=idle_s), fresh(jobs),
+                                        timings, act_delay_s=args.act_delay), jobs)
+            sweep.append(f"{idle_s:g} s {r['idle_pct']:.1f}% / {r['extra_mean']:.1f} s")
+        print("  htcmesos, idle_before_scale_in → idle % / mean extra wait: " + "; ".join(sweep))
+        shaped = per_shape(args, jobs, timings)
+        print(f"  projection, executors sized to each job shape (one planner per shape): "
+              f"idle {shaped['idle_pct']:.1f}%, extra wait mean {shaped['mean']:.1f} s, "
+              f"p95 {shaped['p95']:.1f} s")
+        lat = result.latency
+        held = {c: result.codes[c] for c in ("LAUNCH_LIMIT", "COOLDOWN", "SITE_MAX",
+                                             "POOL_MAX", "STALE") if result.codes.get(c)}
+        seen = [lat.first_seen[j.id] - j.submit for j in result.jobs if j.id in lat.first_seen]
+        p99 = lat.percentile(0.99)
+        print(f"  demand visible → launch decision: {len(lat.samples)} jobs needed a launch "
+              f"({lat.without_launch} more fit capacity when first seen); p50 "
+              f"{lat.percentile(0.5) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; plan() CPU p99 "
+              f"{_pct(result.plan_cpu_s, 0.99) * 1000:.1f} ms; "
+              f"launches held back: {held or 'never'}; submit → first seen p99 "
+              f"{_pct(seen, 0.99):.1f} s (the tick interval)")
+        if held.get("LAUNCH_LIMIT"):
+            more = 2 * args.max_launches
+            again = simulate(_with(spec, max_launches_per_tick=more), fresh(jobs), timings,
+                             act_delay_s=args.act_delay)
+            r = result_figures(again, jobs)
+            print(f"  with max_launches_per_tick {more}: idle {r['idle_pct']:.1f}%, extra wait "
+                  f"mean {r['extra_mean']:.1f} s, p95 {r['extra_p95']:.1f} s; demand visible → "
+                  f"launch decision p99 {again.latency.percentile(0.99) * 1000:.1f} ms")
+        print("  targets:")
+        print(f"    idle core-time ≤ 5%: {ours['idle_pct']:.1f}% {MET[ours['idle_pct'] <= 5]}")
+        for what in ("extra_mean", "extra_p95"):
+            print(f"    extra wait {what[6:]} ≤ container start + one negotiation cycle "
+                  f"({budget:g} s): {ours[what]:.1f} s {MET[ours[what] <= budget]}")
+        rel = ours["release"]
+        print(f"    empty executors released ≤ 120 s after the last job: "
+              f"{'—' if rel is None else f'{rel:.0f} s'} {MET[rel is not None and rel <= 120]}")
+        print(f"    demand visible → launch decision p99 ≤ 1 s: {p99:.3f} s {MET[p99 <= 1.0]}")
+        ratio = lambda a, b: (a / b) if b else float("inf") if a else 1.0  # noqa: E731
         for label in ("static", "CLUES-style", "COBalD"):
             other = rows[label]
-            ratio = lambda a, b: (a / b) if b else float("inf") if a else 1.0  # noqa: E731
-            print(f"  htcmesos / {label:<11}: idle core-time {ratio(ours['idle_core_h'], other['idle_core_h']):.2f}×, "
-                  f"mean extra wait {ratio(ours['extra_mean'], other['extra_mean']):.2f}×, "
-                  f"p95 {ratio(ours['extra_p95'], other['extra_p95']):.2f}×")
+            parts = [f"{title} {ratio(ours[key], other[key]):.2f}× "
+                     f"{MET[ours[key] <= other[key] + 1e-9]}"
+                     for title, key in (("idle core-time", "idle_core_h"),
+                                        ("mean extra wait", "extra_mean"),
+                                        ("p95", "extra_p95"))]
+            print(f"    htcmesos / {label:<11} ≤ 1: " + ", ".join(parts))
 
 
 def scale_in_events(target: int) -> None:
@@ -292,9 +433,10 @@ def tick_cost() -> None:
     plan_s = statistics.median(s for s, _ in samples)
     base_s = statistics.median(t for _, t in samples)
     print(f"\n== one tick over {len(pool.executors())} startds and {len(jobs)} idle jobs: plan "
-          f"{plan_s * 1000:.0f} ms CPU (target ≤ 200 ms), the simulated monitor's own snapshot "
-          f"{base_s * 1000:.0f} ms (ratio plan/snapshot {plan_s / base_s:.2f}); peak RSS "
-          f"{rss / 1024:.0f} MB (+{(rss - rss0) / 1024:.0f} MB for the tick)")
+          f"{plan_s * 1000:.0f} ms CPU (target ≤ 200 ms: {MET[plan_s <= 0.2]}), the simulated "
+          f"monitor's own snapshot {base_s * 1000:.0f} ms (ratio plan/snapshot "
+          f"{plan_s / base_s:.2f}); peak RSS {rss / 1024:.0f} MB (target ≤ 200 MB: "
+          f"{MET[rss / 1024 <= 200]}; +{(rss - rss0) / 1024:.0f} MB for the tick)")
 
 
 def main() -> None:
@@ -305,6 +447,11 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=10.0)
     parser.add_argument("--boot", type=float, default=5.0)
     parser.add_argument("--act-delay", type=float, default=2.0)
+    parser.add_argument("--max-launches", type=int, default=100,
+                        help="htcmesos' autoscaling.max_launches_per_tick")
+    parser.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",") if x],
+                        default=[0.0, 30.0, 120.0],
+                        help="idle_before_scale_in values (s) to rerun htcmesos with")
     parser.add_argument("--scale-in-events", type=int, default=0)
     parser.add_argument("--tick-cost", action="store_true")
     args = parser.parse_args()

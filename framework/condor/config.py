@@ -29,6 +29,15 @@ TOKEN_DIR = "/etc/condor/tokens.d"
 ATTR_POOL, ATTR_SITE, ATTR_TASK = "HTCMESOS_POOL", "HTCMESOS_SITE", "HTCMESOS_TASK_ID"
 #: HTCondor's built-in default for the collector; sizing never goes below it.
 DEFAULT_COLLECTOR_FDS = 10240
+#: The negotiator fills one partitionable slot with as many jobs of a request as fit before
+#: it matches that request elsewhere (HTCondor's default: False). With HTCondor's default
+#: NEGOTIATOR_PRE_JOB_RANK (``... - (100000 * Cpus) - Memory``: the slot with the fewest
+#: free cores first) new jobs pile onto the busiest executors and the others empty out, so
+#: the planner can drain them. src/condor_negotiator.V6/matchmaker.cpp (negotiate(): after
+#: a match, ``schedd_will_match = jobsInSlot(request, *offer)``; the schedd puts that many
+#: jobs of the autocluster into the slot's leftovers, CLAIM_PARTITIONABLE_LEFTOVERS).
+#: The simulated pool (framework/sim/pool/negotiator.py) models both.
+NEGOTIATOR_DEPTH_FIRST = True
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*")
 
@@ -192,6 +201,9 @@ def _master(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
         f"NEGOTIATOR_MIN_INTERVAL = {neg}",
         f"NEGOTIATOR_CYCLE_DELAY = {neg}",
         f"NEGOTIATOR_UPDATE_INTERVAL = {update}",
+        "# fill the busiest executors first (with the default NEGOTIATOR_PRE_JOB_RANK, fewest",
+        "# free cores first), so idle executors empty out and can be drained",
+        f"NEGOTIATOR_DEPTH_FIRST = {NEGOTIATOR_DEPTH_FIRST}",
         f"COLLECTOR_UPDATE_INTERVAL = {update}",
         "# ads not renewed for 3 update intervals go: a startd that vanished with its",
         "# container (agent lost) is not matched again and again (HTCondor keeps 900 s)",

@@ -1,8 +1,9 @@
 """How many new executors the idle jobs need, pure: first fit of job shapes into slots.
 
 Capacity is grouped by shape (site, free cpus, free memory) instead of kept per startd, so
-a pool of 10,000 idle executors with identical free slots is one group: the cost is
-O(job shapes × distinct capacity shapes), not O(jobs × startds). Jobs are placed largest
+a pool of 10,000 idle executors with identical free slots is one group, and new executors
+are counted in runs of identical leftovers: the cost is O(job shapes × distinct capacity
+shapes), not O(jobs × startds). Jobs are placed largest
 first; existing free capacity (startds not draining, executors still starting) is used
 before new executors are counted. Units: cpus in cores, memory in MiB.
 """
@@ -18,6 +19,7 @@ from ..monitor.snapshot import JobShape
 _EPS = 1e-9
 
 Bin = tuple[str, float, float]     # (site, free cpus, free memory)
+_CRUMB = JobShape(0.001, 0.001, None, 1)   # a leftover that holds nothing is dropped
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Packing:
     too_big: int = 0                  # jobs no executor slot can hold
     unknown_site: int = 0             # jobs pinned to a site the spec does not have
     no_room: Counter = field(default_factory=Counter)           # site → jobs over the site max
+    #: (cpus, memory, site) of a job shape → its jobs placed (free, starting or new)
+    placed: Counter = field(default_factory=Counter)
 
 
 def _fits(cpus: float, mem: float, shape: JobShape) -> int:
@@ -49,7 +53,7 @@ def pack(shapes: Iterable[JobShape], free: Counter, slot: tuple[float, float],
     out = Packing()
     free = Counter(free)
     room = dict(room)
-    partial: dict[str, list[tuple[float, float]]] = {}   # site → leftovers of new executors
+    partial: dict[str, list[list]] = {}      # site → leftovers of new executors, in runs
     for shape in sorted(shapes, key=lambda s: (-s.cpus, -s.memory, s.site or "")):
         left = shape.count
         if _fits(slot[0], slot[1], shape) == 0:
@@ -63,16 +67,23 @@ def pack(shapes: Iterable[JobShape], free: Counter, slot: tuple[float, float],
         for site in sites:
             if left <= 0:
                 break
-            left = _onto_partials(shape, left, partial.setdefault(site, []))
+            runs = partial.setdefault(site, [])
+            left = _onto_partials(shape, left, runs)
             per = _fits(slot[0], slot[1], shape)
-            while left > 0 and room.get(site, 0) > 0:
-                take = min(per, left)
-                left -= take
-                room[site] -= 1
-                out.new[site] += 1
-                rest = (slot[0] - take * shape.cpus, slot[1] - take * shape.memory)
-                if _fits(rest[0], rest[1], JobShape(0.001, 0.001, None, 1)):
-                    partial[site].append(rest)
+            n = min(room.get(site, 0), math.ceil(left / per)) if left > 0 else 0
+            if n <= 0:
+                continue
+            placed = min(left, n * per)
+            full = min(n, placed // per)           # new executors holding ``per`` jobs
+            last = placed - full * per             # jobs on one more, partly filled
+            left -= placed
+            room[site] -= n
+            out.new[site] += n
+            for jobs, many in ((per, full), (last, 1 if last else 0)):
+                rest = (slot[0] - jobs * shape.cpus, slot[1] - jobs * shape.memory)
+                if many and _fits(rest[0], rest[1], _CRUMB):
+                    runs.append([rest[0], rest[1], many])
+        out.placed[(shape.cpus, shape.memory, shape.site)] += shape.count - left
         if left > 0:
             out.no_room[shape.site or "any"] += left
     return out
@@ -109,13 +120,25 @@ def _existing(shape: JobShape, left: int, free: Counter, sites: list[str], out: 
     return left
 
 
-def _onto_partials(shape: JobShape, left: int, partials: list[tuple[float, float]]) -> int:
-    """Jobs onto the leftovers of executors counted new this tick."""
-    for i, (cpus, mem) in enumerate(partials):
-        if left <= 0:
-            break
-        per = min(_fits(cpus, mem, shape), left)
-        if per:
-            left -= per
-            partials[i] = (cpus - per * shape.cpus, mem - per * shape.memory)
+def _onto_partials(shape: JobShape, left: int, runs: list[list]) -> int:
+    """Jobs onto the leftovers of executors counted new this tick: ``runs`` of identical
+    leftovers ``[cpus, memory, count]`` in the order the executors were counted, filled
+    one leftover after the other (a run splits where the filling stops)."""
+    i = 0
+    while i < len(runs) and left > 0:
+        cpus, mem, count = runs[i]
+        per = _fits(cpus, mem, shape)
+        if not per:
+            i += 1
+            continue
+        bins = min(count, math.ceil(left / per))
+        placed = min(left, bins * per)
+        last = placed - (bins - 1) * per
+        left -= placed
+        split = [[cpus - per * shape.cpus, mem - per * shape.memory, bins - 1]] if bins > 1 else []
+        split.append([cpus - last * shape.cpus, mem - last * shape.memory, 1])
+        if count > bins:
+            split.append([cpus, mem, count - bins])
+        runs[i:i + 1] = split
+        i += len(split)
     return left

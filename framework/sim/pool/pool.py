@@ -4,28 +4,39 @@
 (snapshots), :class:`~framework.actuator.Backend` (executor tasks: launched to reach the
 desired count, booting for ``boot_s``, killed on request) and
 :class:`~framework.actuator.PoolControl` (drains). Jobs arrive from a workload; every
-``negotiation_s`` a cycle matches idle jobs, oldest first, to registered, not draining
-startds with room (first fit, at the job's site if it has one); a match runs ``claim_s``
-later and ends after the job's runtime. Killing an executor kills the jobs running on it
-(they are requeued and counted: the figure htcmesos keeps at zero). A collector outage
-(:meth:`outage`) makes snapshots stale.
+``negotiation_s`` a cycle matches idle jobs to registered, not draining startds with room
+as HTCondor's negotiator and schedd do (:mod:`.negotiator`: requests in queue order, the
+slot with the fewest free cores first, one match per slot and cycle, ``depth_first`` as
+``NEGOTIATOR_DEPTH_FIRST``, leftovers claimed by the schedd); a match runs ``claim_s``
+later and ends after the job's runtime. Killing an executor kills the jobs
+running on it (they are requeued and counted: the figure htcmesos keeps at zero). A
+collector outage (:meth:`outage`) makes snapshots stale.
 
 Everything happens in :meth:`advance` on the simulation clock; nothing sleeps, and the
 same seed gives the same run. Metrics (:class:`Metrics`) integrate idle provisioned
-core-time and record queue waits.
+core-time, split by cause (:data:`IDLE_CAUSES`), and record queue waits.
 """
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from ...actuator import Backend, PoolControl
+from ...condor.config import NEGOTIATOR_DEPTH_FIRST
 from ...monitor import JobShape, PoolMonitor, PoolSnapshot, StartdInfo
 from ...planner import Drain, Executor, TaskState
 from .model import Job, SimExecutor, Timings
+from .negotiator import negotiate
+
+#: Why provisioned cores are idle (seconds × cores in :attr:`Metrics.idle_by_cause`):
+#: ``boot`` launched, startd not advertised yet; ``unmatched`` an empty startd while jobs
+#: are queued (waiting for the negotiation cycle, or jobs it cannot take); ``empty`` an
+#: empty startd with no job queued (idle before scale-in); ``draining`` drain requested,
+#: until the task is killed; ``fragmented`` free cores of a startd that holds claims.
+IDLE_CAUSES = ("boot", "unmatched", "empty", "draining", "fragmented")
 
 
 @dataclass
@@ -43,6 +54,8 @@ class Metrics:
     drains_cancelled: int = 0
     claims_during_drain: int = 0      # matches that raced a drain decision
     peak_executors: int = 0
+    idle_by_cause: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(IDLE_CAUSES, 0.0))   # adds up to idle_core_s
 
     @property
     def idle_fraction(self) -> float:
@@ -54,8 +67,10 @@ class SimPool(PoolMonitor, Backend, PoolControl):
     """The simulated pool (see the module docstring); ``sites`` → executor slot size."""
 
     def __init__(self, sites: list[str], slot: tuple[float, float], jobs: Iterable[Job],
-                 timings: Timings = Timings(), start: float = 0.0) -> None:
+                 timings: Timings = Timings(), start: float = 0.0,
+                 depth_first: bool = NEGOTIATOR_DEPTH_FIRST) -> None:
         self.sites, self.slot, self.t = list(sites), slot, timings
+        self.depth_first = depth_first
         self.now = start
         self.metrics = Metrics()
         self.jobs: dict[int, Job] = {}
@@ -99,9 +114,20 @@ class SimPool(PoolMonitor, Backend, PoolControl):
     def _account(self, at: float) -> None:
         dt = at - self.now
         if dt > 0:
+            m, cause = self.metrics, self.metrics.idle_by_cause
+            queued = bool(self._idle)
             for ex in self.nodes.values():
-                self.metrics.idle_core_s += ex.free_cpus * dt
-                self.metrics.busy_core_s += ex.used_cpus * dt
+                idle = ex.free_cpus * dt
+                m.idle_core_s += idle
+                m.busy_core_s += ex.used_cpus * dt
+                if not ex.booted:
+                    cause["boot"] += idle
+                elif ex.draining:
+                    cause["draining"] += idle
+                elif ex.jobs:
+                    cause["fragmented"] += idle
+                else:
+                    cause["unmatched" if queued else "empty"] += idle
             self.now = at
 
     def _on_arrive(self, job: Job) -> None:
@@ -150,21 +176,9 @@ class SimPool(PoolMonitor, Backend, PoolControl):
 
     def _on_negotiate(self, _: object) -> None:
         self._push(self.now + self.t.negotiation_s, "negotiate", None)
-        free = defaultdict(list)
-        for ex in self.nodes.values():
-            if ex.booted and not ex.killed and not ex.draining and ex.free_cpus > 0:
-                free[ex.site].append(ex)
-        if not free:
-            return
-        for job in list(self._idle.values()):
-            for site in ([job.site] if job.site else self.sites):
-                ex = next((e for e in free.get(site, ()) if e.free_cpus + 1e-9 >= job.cpus
-                           and e.free_memory + 1e-9 >= job.memory), None)
-                if ex is not None:
-                    self._match(job, ex)
-                    if ex.free_cpus < 1e-9:
-                        free[site].remove(ex)
-                    break
+        offers = (ex for ex in self.nodes.values()
+                  if ex.booted and not ex.killed and not ex.draining)
+        negotiate(self._idle, offers, self.depth_first, self._match)
 
     def _match(self, job: Job, ex: SimExecutor) -> None:
         del self._idle[job.id]
@@ -174,6 +188,10 @@ class SimPool(PoolMonitor, Backend, PoolControl):
         ex.used_memory += job.memory
         ex.idle_since = None
         self._push(self.now + self.t.claim_s, "start", (job.id, ex.task_id))
+
+    def idle_jobs(self) -> list[Job]:
+        """The queue's idle jobs now, in queue order (what the snapshot counts by shape)."""
+        return list(self._idle.values())
 
     # -- PoolMonitor -----------------------------------------------------------------
     def snapshot(self, now: float) -> PoolSnapshot:

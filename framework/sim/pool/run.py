@@ -4,31 +4,42 @@
 :class:`~.pool.SimPool` as monitor, backend and pool control, on simulated time. The
 decision of a tick is carried out ``act_delay_s`` after its snapshot was taken (the
 query and the planning take time in a real pool), so negotiation cycles can match jobs
-onto startds the planner just chose to drain: the race a drain must survive.
+onto startds the planner just chose to drain: the race a drain must survive. Every tick
+also feeds :class:`~.latency.DecisionLatency` (demand visible → launch decision) with the
+CPU time of ``plan()`` on that tick's inputs (timed in a second, identical call: it is pure).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
+from ...condor.config import NEGOTIATOR_DEPTH_FIRST
 from ...elastic import ElasticLoop
 from ...model import Role
 from ...monitor import PoolMonitor, PoolSnapshot
-from ...planner import Code, Decision
+from ...planner import Code, Decision, Executor, plan
 from ...spec import ClusterSpec
+from .latency import DecisionLatency
 from .model import Job, Timings
 from .pool import Metrics, SimPool
 
 
 class _Delayed(PoolMonitor):
-    """The pool's snapshot, then the clock moves on before the decision is applied."""
+    """The pool's snapshot, then the clock moves on before the decision is applied; keeps
+    what the tick saw (its snapshot, the idle jobs then, the executors)."""
 
     def __init__(self, pool: SimPool, delay_s: float) -> None:
         self.pool, self.delay_s = pool, delay_s
+        self.last: PoolSnapshot | None = None
+        self.idle: list[Job] = []
+        self.executors: list[Executor] = []
 
     def snapshot(self, now: float) -> PoolSnapshot:
         snap = self.pool.snapshot(now)
+        self.idle = self.pool.idle_jobs()
         if self.delay_s:
             self.pool.advance(now + self.delay_s)
+        self.last, self.executors = snap, self.pool.executors()    # what the planner gets
         return snap
 
 
@@ -42,6 +53,8 @@ class Result:
     end: float
     codes: dict[str, int] = field(default_factory=dict)     # reason code → count
     decisions: list[Decision] = field(default_factory=list)
+    latency: DecisionLatency | None = None                   # demand visible → decision
+    plan_cpu_s: list[float] = field(default_factory=list)    # plan() per tick, CPU s
 
     @property
     def done(self) -> int:
@@ -51,15 +64,21 @@ class Result:
 def simulate(spec: ClusterSpec, jobs: list[Job], timings: Timings | None = None,
              tick_s: float | None = None, act_delay_s: float = 0.0,
              until: float | None = None, outages: tuple[tuple[float, float], ...] = (),
-             keep_decisions: bool = False) -> Result:
-    """Run until every job ended (and the pool shrank back) or ``until``."""
+             keep_decisions: bool = False, depth_first: bool | None = None) -> Result:
+    """Run until every job ended (and the pool shrank back) or ``until``;
+    ``depth_first`` overrides the rendered NEGOTIATOR_DEPTH_FIRST."""
     timings = timings or Timings(negotiation_s=spec.pool.negotiator_interval_s)
     role = spec.roles[Role.EXECUTOR]
-    pool = SimPool([s.name for s in spec.sites], (float(max(1, int(role.cpus))),
-                                                  float(role.mem_mb)), jobs, timings)
+    slot = (float(max(1, int(role.cpus))), float(role.mem_mb))
+    sites = [s.name for s in spec.sites]
+    pool = SimPool(sites, slot, jobs, timings, depth_first=NEGOTIATOR_DEPTH_FIRST
+                   if depth_first is None else depth_first)
     for start, end in outages:
         pool.outage(start, end)
-    loop = ElasticLoop(spec, _Delayed(pool, act_delay_s), pool, pool)
+    monitor = _Delayed(pool, act_delay_s)
+    loop = ElasticLoop(spec, monitor, pool, pool)
+    latency = DecisionLatency(slot, sites)
+    cpu: list[float] = []
     tick = tick_s or spec.autoscaling.tick_s
     last_arrival = max((j.submit for j in jobs), default=0.0)
     horizon = until if until is not None else last_arrival + 10 * 86400
@@ -69,7 +88,12 @@ def simulate(spec: ClusterSpec, jobs: list[Job], timings: Timings | None = None,
     for site in spec.sites:
         pool.set_desired(site.name, site.executors_min)
     while now <= horizon:
+        state = loop.state
         decision = loop.tick(now)
+        begin = time.process_time()              # plan() again on the same inputs (pure)
+        plan(monitor.last, monitor.executors, spec, state, now)
+        cpu.append(time.process_time() - begin)
+        latency.observe(monitor.last, monitor.idle, monitor.executors, state, decision, cpu[-1])
         ticks += 1
         for reason in decision.reasons:
             codes[reason.code.value] = codes.get(reason.code.value, 0) + 1
@@ -80,7 +104,7 @@ def simulate(spec: ClusterSpec, jobs: list[Job], timings: Timings | None = None,
         now += tick
     pool.advance(max(now, pool.now))
     return Result(pool.metrics, sorted(pool.jobs.values(), key=lambda j: j.id), ticks,
-                  pool.now, codes, decisions)
+                  pool.now, codes, decisions, latency, cpu)
 
 
 def _shrunk(pool: SimPool, spec: ClusterSpec, decision: Decision) -> bool:
