@@ -8,9 +8,9 @@ After each tick the LRMS view CLUES reads (:attr:`view`) is replaced whole.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from .actuator import Actuator, Applied, Backend, PoolControl
@@ -18,8 +18,8 @@ from .actuator.hooks import CluesHooks
 from .clues.nodes import NodeTable, site_of
 from .clues.view import lrms_jobs, lrms_nodes
 from .errors import HtcmesosError
-from .monitor import PoolMonitor
-from .planner import Decision, PlannerState, plan
+from .monitor import PoolMonitor, PoolSnapshot
+from .planner import Decision, Executor, PlannerState, plan
 from .planner.power import PowerRequest, plan_power
 from .spec import ClusterSpec
 
@@ -30,13 +30,22 @@ class PowerRefused(HtcmesosError):
     """A power request the pool does not take (htcmesos, not CLUES, sizes it)."""
 
 
-@dataclass(frozen=True)
 class LrmsView:
-    """CLUES' view of the pool after one tick (JSON-ready lists)."""
+    """CLUES' view of the pool after one tick; its JSON-ready lists are made when first
+    asked for (the API is asked now and then; the loop ticks at any pool size)."""
 
-    at: float
-    nodes: list[dict[str, Any]]
-    jobs: list[dict[str, Any]]
+    def __init__(self, spec: ClusterSpec, at: float, snapshot: PoolSnapshot,
+                 executors: list[Executor], table: NodeTable) -> None:
+        self.spec, self.at, self._snapshot = spec, at, snapshot
+        self._executors, self._table = executors, table
+
+    @functools.cached_property
+    def nodes(self) -> list[dict[str, Any]]:
+        return lrms_nodes(self.spec, self._snapshot, self._executors, self._table)
+
+    @functools.cached_property
+    def jobs(self) -> list[dict[str, Any]]:
+        return lrms_jobs(self.spec, self._snapshot)
 
 
 class ElasticLoop:
@@ -92,8 +101,7 @@ class ElasticLoop:
         before = self.nodes.bound
         self.nodes = self.nodes.bind(after, self.spec)      # executors launched just now
         self._names = {**before, **self.nodes.bound}
-        self.view = LrmsView(now, lrms_nodes(self.spec, snapshot, after, self.nodes),
-                             lrms_jobs(self.spec, snapshot))
+        self.view = LrmsView(self.spec, now, snapshot, after, self.nodes)
         if self.hooks is not None:
             try:
                 self.hooks.tick(snapshot, after, decision, self.applied)

@@ -37,6 +37,13 @@ from .spec import ClusterSpec
 log = logging.getLogger(__name__)
 
 
+def query_deadline(tick_s: float) -> float:
+    """Seconds one tick's pool query may take: two ticks, within 5–20 s. A collector that
+    takes connections and never answers (frozen) then costs a tick or two, not 20 s each:
+    the loop keeps deciding (stale: nothing removed) and says why."""
+    return max(5.0, min(20.0, 2 * tick_s))
+
+
 class ElasticThread(threading.Thread):
     """Runs the elastic loop until ``stop`` is set (see the module docstring)."""
 
@@ -57,7 +64,8 @@ class ElasticThread(threading.Thread):
             out.write(mint_admin_token(key, spec.pool.trust_domain, clock.wall()) + "\n")
         self.worker = CondorWorker({"_CONDOR_TRUST_DOMAIN": spec.pool.trust_domain,
                                     "_CONDOR_SEC_TOKEN_DIRECTORY": str(self.tokens),
-                                    "_CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS": "IDTOKENS"})
+                                    "_CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS": "IDTOKENS"},
+                                   timeout_s=query_deadline(spec.autoscaling.tick_s))
         policy = spec.autoscaling
         self.hooks = HookRunner(policy.hooks_folder, policy.hooks_timeout_s) \
             if policy.hooks_folder else None

@@ -94,7 +94,9 @@ class AutoscalingSpec:
     enabled: bool = True       # the queue drives the pool (False: executors.min per site)
     min_executors: int = 0
     max_executors: int = 10
-    idle_before_scale_in_s: float = 600
+    #: executors start in seconds here (CLUES' IDLE_TIME of 1800 s suits machines that boot in
+    #: minutes): a minute idle, then drained; released well within 120 s of the queue draining
+    idle_before_scale_in_s: float = 60
     max_launches_per_tick: int = 10
     scale_up_cooldown_s: float = 30
     scale_down_cooldown_s: float = 120

@@ -330,7 +330,7 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec],
     return AutoscalingSpec(
         enabled=enabled,
         min_executors=lo, max_executors=hi,
-        idle_before_scale_in_s=c.number(d, "idle_before_scale_in", p, 600, minimum=0,
+        idle_before_scale_in_s=c.number(d, "idle_before_scale_in", p, 60, minimum=0,
                                         unit="seconds"),
         max_launches_per_tick=c.integer(d, "max_launches_per_tick", p, 10, minimum=1),
         scale_up_cooldown_s=c.number(d, "scale_up_cooldown", p, 30, minimum=0, unit="seconds"),

@@ -49,7 +49,7 @@ def test_the_queue_grows_the_pool_at_the_right_sites_and_an_empty_queue_shrinks_
         pool: RealPool, host: SubmitHost):
     assert executors(pool) == []                      # min 0: an empty pool to begin with
     short = host.submit("campus", 3, 3)               # 3 × 1 core: two 2-core executors
-    long = host.submit("dc", 25, 1, command="sleep 25; hostname")
+    long = host.submit("dc", 50, 1, command="sleep 50; hostname")
     pool.run.wait(lambda: len(executors(pool, "campus")) == 2
                   and len(executors(pool, "dc")) == 1, 90, "executors at both sites")
     wait_job(host, short, lambda js: all(j.status == "completed" for j in js), 120,
