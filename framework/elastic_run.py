@@ -80,10 +80,15 @@ class ElasticThread(threading.Thread):
         tick = self.spec.autoscaling.tick_s
         self.api = self._start_api()
         try:
+            started = False
             while not self.stop_event.wait(tick):
-                if not any(r.role is Role.MASTER and r.confirmed
-                           for r in self.fw.snapshot_records()):
-                    continue              # nothing to ask before the collector runs
+                # nothing to ask before the collector first runs; from then on the loop
+                # ticks whatever the master's state: an unhealthy or replaced master is
+                # a stale snapshot, which scales nothing in and says why
+                started = started or any(r.role is Role.MASTER and r.confirmed
+                                         for r in self.fw.snapshot_records())
+                if not started:
+                    continue
                 try:
                     self.last = self.loop.tick(self.clock.now())
                 except Exception:  # noqa: BLE001 - the loop never dies of one tick
