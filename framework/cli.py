@@ -253,14 +253,10 @@ def _api(spec_path: str, url: str | None, token_file: str | None):
         if not spec.api.listen:
             raise HtcmesosError(f"{spec_path}: api.listen is empty: the framework serves no API")
         url = spec.api.url
+    from .api.server import read_token
+
     path = Path(token_file) if token_file else (spec.api.token_file if spec else None)
-    token = None
-    if path is not None:
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise HtcmesosError(f"cannot read the API token {path}: {exc.strerror}") from None
-    return spec, ApiClient(url, token)
+    return spec, ApiClient(url, read_token(path) if path is not None else None)
 
 
 def _power(node: str, on: bool, spec_path: str, url: str | None, token_file: str | None) -> None:
@@ -272,11 +268,16 @@ def _power(node: str, on: bool, spec_path: str, url: str | None, token_file: str
         if spec is not None:
             site_of(spec, node)
         doc = client.post(f"/v1/clues/nodes/{node}/{'poweron' if on else 'poweroff'}")
-    except (NodeError, NotFound) as exc:
+    except NodeError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INVALID)
+    except NotFound as exc:                       # the node (exit 2), or a wrong --url
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID if "is not a node of pool" in str(exc) else EXIT_RUNTIME)
+    message = doc.get("message") if isinstance(doc, dict) else None
     # CLUES takes stdout without a space as the node's real name: a sentence, never a bare name
-    click.echo(doc.get("message") or f"power request for {node} accepted")
+    click.echo(message if isinstance(message, str) and " " in message
+               else f"power request for {node} accepted")
 
 
 @cli.command()

@@ -17,7 +17,7 @@ from .actuator import Actuator, Applied, Backend, PoolControl
 from .actuator.hooks import CluesHooks
 from .clues.nodes import NodeTable, site_of
 from .clues.view import lrms_jobs, lrms_nodes
-from .errors import HtcmesosError
+from .errors import HtcmesosError, NotReady
 from .monitor import PoolMonitor, PoolSnapshot
 from .planner import Decision, Executor, PlannerState, plan
 from .planner.power import PowerRequest, plan_power
@@ -72,6 +72,9 @@ class ElasticLoop:
         sentence saying so. NodeError for a name that is not a node, PowerRefused when
         htcmesos sizes the pool itself."""
         site = site_of(self.spec, node)
+        if self.view is None:
+            raise NotReady(f"pool {self.spec.pool.name} has not looked at its executors yet: "
+                           f"ask again after its first tick")
         if self.spec.autoscaling.driver != "clues":
             raise PowerRefused(f"pool {self.spec.pool.name} sizes itself (autoscaling.driver: "
                                f"htcmesos): set autoscaling.driver: clues to let CLUES power "
@@ -89,8 +92,13 @@ class ElasticLoop:
             taken, self._requests = self._requests, []
         if self.spec.autoscaling.driver == "clues":
             requests = [PowerRequest(node, on, now) for node, on in taken]
-            decision, self.nodes = plan_power(snapshot, executors, self.spec, self.state,
-                                              self.nodes, requests, now)
+            try:
+                decision, self.nodes = plan_power(snapshot, executors, self.spec, self.state,
+                                                  self.nodes, requests, now)
+            except Exception:
+                with self._lock:                  # accepted (202): kept for the next tick
+                    self._requests[:0] = taken
+                raise
         else:
             decision = plan(snapshot, executors, self.spec, self.state, now,
                             self.backend.held_sites())

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .actuator.condor import CondorControl
-from .api.server import ApiServer
+from .api.server import ApiServer, read_token
 from .actuator.hooks import CluesHooks, HookRunner
 from .backends.mesos.elastic import MesosBackend
 from .backends.mesos.framework import MesosFramework
@@ -78,8 +78,8 @@ class ElasticThread(threading.Thread):
 
     def run(self) -> None:
         tick = self.spec.autoscaling.tick_s
-        self.api = self._start_api()
         try:
+            self.api = self._start_api()
             started = False
             while not self.stop_event.wait(tick):
                 # nothing to ask before the collector first runs; from then on the loop
@@ -113,17 +113,13 @@ class ElasticThread(threading.Thread):
         token = None
         if api.token_file is not None:
             try:
-                token = api.token_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                log.error("API not started: its token file %s: %s", api.token_file,
-                          exc.strerror)
-                return None
-            if not token:
-                log.error("API not started: its token file %s is empty", api.token_file)
+                token = read_token(api.token_file)
+            except HtcmesosError as exc:
+                log.error("API not started: %s", exc)
                 return None
         try:
             return ApiServer(api.listen, self.loop, token).start()
-        except HtcmesosError as exc:
+        except (HtcmesosError, OverflowError, OSError) as exc:
             level = logging.ERROR if self.spec.autoscaling.driver == "clues" else logging.WARNING
             log.log(level, "%s; the pool runs without its API", exc)
             return None

@@ -49,6 +49,10 @@ class ImageError(HtcmesosError):
     """A role or base image cannot be built (missing tool, failed build, no base)."""
 
 
+class NotReady(HtcmesosError):
+    """The pool cannot take this request yet (its loop has not run); ask again soon."""
+
+
 class BackendError(HtcmesosError):
     """A cluster backend (Mesos, Marathon, Docker, simulator) failed."""
 

@@ -63,7 +63,10 @@ def _api(value: Any, c: Checker, base_dir: Path) -> ApiSpec:
     token = _file(c.string(d, "token_file", p, describe="a file holding the API's bearer "
                                                         "token"), base_dir) \
         if "token_file" in d else None
-    host = listen.rpartition(":")[0].strip("[]")
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if listen and port.isdigit() and int(port) > 65535:
+        c.problem(p + ("listen",), f"port {port} is not a port (0 … 65535)")
     if listen and token is None and host not in ("127.0.0.1", "::1", "localhost"):
         c.problem(p + ("listen",), f"'{listen}' is reachable from other hosts: set "
                                    f"api.token_file so power requests need a token")

@@ -7,11 +7,14 @@ import requests
 
 from ..errors import ApiError, BackendError, from_http_status
 
-TIMEOUT_S = 10.0   # CLUES kills its power commands after TIMEOUT_COMMANDS (10 s by default)
+#: (connect, read) seconds: CLUES kills its power commands after TIMEOUT_COMMANDS (10 s by
+#: default), start-up included, and requests applies each part on its own
+TIMEOUT_S = (2.0, 4.0)
 
 
 class ApiClient:
-    def __init__(self, url: str, token: str | None = None, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(self, url: str, token: str | None = None,
+                 timeout_s: tuple[float, float] = TIMEOUT_S) -> None:
         self.url, self.timeout_s = url.rstrip("/"), timeout_s
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 

@@ -20,7 +20,10 @@ import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from pathlib import Path
+
 from ..clues.nodes import NodeError
+from ..errors import HtcmesosError, NotReady
 from ..httpserve import serve
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,21 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 _POWER = re.compile(r"/v1/clues/nodes/([^/]+)/(poweron|poweroff)")
 _VIEWS = {"/v1/clues/nodes": "nodes", "/v1/clues/jobs": "jobs"}
+
+
+def read_token(path: Path) -> str:
+    """The bearer token in ``path``: visible ASCII, one line; HtcmesosError naming the file
+    otherwise."""
+    try:
+        token = path.read_bytes().decode("ascii").strip()
+    except OSError as exc:
+        raise HtcmesosError(f"the API token file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise HtcmesosError(f"the API token file {path} holds bytes that are not ASCII") from None
+    if not token or not all(33 <= ord(ch) < 127 for ch in token):
+        raise HtcmesosError(f"the API token file {path} must hold one token of visible "
+                            f"ASCII characters (no spaces)")
+    return token
 
 
 class PoolEndpoint(Protocol):
@@ -67,7 +85,7 @@ class ApiServer:
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "htcmesos-api/1"
-    timeout = 30.0
+    timeout = 10.0      # seconds a connection may stay silent (a short body included)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         self._route("GET")
@@ -81,13 +99,24 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._route("DELETE")
 
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._route("PATCH")
+
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        self._route("OPTIONS")
+
+    def do_HEAD(self) -> None:  # noqa: N802 - answered as GET would be, without a body
+        self._head = True
+        self._route("GET")
+
     def _route(self, method: str) -> None:
         owner: ApiServer = self.server.owner  # type: ignore[attr-defined]
         if not self._body_ok():
             return
         if owner.token is not None:
-            given = self.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {owner.token}".encode()):
+            scheme, _, given = self.headers.get("Authorization", "").strip().partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    given.strip().encode("utf-8", "replace"), owner.token.encode()):
                 self._send(401, {"error": "a bearer token is required (api.token_file)"},
                            {"WWW-Authenticate": 'Bearer realm="htcmesos"'})
                 return
@@ -101,7 +130,13 @@ class _Handler(BaseHTTPRequestHandler):
             if view is None:
                 self._send(503, {"error": "no view yet: the elastic loop has not ticked"})
                 return
-            self._send(200, getattr(view, _VIEWS[path]))
+            try:
+                doc = getattr(view, _VIEWS[path])
+            except Exception as exc:  # noqa: BLE001 - a bug: said, never a dropped line
+                log.exception("API: %s", path)
+                self._send(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+                return
+            self._send(200, doc)
         elif power:
             if method != "POST":
                 self._send(405, {"error": f"{method} {path}: only POST"}, {"Allow": "POST"})
@@ -111,8 +146,13 @@ class _Handler(BaseHTTPRequestHandler):
                 message = owner.endpoint.request_power(node, action == "poweron")
             except NodeError as exc:
                 self._send(404, {"error": str(exc)})
-            except Exception as exc:  # noqa: BLE001 - PowerRefused and the like: say it
+            except NotReady as exc:
+                self._send(503, {"error": str(exc)})
+            except HtcmesosError as exc:          # PowerRefused: the pool sizes itself
                 self._send(409, {"error": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - a bug: said, never a dropped line
+                log.exception("API: power request for %s", node)
+                self._send(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
             else:
                 log.info("CLUES %s %s", action, node)
                 self._send(202, {"node": node, "message": message})
@@ -127,7 +167,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, {"error": "Content-Length is not a number"})
             return False
-        if length > MAX_BODY or length < 0:
+        if length < 0:
+            self._send(400, {"error": f"Content-Length {length} is negative"})
+            self.close_connection = True
+            return False
+        if length > MAX_BODY:
             self._send(413, {"error": f"a body of {length} bytes; at most {MAX_BODY}"})
             self.close_connection = True
             return False
@@ -143,7 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if not getattr(self, "_head", False):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.debug("API %s: " + format, self.client_address[0], *args)

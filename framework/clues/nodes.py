@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..errors import HtcmesosError
-from ..planner.decision import Executor
+from ..planner.decision import Executor, TaskState
 from ..spec import ClusterSpec
 
 
@@ -66,10 +66,15 @@ class NodeTable:
     def bind(self, executors: list[Executor], spec: ClusterSpec) -> "NodeTable":
         """Bindings for the executors that exist now (see the module docstring)."""
         live = {e.task_id for e in executors}
-        bound = {t: n for t, n in self.bound.items() if t in live}
+        leaving = {e.task_id for e in executors if e.state is TaskState.KILLING}
+        # a node powered on again while its old executor is still being killed goes to
+        # the next executor: the leaving one gives its name up
+        bound = {t: n for t, n in self.bound.items()
+                 if t in live and not (t in leaving and n in self.pending_on)}
         pending = dict(self.pending_on)
         taken = set(bound.values())
-        fresh = sorted((e for e in executors if e.task_id not in bound),
+        fresh = sorted((e for e in executors if e.task_id not in bound
+                        and e.task_id not in leaving),
                        key=lambda e: (e.launched_at, e.task_id))
         waiting: dict[str, list[str]] = {}           # site → pending nodes, oldest first
         for at, node in sorted((at, n) for n, at in pending.items() if n not in taken):

@@ -13,7 +13,8 @@ Nodes (every virtual node of :mod:`.nodes`, on or off):
 - executor running without an ad, or a stale snapshot → ``UNKNOWN``.
 
 Jobs: one entry per shape of idle jobs (cores, memory, wanted site): ``PENDING``,
-``taskcount`` jobs, ``maxtaskspernode`` as many as fit one executor slot, and for jobs
+``taskcount`` jobs, ``maxtaskspernode`` as many as fit one executor slot (cores and
+memory; shapes no slot can hold are left out: no node would help them), and for jobs
 pinned to a site the constraint ``HTCMESOS_SITE == "<site>"`` (a node keyword), as the
 REQUEST hook passes it. Running jobs show only as their nodes' USED state: the snapshot
 counts them per site and has no per-job shape to report.
@@ -68,9 +69,14 @@ def lrms_jobs(spec: ClusterSpec, snapshot: PoolSnapshot) -> list[dict[str, Any]]
     """CLUES' job list: the idle jobs by shape (see the module docstring)."""
     role = spec.roles[Role.EXECUTOR]
     out = []
+    slot_cpus, slot_mem = float(max(1, int(role.cpus))), float(role.mem_mb)
     for shape in sorted(snapshot.idle_jobs, key=lambda s: (s.site or "", s.cpus, s.memory)):
         cpus = max(shape.cpus, 0.0)
-        per_node = int(max(1, role.cpus) // cpus) if cpus > 0 else 1
+        fits = [slot_cpus // cpus if cpus > 0 else slot_cpus,
+                slot_mem // shape.memory if shape.memory > 0 else slot_cpus]
+        per_node = int(min(fits))
+        if per_node < 1:
+            continue                  # no executor can hold it: no node would help
         out.append({
             "id": f"idle/{shape.site or '*'}/{shape.cpus:g}c/{shape.memory:g}MiB",
             "state": "PENDING", "cpus": cpus, "memory": int(shape.memory * MIB), "nodes": [],

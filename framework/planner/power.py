@@ -49,10 +49,13 @@ def plan_power(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterS
         reasons.append(Reason(Code.STALE, "*", f"the pool's data is {snapshot.age(now):.0f} s "
                                                f"old ({snapshot.error}): nothing is drained "
                                                f"or removed until it is fresh"))
+    leaving = {e.task_id for e in executors if e.state is TaskState.KILLING}
     table = nodes.bind(executors, spec)
     pending_on, pending_off = dict(table.pending_on), dict(table.pending_off)
+    drains = dict(state.drains)
+    cancel: list[Drain] = []
     for req in requests:
-        _take(req, spec, table, pending_on, pending_off, reasons)
+        _take(req, spec, table, leaving, pending_on, pending_off, drains, cancel, reasons)
     for node, at in sorted(pending_on.items()):
         if now - at >= POWER_ON_WAIT_S:
             del pending_on[node]
@@ -60,24 +63,29 @@ def plan_power(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterS
                                   f"{node}: no executor came in {now - at:.0f} s: power-on "
                                   f"dropped"))
     by_task = snapshot.by_task()
-    drains = dict(state.drains)
-    cancel, kill = follow_drains(snapshot, drains, by_task, reasons, now)
-    for drain in cancel:
+    raced, kill = follow_drains(snapshot, drains, by_task, reasons, now)
+    cancel += raced
+    for drain in raced:
         pending_off.pop(table.bound.get(drain.task_id, ""), None)
-    for task_id in kill:
-        pending_off.pop(table.bound.get(task_id, ""), None)
+    live = Counter(e.site for e in executors
+                   if e.state is not TaskState.KILLING and e.task_id not in kill)
     drain_now = []
     down = dict(state.last_scale_in)
     on = table.tasks()
     for node in sorted(pending_off):
         task = on.get(node)
         ad = by_task.get(task or "")
-        if task is None or task in drains or task in kill:
+        site = site_of(spec, node)
+        if task is None or task in drains or task in kill or task in leaving:
+            continue                              # going already: kept until it is gone
+        if now - pending_off[node] >= POWER_ON_WAIT_S:
+            del pending_off[node]
+            reasons.append(Reason(Code.POWER_ON_EXPIRED, site, f"{node}: no fresh ad of its "
+                                                               f"startd came: power-off dropped"))
             continue
         if not snapshot.fresh or ad is None:
-            reasons.append(Reason(Code.AD_MISSING, site_of(spec, node),
-                                  f"{node}: powered off; drained once a fresh ad of its "
-                                  f"startd is seen"))
+            reasons.append(Reason(Code.AD_MISSING, site, f"{node}: powered off; drained once "
+                                                         f"a fresh ad of its startd is seen"))
             continue
         if ad.claims:
             del pending_off[node]
@@ -85,19 +93,25 @@ def plan_power(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterS
                                                            f"{ad.claims} claim(s): not powered "
                                                            f"off; CLUES sees it USED"))
             continue
+        if live[site] <= spec.site(site).executors_min:
+            del pending_off[node]
+            reasons.append(Reason(Code.MINIMUM, site, f"{node}: not powered off: {site} is at "
+                                                      f"its executors.min"))
+            continue
+        live[site] -= 1
         drain_now.append(ad)
         drains[task] = Drain(task, ad.name, now)
         down[ad.site] = now
         reasons.append(Reason(Code.POWER_OFF, ad.site, f"{node} ({ad.name}): draining"))
-    live = Counter(e.site for e in executors
-                   if e.state is not TaskState.KILLING and e.task_id not in kill)
     waiting = Counter(site_of(spec, n) for n in pending_on)
     desired, launches = {}, {}
     up = dict(state.last_scale_up)
     for site in spec.sites:
-        want = min(site.executors_max, live[site.name] + waiting[site.name])
+        alive = sum(1 for e in executors if e.site == site.name
+                    and e.state is not TaskState.KILLING and e.task_id not in kill)
+        want = min(site.executors_max, alive + waiting[site.name])
         desired[site.name] = max(site.executors_min, want)
-        launches[site.name] = max(0, desired[site.name] - live[site.name])
+        launches[site.name] = max(0, desired[site.name] - alive)
         if launches[site.name]:
             up[site.name] = now
     table = dataclasses.replace(table, pending_on=pending_on, pending_off=pending_off)
@@ -106,13 +120,20 @@ def plan_power(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterS
     return decision, table
 
 
-def _take(req: PowerRequest, spec: ClusterSpec, table: NodeTable, pending_on: dict[str, float],
-          pending_off: dict[str, float], reasons: list[Reason]) -> None:
+def _take(req: PowerRequest, spec: ClusterSpec, table: NodeTable, leaving: set[str],
+          pending_on: dict[str, float], pending_off: dict[str, float],
+          drains: dict[str, Drain], cancel: list[Drain], reasons: list[Reason]) -> None:
     site = site_of(spec, req.node)
     task = table.task_of(req.node)
+    if task in leaving:
+        task = None                               # being killed: off, as CLUES sees it
     if req.on:
         pending_off.pop(req.node, None)
-        if task is not None:
+        if task is not None and task in drains:   # off, then on again before it went
+            cancel.append(drains.pop(task))
+            reasons.append(Reason(Code.POWER_ON, site, f"{req.node}: power-on: its drain "
+                                                       f"is cancelled, executor {task} kept"))
+        elif task is not None:
             reasons.append(Reason(Code.ALREADY, site, f"{req.node}: power-on: executor "
                                                       f"{task} runs it already"))
         elif req.node not in pending_on:

@@ -253,3 +253,37 @@ def test_api_and_driver_in_the_spec(tmp_path):
     none = parse_spec((SPEC_TEXT % "clues").replace('"127.0.0.1:0"', '""'))
     assert none.api.listen == ""
     assert parse_spec(SPEC_TEXT % "clues").api.url.startswith("http://127.0.0.1:")
+
+
+def test_jobs_view_counts_memory_and_leaves_out_jobs_no_executor_holds():
+    jobs = lrms_jobs(SPEC, snap(jobs=(JobShape(1, 6000, "dc", 3), JobShape(8, 1024, None, 1),
+                                      JobShape(1, 9000, None, 1))))
+    assert [(j["id"], j["maxtaskspernode"]) for j in jobs] == [("idle/dc/1c/6000MiB", 1)]
+
+
+def test_the_api_is_strict_about_methods_lengths_and_tokens(pool_api, tmp_path):
+    from framework.api.server import read_token
+    from framework.errors import HtcmesosError
+    pool, loop, _ = pool_api
+    server = ApiServer("127.0.0.1:0", loop, token="s3cret").start()
+    try:
+        base, auth = server.url, {"Authorization": "bearer s3cret"}   # scheme: any case
+        r = requests.post(f"{base}/v1/clues/nodes/dc-01/poweron", headers=auth, timeout=5)
+        assert r.status_code == 503 and "first tick" in r.json()["error"]   # nothing queued
+        loop.tick(0.0)
+        assert requests.head(f"{base}/v1/clues/nodes", headers=auth, timeout=5).status_code == 200
+        r = requests.patch(f"{base}/v1/clues/nodes", headers=auth, timeout=5)
+        assert r.status_code == 405 and r.json()["error"].startswith("PATCH")
+        r = requests.post(f"{base}/v1/clues/nodes/dc-01/poweron",
+                          headers={**auth, "Content-Length": "-1"}, timeout=5)
+        assert r.status_code == 400
+    finally:
+        server.stop()
+    for content, words in [(b"\xff\xfe", "not ASCII"), (b"two words", "visible ASCII"),
+                           (b"", "visible ASCII")]:
+        (tmp_path / "tok").write_bytes(content)
+        with pytest.raises(HtcmesosError, match=words):
+            read_token(tmp_path / "tok")
+    bad = clues_command(f"{HTCMESOS} poweron dc-01 --url http://127.0.0.1:9 "
+                        f"--token-file {tmp_path / 'tok'}")
+    assert bad.returncode == 1 and "visible ASCII" in bad.stderr and "Traceback" not in bad.stderr

@@ -64,8 +64,14 @@ def test_power_off_drains_then_removes_only_when_a_fresh_ad_shows_no_claim():
     # fresh: draining, no claim: removed, and the site's desired count drops
     d3, t3 = plan_power(snap(startd("t1"), startd("t2", draining=True)), execs, SPEC, d.state,
                         table, [], NOW + 20)
-    assert d3.kill == ("t2",) and t3.pending_off == {}
-    assert d3.desired == {"dc": 1, "campus": 0}
+    assert d3.kill == ("t2",) and d3.desired == {"dc": 1, "campus": 0}
+    # the power-off stands until the task is gone (a kill can fail): no second drain
+    d4, t4 = plan_power(snap(startd("t1"), startd("t2", draining=True)),
+                        [ex("t1"), ex("t2", state=TaskState.KILLING)], SPEC, d3.state, t3, [],
+                        NOW + 25)
+    assert d4.drain == () and d4.kill == () and t4.pending_off == {"dc-02": NOW}
+    d5, t5 = plan_power(snap(startd("t1")), [ex("t1")], SPEC, d4.state, t4, [], NOW + 30)
+    assert t5.pending_off == {} and t5.bound == {"t1": "dc-01"}
 
 
 def test_power_off_of_a_node_running_jobs_keeps_it():
@@ -128,3 +134,33 @@ def test_unknown_nodes_are_refused_naming_the_pool_s_nodes():
     with pytest.raises(NodeError, match=r"'campus-4' is not a node of pool p: its nodes are "
                                          r"dc-01 … dc-12, campus-1 … campus-3"):
         plan_power(snap(), [], SPEC, PlannerState(), NodeTable(), [on("campus-4")], NOW)
+
+
+def test_power_on_during_a_power_off_cancels_the_drain_and_keeps_the_executor():
+    table = NodeTable({"t1": "dc-01", "t2": "dc-02"})
+    execs = [ex("t1"), ex("t2")]
+    d, table = plan_power(snap(startd("t1"), startd("t2")), execs, SPEC, PlannerState(), table,
+                          [off("dc-02")], NOW)
+    assert [s.task_id for s in d.drain] == ["t2"]
+    d, table = plan_power(snap(startd("t1"), startd("t2", draining=True)), execs, SPEC, d.state,
+                          table, [on("dc-02")], NOW + 5)
+    assert d.kill == () and [c.task_id for c in d.cancel] == ["t2"]
+    assert d.state.drains == {} and table.pending_off == {} and table.bound["t2"] == "dc-02"
+
+
+def test_power_on_of_a_node_being_killed_gets_a_new_executor_with_that_name():
+    table = NodeTable({"t1": "dc-01", "t2": "dc-02"})
+    execs = [ex("t1"), ex("t2", state=TaskState.KILLING)]
+    d, table = plan_power(snap(startd("t1")), execs, SPEC, PlannerState(), table,
+                          [on("dc-02")], NOW)
+    assert d.codes() == {Code.POWER_ON} and d.launches == {"dc": 1, "campus": 0}
+    new = ex("t3", state=TaskState.STARTING)
+    d, table = plan_power(snap(startd("t1")), execs + [new], SPEC, d.state, table, [], NOW + 5)
+    assert table.bound == {"t1": "dc-01", "t3": "dc-02"} and d.launches["dc"] == 0
+
+
+def test_power_off_at_the_site_minimum_is_refused():
+    table = NodeTable({"t1": "dc-01"})
+    d, table = plan_power(snap(startd("t1")), [ex("t1")], SPEC, PlannerState(), table,
+                          [off("dc-01")], NOW)
+    assert d.drain == () and d.codes() == {Code.MINIMUM} and table.pending_off == {}
