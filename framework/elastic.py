@@ -102,7 +102,6 @@ class ElasticLoop:
         else:
             decision = plan(snapshot, executors, self.spec, self.state, now,
                             self.backend.held_sites())
-            self.nodes = self.nodes.bind(executors, self.spec)
         self.applied = self.actuator.apply(decision)
         self.state, self.last = self.applied.state, decision
         after = self.backend.executors()

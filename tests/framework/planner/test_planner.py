@@ -7,7 +7,7 @@ from framework.monitor.snapshot import JobShape, PoolSnapshot, StartdInfo
 from framework.planner import Code, Drain, Executor, PlannerState, TaskState, plan
 from framework.spec import parse_spec
 
-SPEC = parse_spec("""
+SPEC_TEXT = """
 pool: {name: p, trust_domain: p.example, signing_key_file: k}
 sites:
   - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 1, max: 5}}
@@ -20,7 +20,8 @@ roles:
 autoscaling: {min_executors: 1, max_executors: 6, max_launches_per_tick: 4,
               idle_before_scale_in: 60, scale_up_cooldown: 30, scale_down_cooldown: 100}
 backend: {type: sim}
-""")
+"""
+SPEC = parse_spec(SPEC_TEXT)
 NOW = 1000.0
 
 

@@ -8,21 +8,11 @@ from framework.monitor.snapshot import JobShape
 from framework.planner import Code, Drain, PlannerState, TaskState
 from framework.planner.power import POWER_ON_WAIT_S, PowerRequest, plan_power
 from framework.spec import parse_spec
-from tests.framework.planner.test_planner import NOW, ex, snap, startd
+from tests.framework.planner.test_planner import NOW, SPEC_TEXT, ex, snap, startd
 
-SPEC = parse_spec("""
-pool: {name: p, trust_domain: p.example, signing_key_file: k}
-sites:
-  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 1, max: 12}}
-  - {name: campus, private: true, calico: {network: n2, cidr: 10.2.0.0/16},
-     executors: {min: 0, max: 3}}
-roles:
-  master: {image: m, cpus: 1, mem: 512}
-  submitter: {image: s, cpus: 1, mem: 512}
-  executor: {image: e, cpus: 4, mem: 8192}
-autoscaling: {driver: clues, idle_before_scale_in: 0}
-backend: {type: sim}
-""")
+# the planner tests' pool, with 12 nodes at dc and CLUES in charge
+SPEC = parse_spec(SPEC_TEXT.replace("executors: {min: 1, max: 5}", "executors: {min: 1, max: 12}")
+                  .replace("autoscaling: {", "autoscaling: {driver: clues, "))
 
 
 def on(node: str, at: float = NOW) -> PowerRequest:
