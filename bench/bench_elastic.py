@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from framework.elastic import ElasticLoop  # noqa: E402
 from framework.planner import TaskState  # noqa: E402
 from framework.sim.pool import Job, SimPool, Timings  # noqa: E402
-from framework.sim.pool.run import simulate  # noqa: E402
+from framework.sim.pool.run import simulate, simulate_races  # noqa: E402
 from framework.sim.pool.workloads import bursty, diurnal, steady  # noqa: E402
 from framework.spec import parse_spec  # noqa: E402
 
@@ -388,22 +388,10 @@ def compare(args: argparse.Namespace) -> None:
 
 
 def scale_in_events(target: int) -> None:
-    spec = parse_spec("""
-pool: {name: p, trust_domain: p.example, signing_key_file: k, negotiator_interval: 5}
-sites: [{name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 200}}]
-roles:
-  master: {image: m, cpus: 1, mem: 512}
-  submitter: {image: s, cpus: 1, mem: 512}
-  executor: {image: e, cpus: 1, mem: 2048}
-autoscaling: {min_executors: 0, max_executors: 200, max_launches_per_tick: 50,
-              idle_before_scale_in: 0, scale_up_cooldown: 0, scale_down_cooldown: 0, tick: 5}
-backend: {type: sim}
-""")
     duration = 20000 * target / 3525 * 1.05
-    jobs = steady(3, duration_s=duration, rate=0.5, runtime_s=20, shapes=((1, 1024, 1),))
     begin = time.process_time()
-    result = simulate(spec, jobs, Timings(boot_s=5, claim_s=1, negotiation_s=5), act_delay_s=5.0)
-    m = result.metrics
+    result = simulate_races(duration)
+    jobs, m = result.jobs, result.metrics
     print(f"\n== scale-in under racing claims: {m.drains} drains ({m.claims_during_drain} raced "
           f"by a claim, {m.drains_cancelled} cancelled), {m.killed_executors} executors "
           f"removed, running jobs killed: {m.killed_running}; {len(jobs)} jobs, "

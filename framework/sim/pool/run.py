@@ -115,3 +115,30 @@ def _shrunk(pool: SimPool, spec: ClusterSpec, decision: Decision) -> bool:
         alive[ex.site] += 1
     return all(alive[s] <= floor[s] for s in floor) and not decision.state.drains \
         or Code.MINIMUM in decision.codes() and not decision.state.drains
+
+
+#: Claims racing drains: one site of single-core executors, nothing idle kept, drains
+#: applied one negotiation cycle after the snapshot they were decided on
+RACE_SPEC = """
+pool: {name: p, trust_domain: p.example, signing_key_file: k, negotiator_interval: 5}
+sites:
+  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 200}}
+roles:
+  master: {image: m, cpus: 1, mem: 512}
+  submitter: {image: s, cpus: 1, mem: 512}
+  executor: {image: e, cpus: 1, mem: 2048}
+autoscaling: {min_executors: 0, max_executors: 200, max_launches_per_tick: 50,
+              idle_before_scale_in: 0, scale_up_cooldown: 0, scale_down_cooldown: 0, tick: 5}
+backend: {type: sim}
+"""
+
+
+def simulate_races(duration_s: float) -> Result:
+    """The race scenario (:data:`RACE_SPEC`): a steady stream (seed 3) of 20 s one-core
+    jobs for ``duration_s``, so jobs keep landing on startds just chosen for removal."""
+    from ...spec import parse_spec
+    from .workloads import steady
+
+    jobs = steady(3, duration_s=duration_s, rate=0.5, runtime_s=20, shapes=((1, 1024, 1),))
+    return simulate(parse_spec(RACE_SPEC, "race scenario"), jobs,
+                    Timings(boot_s=5, claim_s=1, negotiation_s=5), act_delay_s=5.0)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from framework.planner import Code
-from framework.sim.pool import Timings, simulate
+from framework.sim.pool import simulate
+from framework.sim.pool.run import simulate_races
 from framework.sim.pool.workloads import (TraceError, bursty, diurnal, read_history,
                                           read_swf, steady)
 from framework.spec import parse_spec
@@ -30,18 +31,6 @@ autoscaling: {min_executors: 0, max_executors: 80, max_launches_per_tick: 20,
 backend: {type: sim}
 """)
 
-RACES = parse_spec("""
-pool: {name: p, trust_domain: p.example, signing_key_file: k, negotiator_interval: 5}
-sites:
-  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 200}}
-roles:
-  master: {image: m, cpus: 1, mem: 512}
-  submitter: {image: s, cpus: 1, mem: 512}
-  executor: {image: e, cpus: 1, mem: 2048}
-autoscaling: {min_executors: 0, max_executors: 200, max_launches_per_tick: 50,
-              idle_before_scale_in: 0, scale_up_cooldown: 0, scale_down_cooldown: 0, tick: 5}
-backend: {type: sim}
-""")
 
 
 def test_waves_grow_and_shrink_the_pool_exactly():
@@ -77,12 +66,10 @@ def test_claims_racing_drains_never_kill_a_running_job():
     """Drains are applied one negotiation cycle after the snapshot they were decided on,
     so jobs keep landing on startds just chosen for removal (the full 100,000 scale-in
     events run in bench/bench_elastic.py)."""
-    jobs = steady(3, duration_s=20000, rate=0.5, runtime_s=20, shapes=((1, 1024, 1),))
-    result = simulate(RACES, jobs, act_delay_s=5.0,
-                      timings=Timings(boot_s=5, claim_s=1, negotiation_s=5))
+    result = simulate_races(20000)
     m = result.metrics
     assert (m.drains, m.claims_during_drain, m.drains_cancelled) == (3525, 1265, 1265)
-    assert m.killed_running == 0 and result.done == len(jobs) == 9773
+    assert m.killed_running == 0 and result.done == len(result.jobs) == 9773
     assert m.killed_executors == 2260 == result.codes["DRAINED"]
 
 
