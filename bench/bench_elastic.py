@@ -4,7 +4,9 @@ Every policy drives the same simulated pool (framework/sim/pool: seeded discrete
 HTCondor pool, timings calibrated against the real one) through the same interfaces:
 
 - **htcmesos**: the production ElasticLoop (monitor → planner → actuator), drains before
-  it removes;
+  it removes, with ``autoscaling.executor_size: jobs`` (an executor per job, of its size);
+  the rows below it are the same loop with executors of the role's size (4 cores), and
+  that on HTCondor's stock negotiator (``NEGOTIATOR_DEPTH_FIRST`` off);
 - **static**: a pool sized once at the trace's mean demand (cores), never changed;
 - **CLUES-style**: one node per pending job, a node off (killed, no drain) once idle for
   the idle time, as CLUES' power manager does;
@@ -277,25 +279,10 @@ def _with(spec, **autoscaling):
                                                                      **autoscaling))
 
 
-def per_shape(args, jobs: list[Job], timings: Timings) -> dict:
-    """Projection: executors sized to each job shape (one production planner per shape,
-    each with its executors of that shape's cores and memory, the same limits)."""
-    idle = busy = 0.0
-    waits: list[float] = []
-    for cpus, mem in sorted({(j.cpus, j.memory) for j in jobs}):
-        part = [j for j in jobs if (j.cpus, j.memory) == (cpus, mem)]
-        spec = _with(spec_for(int(cpus), int(mem), args.idle, args.tick),
-                     max_launches_per_tick=args.max_launches)
-        m = simulate(spec, fresh(part), timings, act_delay_s=args.act_delay).metrics
-        idle, busy = idle + m.idle_core_s, busy + m.busy_core_s
-        waits += m.extra_waits
-    return {"idle_pct": 100 * idle / (idle + busy), "mean": statistics.mean(waits),
-            "p95": _pct(waits, 0.95)}
-
-
 def compare(args: argparse.Namespace) -> None:
-    spec = _with(spec_for(args.cpus, args.cpus * 4096, args.idle, args.tick),
-                 max_launches_per_tick=args.max_launches)
+    slot_spec = _with(spec_for(args.cpus, args.cpus * 4096, args.idle, args.tick),
+                      max_launches_per_tick=args.max_launches)
+    spec = _with(slot_spec, executor_size="jobs")
     timings = Timings(boot_s=args.boot, claim_s=1.0, negotiation_s=10.0)
     slot = (float(args.cpus), float(args.cpus * 4096))
     sites = [s.name for s in spec.sites]
@@ -318,9 +305,11 @@ def compare(args: argparse.Namespace) -> None:
         rows = {}
         result = simulate(spec, fresh(jobs), timings, act_delay_s=args.act_delay)
         rows["htcmesos"] = result_figures(result, jobs)
-        stock = simulate(spec, fresh(jobs), timings, act_delay_s=args.act_delay,
+        rows[f"  {args.cpus}-core"] = result_figures(
+            simulate(slot_spec, fresh(jobs), timings, act_delay_s=args.act_delay), jobs)
+        stock = simulate(slot_spec, fresh(jobs), timings, act_delay_s=args.act_delay,
                          depth_first=False)
-        rows["  DF off"] = result_figures(stock, jobs)
+        rows["  … DF off"] = result_figures(stock, jobs)
         baselines = {
             "static": lambda p: Static(p, jobs, slot[0]),
             "CLUES-style": lambda p: CluesStyle(p, args.idle, args.act_delay),
@@ -334,8 +323,10 @@ def compare(args: argparse.Namespace) -> None:
             print(_row(label, r))
         ours = rows["htcmesos"]
         floor = fragmentation_reference(jobs, *slot)
-        print(f"  (DF off: htcmesos on HTCondor's stock negotiator, NEGOTIATOR_DEPTH_FIRST "
-              f"= False)\n  fragmentation reference: the same jobs started on arrival on "
+        print(f"  (htcmesos: executor_size jobs; {args.cpus}-core: executor_size slot, "
+              f"executors of {args.cpus} cores; DF off: that on HTCondor's stock negotiator, "
+              f"NEGOTIATOR_DEPTH_FIRST = False)\n  fragmentation reference: the same jobs "
+              f"started on arrival on "
               f"{args.cpus}-core executors that come and go at no cost (best fit): "
               f"{floor:.1f}% idle")
         sweep = []
@@ -344,10 +335,6 @@ def compare(args: argparse.Namespace) -> None:
                                         timings, act_delay_s=args.act_delay), jobs)
             sweep.append(f"{idle_s:g} s {r['idle_pct']:.1f}% / {r['extra_mean']:.1f} s")
         print("  htcmesos, idle_before_scale_in → idle % / mean extra wait: " + "; ".join(sweep))
-        shaped = per_shape(args, jobs, timings)
-        print(f"  projection, executors sized to each job shape (one planner per shape): "
-              f"idle {shaped['idle_pct']:.1f}%, extra wait mean {shaped['mean']:.1f} s, "
-              f"p95 {shaped['p95']:.1f} s")
         lat = result.latency
         held = {c: result.codes[c] for c in ("LAUNCH_LIMIT", "COOLDOWN", "SITE_MAX",
                                              "POOL_MAX", "STALE") if result.codes.get(c)}
@@ -435,10 +422,11 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=10.0)
     parser.add_argument("--boot", type=float, default=5.0)
     parser.add_argument("--act-delay", type=float, default=2.0)
-    parser.add_argument("--max-launches", type=int, default=100,
-                        help="htcmesos' autoscaling.max_launches_per_tick")
+    parser.add_argument("--max-launches", type=int, default=400,
+                        help="htcmesos' autoscaling.max_launches_per_tick (executors sized "
+                             "to jobs: one launch per job of a wave)")
     parser.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",") if x],
-                        default=[0.0, 30.0, 120.0],
+                        default=[30.0, 120.0, 600.0],
                         help="idle_before_scale_in values (s) to rerun htcmesos with")
     parser.add_argument("--scale-in-events", type=int, default=0)
     parser.add_argument("--tick-cost", action="store_true")

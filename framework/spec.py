@@ -107,6 +107,10 @@ class AutoscalingSpec:
     #: who decides the pool's size: "htcmesos" (the planner) or "clues" (CLUES powers
     #: virtual nodes on and off through ``htcmesos poweron`` / ``poweroff``)
     driver: str = "htcmesos"
+    #: how big a new executor is: "slot" (the executor role's cpus and mem) or "jobs"
+    #: (one per idle job, sized to it: whole cores, memory rounded up to 256 MiB; the role's
+    #: size is the largest); "jobs" leaves no cores idle beside a job that runs on
+    executor_size: str = "slot"
 
 
 @dataclass(frozen=True)

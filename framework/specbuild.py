@@ -313,7 +313,8 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec],
     p = ("autoscaling",)
     d = c.mapping(value, p, ["enabled", "min_executors", "max_executors", "idle_before_scale_in",
                              "max_launches_per_tick", "scale_up_cooldown",
-                             "scale_down_cooldown", "tick", "hooks", "driver"])
+                             "scale_down_cooldown", "tick", "hooks", "driver",
+                             "executor_size"])
     hq = p + ("hooks",)
     hooks = c.mapping(d.get("hooks"), hq, ["folder", "timeout"],
                       required=["folder"] if "hooks" in d else [])
@@ -330,6 +331,10 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec],
     if d.get("driver") == "clues" and not enabled:
         c.problem(p + ("driver",), "driver: clues needs enabled: true (the loop carries out "
                                    "CLUES' power requests)")
+    size = c.choice(d, "executor_size", p, ["slot", "jobs"], "slot")
+    if size == "jobs" and d.get("driver") == "clues":
+        c.problem(p + ("executor_size",), "executor_size: jobs needs driver: htcmesos (CLUES "
+                                          "powers on nodes of one size, the executor role's)")
     return AutoscalingSpec(
         enabled=enabled,
         min_executors=lo, max_executors=hi,
@@ -344,4 +349,5 @@ def _autoscaling(value: Any, c: Checker, sites: list[SiteSpec],
                                                                   "executables"), base_dir)
         if hooks.get("folder") else None,
         hooks_timeout_s=c.number(hooks, "timeout", hq, 180, positive=True, unit="seconds"),
-        driver=c.choice(d, "driver", p, ["htcmesos", "clues"], "htcmesos"))
+        driver=c.choice(d, "driver", p, ["htcmesos", "clues"], "htcmesos"),
+        executor_size=size)

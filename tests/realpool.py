@@ -77,7 +77,8 @@ SPEC = textwrap.dedent("""\
         mem: 2048
         kill_grace_period: 20
         health_check: {{grace_period: 120, interval: 1, timeout: 5}}
-    autoscaling: {{enabled: {elastic}, min_executors: 0, max_executors: 8,
+    autoscaling: {{enabled: {elastic}, executor_size: {executor_size}, min_executors: 0,
+                  max_executors: 8,
                   max_launches_per_tick: 4, idle_before_scale_in: 6, scale_up_cooldown: 10,
                   scale_down_cooldown: 4, tick: 2}}
     backend: {{type: sim, sim: {{seed: 3, agents_per_site: 3}}}}
@@ -90,15 +91,17 @@ JOB_LEASE_S = 20
 
 def make_spec(client: Any, images: dict, workdir: Path, campus_private: bool = True,
               nets: dict | None = None, elastic: bool = False,
-              master_failures: int = 3) -> tuple[ClusterSpec, dict]:
+              master_failures: int = 3, executor_size: str = "slot") -> tuple[ClusterSpec, dict]:
     """The test pool's spec (fresh network names and free CIDRs unless ``nets`` given);
-    ``master_failures``: failed health checks in a row that get the master replaced."""
+    ``master_failures``: failed health checks in a row that get the master replaced;
+    ``executor_size``: autoscaling.executor_size."""
     tag = uuid.uuid4().hex[:6]
     nets = nets or {"dc_net": f"htcm-rp-dc-{tag}", "dc_cidr": free_docker_cidr(client, 231),
                     "campus_net": f"htcm-rp-campus-{tag}",
                     "campus_cidr": free_docker_cidr(client, 232)}
     text = SPEC.format(lease=JOB_LEASE_S, campus_private=str(campus_private).lower(),
                        elastic=str(elastic).lower(), master_failures=master_failures,
+                       executor_size=executor_size,
                        master=images[Role.MASTER], submitter=images[Role.SUBMITTER],
                        executor=images[Role.EXECUTOR], **nets)
     return parse_spec(text, "real-pool.yaml", workdir), nets
@@ -109,14 +112,15 @@ class RealPool:
 
     def __init__(self, client: Any, images: dict, workdir: Path,
                  desired: dict[str, int], elastic: bool = False,
-                 master_failures: int = 3) -> None:
+                 master_failures: int = 3, executor_size: str = "slot") -> None:
         """``desired``: executors per site, kept by the framework; with ``elastic`` the
         queue decides instead (the elastic loop runs, ``desired`` is ignored)."""
         self.client, self.images, self.workdir = client, images, workdir
         self.key_file = workdir / "pool.key"
         self.key_file.write_bytes(KEY)
         self.spec, self.nets = make_spec(client, images, workdir, elastic=elastic,
-                                         master_failures=master_failures)
+                                         master_failures=master_failures,
+                                         executor_size=executor_size)
         self.runner = DockerTaskRunner(client, poll_s=0.2)
         self.decisions: list = []        # (wall time, Decision) of the elastic loop
         self.run = EmulatedRun(self.spec, workdir, self.runner, options=FAST, tick_s=0.2,

@@ -12,10 +12,10 @@ from __future__ import annotations
 import abc
 import dataclasses
 import logging
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..monitor.snapshot import StartdInfo
-from ..planner.decision import Decision, Drain, Executor, PlannerState
+from ..planner.decision import Decision, Drain, Executor, PlannerState, Size
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,11 @@ class Backend(abc.ABC):
         """The executor tasks that are not over."""
 
     @abc.abstractmethod
-    def set_desired(self, site: str, count: int) -> None:
-        """Keep ``count`` executors at ``site`` (more are launched; none is killed)."""
+    def set_desired(self, site: str, count: int,
+                    sizes: Mapping[Size, int] | None = None) -> None:
+        """Keep ``count`` executors at ``site`` (more are launched; none is killed);
+        ``sizes``: of them, how many of each (cpus, memory MiB); the rest, and all when
+        None, the executor role's size."""
 
     @abc.abstractmethod
     def kill(self, task_id: str) -> bool:
@@ -102,7 +105,13 @@ class Actuator:
                                                          request_id=request or "")
             drained.append(startd)
         for site, count in decision.desired.items():
-            self._call(errors, f"desired {site}={count}", self.backend.set_desired, site, count)
+            sizes = decision.sizes.get(site)
+            if sizes is None:
+                self._call(errors, f"desired {site}={count}", self.backend.set_desired, site,
+                           count)
+            else:
+                self._call(errors, f"desired {site}={count}", self.backend.set_desired, site,
+                           count, sizes)
         for error in errors:
             log.warning("actuator: %s", error)
         return Applied(dataclasses.replace(decision.state, drains=drains), tuple(drained),

@@ -71,16 +71,22 @@ def collector_file_descriptors(spec: ClusterSpec) -> int:
 
 
 def render_config(spec: ClusterSpec, role: Role | str, site: str | None = None,
-                  master_address: str | None = None) -> str:
+                  master_address: str | None = None,
+                  size: tuple[float, float] | None = None) -> str:
     """The complete condor_config text for ``role`` (at ``site`` for executors).
 
-    ``master_address`` overrides the spec's fixed central-manager address."""
+    ``master_address`` overrides the spec's fixed central-manager address; ``size``
+    (cpus, memory MiB): an executor sized to jobs of that size
+    (``autoscaling.executor_size: jobs``), which takes no other job."""
     role = Role(role)
     site_spec = _site(spec, role, site)
     lines = _header(spec, role, site_spec)
     lines += _common(spec, role, check_address(master_address or spec.master_address))
     lines += _security(spec, role)
-    lines += _ROLE_PARTS[role](spec, site_spec)
+    if role is Role.EXECUTOR:
+        lines += _executor(spec, site_spec, size)
+    else:
+        lines += _ROLE_PARTS[role](spec, site_spec)
     extra = spec.roles[role].condor_config
     if extra:
         lines += ["", "# --- extra configuration from the spec (roles.%s.condor_config)" % role]
@@ -234,18 +240,20 @@ def _submitter(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
     ]
 
 
-def _executor(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
+def _executor(spec: ClusterSpec, site: SiteSpec | None,
+              size: tuple[float, float] | None = None) -> list[str]:
     assert site is not None
     r = spec.roles[Role.EXECUTOR]
-    cpus = max(1, int(r.cpus))
+    task_cpus, task_mem = size or (r.cpus, r.mem_mb)
+    cpus = max(1, int(task_cpus))
     vacate = max(1, int(r.kill_grace_period_s * 2 / 3))
     lines = [
         "",
         f"# --- execute node: one partitionable slot sized to the task "
-        f"({r.cpus:g} cores, {r.mem_mb:g} MiB memory, {r.disk_mb:g} MiB disk)",
+        f"({task_cpus:g} cores, {task_mem:g} MiB memory, {r.disk_mb:g} MiB disk)",
         "use ROLE : Execute",
         f"NUM_CPUS = {cpus}",
-        f"MEMORY = {int(r.mem_mb)}",
+        f"MEMORY = {int(task_mem)}",
         f"DISK = {int(r.disk_mb * 1024)}",
         "use FEATURE : PartitionableSlot(1, 100%)",
         f'{ATTR_SITE} = "{site.name}"',
@@ -258,6 +266,15 @@ def _executor(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
         "MAXJOBRETIREMENTTIME = 0",
         "",
     ]
+    if size is not None:
+        # planner/packing.py job_size (whole cores, memory rounded up to 256 MiB) and takes
+        lines += [
+            "# sized to one job (autoscaling.executor_size: jobs): it takes only jobs of its",
+            "# size, so no cores stand idle beside a running job; smaller jobs get their own",
+            f"START = ($(START)) && TARGET.RequestCpus > {cpus - 1} && "
+            f"TARGET.RequestCpus <= {cpus} && TARGET.RequestMemory > {int(task_mem) - 256} && "
+            f"TARGET.RequestMemory <= {int(task_mem)}",
+        ]
     if site.private:
         lines += [
             f"# site {site.name} takes no inbound connections: register with the master's CCB;",

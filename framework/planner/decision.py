@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from ..monitor.snapshot import StartdInfo
 
 
+#: An executor's size: (cpus, memory MiB).
+Size = tuple[float, float]
+
+
 class TaskState(str, enum.Enum):
     """An executor task as the backend sees it."""
 
@@ -24,6 +28,10 @@ class Executor:
     site: str
     state: TaskState
     launched_at: float = 0.0   # clock s
+    #: executor_size: jobs — sized to a job (cpus, memory MiB), it takes only jobs of that
+    #: size (packing.job_size); 0: the executor role's size, any job that fits
+    cpus: float = 0.0
+    mem: float = 0.0
 
 
 class Code(str, enum.Enum):
@@ -81,6 +89,8 @@ class PlannerState:
     last_scale_up: dict[str, float] = field(default_factory=dict)
     last_scale_in: dict[str, float] = field(default_factory=dict)
     drains: dict[str, Drain] = field(default_factory=dict)          # task id → drain
+    #: site → the last time an idle job that could run there was queued
+    last_demand: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,9 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     state: PlannerState = field(default_factory=PlannerState)
     fresh: bool = True
+    #: ``autoscaling.executor_size: jobs``: per site, executors wanted by size (of
+    #: ``desired``; the rest are the role's size); empty with ``slot``
+    sizes: dict[str, dict[Size, int]] = field(default_factory=dict)
 
     @property
     def changes(self) -> bool:

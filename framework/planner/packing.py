@@ -35,6 +35,20 @@ class Packing:
     no_room: Counter = field(default_factory=Counter)           # site → jobs over the site max
     #: (cpus, memory, site) of a job shape → its jobs placed (free, starting or new)
     placed: Counter = field(default_factory=Counter)
+    #: :func:`pack_jobs` only: (site, cpus, memory) of the new executors → how many
+    sizes: Counter = field(default_factory=Counter)
+
+
+#: Memory of executors sized to jobs is rounded up to this (MiB): fewer distinct sizes.
+MEMORY_STEP = 256.0
+
+
+def job_size(shape: JobShape, slot: tuple[float, float]) -> tuple[float, float]:
+    """The executor for one job of ``shape``: whole cores, memory rounded up to
+    :data:`MEMORY_STEP`, never beyond the executor ``slot`` (the job fits it)."""
+    cpus = max(1.0, float(math.ceil(shape.cpus - _EPS)))
+    mem = max(MEMORY_STEP, math.ceil((shape.memory - _EPS) / MEMORY_STEP) * MEMORY_STEP)
+    return min(cpus, slot[0]), min(mem, slot[1])
 
 
 def _fits(cpus: float, mem: float, shape: JobShape) -> int:
@@ -83,6 +97,53 @@ def pack(shapes: Iterable[JobShape], free: Counter, slot: tuple[float, float],
                 rest = (slot[0] - jobs * shape.cpus, slot[1] - jobs * shape.memory)
                 if many and _fits(rest[0], rest[1], _CRUMB):
                     runs.append([rest[0], rest[1], many])
+        out.placed[(shape.cpus, shape.memory, shape.site)] += shape.count - left
+        if left > 0:
+            out.no_room[shape.site or "any"] += left
+    return out
+
+
+def takes(size: tuple[float, float], cpus: float, memory: float) -> bool:
+    """Whether an executor sized to jobs (``size``) starts a job asking ``cpus`` and
+    ``memory``: the START expression framework/condor/config.py renders for it."""
+    return (size[0] - 1 < cpus <= size[0] + _EPS
+            and size[1] - MEMORY_STEP < memory <= size[1] + _EPS)
+
+
+def pack_jobs(shapes: Iterable[JobShape], free: Counter, exact: Counter,
+              slot: tuple[float, float], room: dict[str, int], site_order: list[str]) -> Packing:
+    """As :func:`pack`, for ``executor_size: jobs``: an executor sized to a job takes only
+    jobs of its size (its START expression), one at a time. A job goes to an empty one of
+    its size (``exact``: Counter of (site, cpus, memory) → empty or starting ones), else
+    onto the ``free`` capacity of executors of the role's size, else to a new executor of
+    its own size (:func:`job_size`): no cores stand idle beside a running job."""
+    out = Packing()
+    free, exact, room = Counter(free), Counter(exact), dict(room)
+    for shape in sorted(shapes, key=lambda s: (-s.cpus, -s.memory, s.site or "")):
+        left = shape.count
+        if _fits(slot[0], slot[1], shape) == 0:
+            out.too_big += left
+            continue
+        if shape.site is not None and shape.site not in room:
+            out.unknown_site += left
+            continue
+        sites = [shape.site] if shape.site is not None else site_order
+        size = job_size(shape, slot)
+        for site in sites:
+            n = min(left, exact[(site, *size)])
+            if n > 0:
+                exact[(site, *size)] -= n
+                left -= n
+                out.placed_existing[site] += n
+        left = _existing(shape, left, free, sites, out)
+        for site in sites:
+            n = min(left, room.get(site, 0))
+            if n <= 0:
+                continue
+            left -= n
+            room[site] -= n
+            out.new[site] += n
+            out.sizes[(site, *size)] += n
         out.placed[(shape.cpus, shape.memory, shape.site)] += shape.count - left
         if left > 0:
             out.no_room[shape.site or "any"] += left

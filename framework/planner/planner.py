@@ -6,11 +6,13 @@ so nothing is launched twice for the same jobs), then onto new executors of the
 executor role's size: at the jobs' site, unpinned jobs at the first site (spec order)
 with room. Limits: each site's ``executors.max``, ``autoscaling.max_executors``,
 ``max_launches_per_tick``, and ``scale_up_cooldown`` while a site's previous scale-up
-is still starting.
+is still starting. With ``executor_size: jobs`` each job left gets an executor of its own
+size (:func:`.packing.pack_jobs`), and ``Decision.sizes`` says how many of each a site
+keeps.
 
 **Scale in, never a running job.** Only on a fresh snapshot. A startd idle (no claim, not
-draining) for ``idle_before_scale_in`` at a site with no idle jobs it could take is
-drained (HTCondor's own drain: it takes no new claim), unless the site grew less than
+draining) for ``idle_before_scale_in`` — or for any time once its site's queue has held
+no job for that long — at a site with no idle jobs it could take is drained (HTCondor's own drain: it takes no new claim), unless the site grew less than
 ``scale_down_cooldown`` ago; the sites' and the pool's minimum stay. A draining task is killed only when a fresh ad shows it draining with no claim; a
 claim that arrived meanwhile (it raced the drain: only idle startds are drained) cancels
 the drain and the removal; a draining startd without a fresh ad is left alone. Times are seconds of the injected clock.
@@ -23,8 +25,8 @@ from typing import Mapping
 from ..model import Role
 from ..monitor.snapshot import PoolSnapshot, StartdInfo
 from ..spec import ClusterSpec
-from .decision import Code, Decision, Drain, Executor, PlannerState, Reason, TaskState
-from .packing import pack
+from .decision import Code, Decision, Drain, Executor, PlannerState, Reason, Size, TaskState
+from .packing import pack, pack_jobs, takes
 
 
 def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
@@ -44,22 +46,56 @@ def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
     cancel, kill = follow_drains(snapshot, drains, by_task, reasons, now)
     for task_id in kill:
         count[next(e.site for e in executors if e.task_id == task_id)] -= 1
-    launches, packing_sites = _scale_out(snapshot, live, by_task, spec, state, count,
-                                         reasons, now, held or {})
+    demand = _demand(snapshot, spec, state, now)
+    launches, packing_sites, new_sizes = _scale_out(snapshot, live, by_task, spec, state,
+                                                    count, reasons, now, held or {})
     up = dict(state.last_scale_up)
     for site, n in launches.items():
         if n:
             up[site] = now
     drain = _scale_in(snapshot, live, by_task, spec, state, count, launches, packing_sites,
-                      drains, reasons, now)
+                      drains, reasons, now, demand)
     down = dict(state.last_scale_in)
     for startd in drain:
         down[startd.site] = now
         drains[startd.task_id] = Drain(startd.task_id, startd.name, now)
     desired = {s.name: max(s.executors_min, count[s.name] + launches.get(s.name, 0))
                for s in spec.sites}
+    sizes = _sizes(executors, kill, new_sizes, spec) if spec.autoscaling.executor_size == "jobs" \
+        else {}
     return Decision(now, desired, launches, tuple(drain), tuple(cancel), tuple(kill),
-                    tuple(reasons), PlannerState(up, down, drains), snapshot.fresh)
+                    tuple(reasons), PlannerState(up, down, drains, demand), snapshot.fresh,
+                    sizes)
+
+
+def _demand(snapshot: PoolSnapshot, spec: ClusterSpec, state: PlannerState,
+            now: float) -> dict[str, float]:
+    """When each site last had an idle job queued that could run there; a site first
+    seen now counts as now (how long its queue was empty before is not known)."""
+    demand = dict(state.last_demand)
+    for site in spec.sites:
+        demand.setdefault(site.name, now)
+    if snapshot.fresh:
+        for shape in snapshot.idle_jobs:
+            for site in ([shape.site] if shape.site is not None else
+                         [s.name for s in spec.sites]):
+                demand[site] = now
+    return demand
+
+
+def _sizes(executors: list[Executor], kill: list[str], new: Counter,
+           spec: ClusterSpec) -> dict[str, dict[Size, int]]:
+    """Executors sized to jobs wanted per site and size: those that stay, and the new
+    ones (executors of the role's size are the rest of ``desired``)."""
+    out: dict[str, Counter] = {s.name: Counter() for s in spec.sites}
+    gone = set(kill)
+    for e in executors:
+        if e.cpus and e.state is not TaskState.KILLING and e.task_id not in gone \
+                and e.site in out:
+            out[e.site][(e.cpus, e.mem)] += 1
+    for (site, cpus, mem), n in new.items():
+        out[site][(cpus, mem)] += n
+    return {site: dict(sorted(c.items())) for site, c in out.items()}
 
 
 def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
@@ -95,37 +131,56 @@ def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
 def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, StartdInfo],
                spec: ClusterSpec, state: PlannerState, count: Counter,
                reasons: list[Reason], now: float,
-               held: Mapping[str, str]) -> tuple[dict[str, int], Counter]:
-    """New executors per site; and per site the jobs placed on existing capacity."""
+               held: Mapping[str, str]) -> tuple[dict[str, int], Counter, Counter]:
+    """New executors per site; per site the jobs placed on existing capacity; and with
+    ``executor_size: jobs`` the new executors by (site, cpus, memory)."""
     role = spec.roles[Role.EXECUTOR]
     slot = (float(max(1, int(role.cpus))), float(role.mem_mb))
     free: Counter = Counter()
+    exact: Counter = Counter()      # executors sized to jobs: empty or starting, by size
     starting: Counter = Counter()
     for e in live:
         ad = by_task.get(e.task_id)
-        if ad is not None and not ad.draining and e.task_id not in state.drains:
+        if ad is None:
+            starting[e.site] += 1
+        if e.cpus:
+            if ad is None or (ad.claims == 0 and not ad.draining
+                              and e.task_id not in state.drains):
+                exact[(e.site, e.cpus, e.mem)] += 1
+        elif ad is not None and not ad.draining and e.task_id not in state.drains:
             free[(e.site, ad.cpus_free, ad.memory_free)] += 1
         elif ad is None:
-            starting[e.site] += 1
             free[(e.site, slot[0], slot[1])] += 1
     if not snapshot.fresh:
-        return {s.name: 0 for s in spec.sites}, Counter()
+        return {s.name: 0 for s in spec.sites}, Counter(), Counter()
     total = sum(count.values())
     pool_room = max(0, spec.autoscaling.max_executors - total)
     room = {s.name: max(0, s.executors_max - count[s.name]) for s in spec.sites}
     cooling = {site for site, at in state.last_scale_up.items()
                if starting[site] and now - at < spec.autoscaling.scale_up_cooldown_s}
     order = [s.name for s in spec.sites]
-    wanted = pack(snapshot.idle_jobs, free, slot, {s: 1 << 30 for s in order}, order)
-    allowed = {s: min(room[s], pool_room) if s not in cooling and s not in held else 0
-               for s in order}
-    packing = pack(snapshot.idle_jobs, free, slot, allowed, order)
+    def packer(room: dict[str, int]):
+        if spec.autoscaling.executor_size == "jobs":
+            return pack_jobs(snapshot.idle_jobs, free, exact, slot, room, order)
+        return pack(snapshot.idle_jobs, free, slot, room, order)
+
+    wanted = packer({s: 1 << 30 for s in order})
+    packing = packer({s: min(room[s], pool_room) if s not in cooling and s not in held else 0
+                      for s in order})
     launches: dict[str, int] = {}
+    sizes: Counter = Counter()
     budget = min(spec.autoscaling.max_launches_per_tick, pool_room)
     for site in order:
         n = min(packing.new[site], budget)
         budget -= n
         launches[site] = n
+        take = n      # within the budget, the largest first (as they were packed)
+        for key in sorted((k for k in packing.sizes if k[0] == site),
+                          key=lambda k: (-k[1], -k[2])):
+            got = min(take, packing.sizes[key])
+            if got:
+                sizes[key] += got
+                take -= got
         if n:
             reasons.append(Reason(Code.SCALE_UP, site, f"{n} new executor(s) for idle jobs "
                                                        f"({packing.placed_existing[site]} fit "
@@ -144,7 +199,7 @@ def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, 
     if packing.unknown_site:
         reasons.append(Reason(Code.UNKNOWN_SITE, "*", f"{packing.unknown_site} idle job(s) "
                                                       f"want a site the pool does not have"))
-    return launches, packing.placed_existing
+    return launches, packing.placed_existing, sizes
 
 
 def _held_back(site: str, got: int, want: int, fit: int, room: dict[str, int],
@@ -163,14 +218,18 @@ def _held_back(site: str, got: int, want: int, fit: int, room: dict[str, int],
 def _scale_in(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, StartdInfo],
               spec: ClusterSpec, state: PlannerState, count: Counter, launches: dict[str, int],
               placed: Counter, drains: dict[str, Drain], reasons: list[Reason],
-              now: float) -> list[StartdInfo]:
-    """Idle startds to drain now."""
+              now: float, demand: dict[str, float]) -> list[StartdInfo]:
+    """Idle startds to drain now: idle for ``idle_before_scale_in``, or at once at a site
+    whose queue has held no job for it that long (keeping it idle only pays while jobs
+    keep coming)."""
     policy = spec.autoscaling
+    wait = policy.idle_before_scale_in_s
     candidates = [by_task[e.task_id] for e in live
                   if e.state is TaskState.RUNNING and e.task_id in by_task
                   and e.task_id not in drains]
+    quiet = {site: now - demand.get(site, now) >= wait for site in count}
     idle = [s for s in candidates if s.idle and not s.draining and s.idle_since is not None
-            and now - s.idle_since >= policy.idle_before_scale_in_s]
+            and (now - s.idle_since >= wait or quiet.get(s.site, False))]
     if not idle:
         return []
     if not snapshot.fresh:
@@ -184,9 +243,14 @@ def _scale_in(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, S
     pool_left = sum(left.values()) + sum(launches.values())
     out: list[StartdInfo] = []
     budget = policy.max_launches_per_tick
+    sized = {e.task_id: (e.cpus, e.mem) for e in live if e.cpus}
     for startd in sorted(idle, key=lambda s: (s.idle_since, s.name)):
         site = startd.site
-        if placed[site] or launches.get(site):
+        size = sized.get(startd.task_id)
+        wanted = size is None or any(
+            takes(size, j.cpus, j.memory) for j in snapshot.idle_jobs
+            if j.site in (None, site))        # an executor sized to jobs serves its size only
+        if (placed[site] or launches.get(site)) and wanted:
             reasons.append(Reason(Code.DEMAND_AT_SITE, site, f"{startd.name} kept: idle jobs "
                                                              f"at {site} can use it"))
             continue
@@ -204,6 +268,9 @@ def _scale_in(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, S
         left[site] -= 1
         pool_left -= 1
         budget -= 1
+        why = (f"; no job queued for {site} for {now - demand[site]:.0f} s"
+               if quiet.get(site) else "")
         reasons.append(Reason(Code.DRAIN, site, f"{startd.name} idle for "
-                                                f"{now - startd.idle_since:.0f} s: draining"))
+                                                f"{now - startd.idle_since:.0f} s{why}: "
+                                                f"draining"))
     return out

@@ -42,14 +42,15 @@ class Job:
 
 
 def submit_description(site: str | None, seconds: float, count: int,
-                       command: str | None = None, requirements: str | None = None) -> str:
-    """A submit file for ``count`` jobs of ``seconds`` each, pinned to ``site`` if given
-    (``requirements``: a ClassAd expression instead)."""
+                       command: str | None = None, requirements: str | None = None,
+                       cpus: int = 1) -> str:
+    """A submit file for ``count`` jobs of ``seconds`` each asking ``cpus`` cores, pinned
+    to ``site`` if given (``requirements``: a ClassAd expression instead)."""
     body = command or f"sleep {seconds:g}; hostname"
     lines = ["universe = vanilla", "executable = /bin/sh",
              f"arguments = \"-c '{body}'\"", "output = out.$(Cluster).$(Process)",
              "error = err.$(Cluster).$(Process)", "log = jobs.log",
-             "request_cpus = 1", "request_memory = 64", "request_disk = 1024",
+             f"request_cpus = {int(cpus)}", "request_memory = 64", "request_disk = 1024",
              "should_transfer_files = YES", "when_to_transfer_output = ON_EXIT"]
     if site:
         lines += [f'+{WANT_SITE} = "{site}"']
@@ -76,9 +77,10 @@ class SubmitHost:
         return text
 
     def submit(self, site: str | None, seconds: float, count: int,
-               command: str | None = None, requirements: str | None = None) -> int:
+               command: str | None = None, requirements: str | None = None,
+               cpus: int = 1) -> int:
         """Submit ``count`` jobs as :data:`USER`; the cluster id."""
-        text = submit_description(site, seconds, count, command, requirements)
+        text = submit_description(site, seconds, count, command, requirements, cpus)
         name = f"job-{site or 'any'}.sub"
         self.run(f"printf %s {shlex.quote(text)} > {name}", user=USER)
         out = self.run(f"condor_submit -terse {name}", user=USER)

@@ -398,3 +398,27 @@ def test_removed_framework_subscribes_anew(tmp_path, cluster):
     finally:
         run.close()
         master.stop()
+
+
+def test_executors_sized_to_jobs_launch_with_their_size_and_keep_it(running, cluster):
+    """autoscaling.executor_size: jobs — the backend launches executors of the sizes asked
+    for, through real offers of the emulated master, and the size survives in the task id
+    (a restarted framework knows it)."""
+    from framework.backends.mesos.tasks import task_size
+    run = running()
+    wait_for(run.pool_up, 30, "master, submitter and 2+2 executors")
+    with pytest.raises(ValueError, match="cores and memory must be positive"):
+        run.fw.set_desired_executors("dc", 4, {(0.0, 256.0): 1})
+    run.fw.set_desired_executors("dc", 4, {(1.0, 256.0): 1, (2.0, 1280.0): 1})
+    wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) == 4, 30,
+             "two sized executors at dc")
+    sized = sorted(r.size for r in run.active(Role.EXECUTOR, "dc") if r.size)
+    assert sized == [(1.0, 256.0), (2.0, 1280.0)]
+    assert all(task_size(r.task_id) == r.size for r in run.active(Role.EXECUTOR))
+    tasks = {t["id"]: t["resources"] for f in cluster.state_json()["frameworks"]
+             for t in f["tasks"]}
+    got = sorted((res["cpus"], res["mem"]) for tid, res in tasks.items()
+                 if task_size(tid) is not None)
+    assert got == [(1.0, 256.0), (2.0, 1280.0)]
+    # the role-size executors stay the rest: nothing more is launched
+    assert len(run.active(Role.EXECUTOR, "dc")) == 4 and run.fw.launches == 8

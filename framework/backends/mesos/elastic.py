@@ -1,6 +1,8 @@
 """Framework mode as the elastic loop's backend: its executor tasks, desired counts, kills."""
 from __future__ import annotations
 
+from typing import Mapping
+
 from ...actuator import Backend
 from ...autoscaler.lifecycle import Phase
 from ...model import Role
@@ -21,11 +23,13 @@ class MesosBackend(Backend):
                 continue
             state = (TaskState.KILLING if rec.phase is Phase.KILLING else
                      TaskState.RUNNING if rec.confirmed else TaskState.STARTING)
-            out.append(Executor(rec.task_id, rec.site, state, rec.launched_at))
+            out.append(Executor(rec.task_id, rec.site, state, rec.launched_at,
+                                *(rec.size or (0.0, 0.0))))
         return out
 
-    def set_desired(self, site: str, count: int) -> None:
-        self.fw.set_desired_executors(site, count)
+    def set_desired(self, site: str, count: int,
+                    sizes: Mapping[tuple[float, float], int] | None = None) -> None:
+        self.fw.set_desired_executors(site, count, dict(sizes) if sizes else None)
 
     def kill(self, task_id: str) -> bool:
         return self.fw.kill(task_id)

@@ -45,6 +45,8 @@ class MesosFramework(QuietCallbacks):
         self.book = TaskBook(spec.pool.name, store, clock, self.opts, self.backoff, credentials)
         self.tasks = TaskInfoFactory(spec, credentials)
         self.desired = {s.name: s.executors_min for s in spec.sites}
+        #: site → executors sized to jobs wanted, by (cpus, MiB) (of ``desired``)
+        self.desired_sizes: dict[str, dict[tuple[float, float], int]] = {}
         self.driver: Any = None
         self._lock = threading.RLock()
         self._connected = False
@@ -79,10 +81,23 @@ class MesosFramework(QuietCallbacks):
         return self.book.failures
 
     # -- the controller's side ----------------------------------------------------
-    def set_desired_executors(self, site: str, count: int) -> None:
+    def set_desired_executors(self, site: str, count: int,
+                              sizes: dict[tuple[float, float], int] | None = None) -> None:
+        """``count`` executors at ``site``; ``sizes``: of them, how many sized to jobs, by
+        (cpus, memory MiB); the rest of the executor role's size."""
         self.spec.site(site)  # KeyError for an unknown site
+        clean = {(float(c), float(m)): int(n) for (c, m), n in (sizes or {}).items()
+                 if int(n) > 0}
+        for (cpus, mem) in clean:
+            if not (0 < cpus and 0 < mem):
+                raise ValueError(f"executor size ({cpus:g} cores, {mem:g} MiB) at {site}: "
+                                 f"cores and memory must be positive")
         with self._lock:
             self.desired[site] = max(0, int(count))
+            if clean:
+                self.desired_sizes[site] = clean
+            else:
+                self.desired_sizes.pop(site, None)
 
     def held_sites(self) -> dict[str, str]:
         """Sites where no executor may launch now (black hole, back-off) → why."""
@@ -253,7 +268,8 @@ class MesosFramework(QuietCallbacks):
         return calls + [("reconcileTasks", [])]  # implicit: every task the master has for us
 
     def _needs(self, now: float) -> NeedsResult:
-        needs = compute_needs(self.spec, self.records.values(), self.desired, self.backoff, now)
+        needs = compute_needs(self.spec, self.records.values(), self.desired, self.backoff, now,
+                              self.desired_sizes)
         if self._reconciling:
             needs.reasons.insert(0, (Reason.RECONCILING, "waiting for reconciliation"))
         self._last_needs = needs
@@ -268,10 +284,10 @@ class MesosFramework(QuietCallbacks):
             for need, ports in placement.tasks:
                 role, site = Role(need.role), offer.site
                 assert site is not None
-                task_id = new_task_id(self.spec.pool.name, role, site)
+                task_id = new_task_id(self.spec.pool.name, role, site, need.size)
                 infos.append(self.tasks.build(role, site, task_id, offer.agent_id, ports,
-                                              offer.allocation_role))
-                self.book.launched(task_id, role, site, offer.agent_id, now)
+                                              offer.allocation_role, need.size))
+                self.book.launched(task_id, role, site, offer.agent_id, now, need.size)
             accepts.append((offer.id, infos))
         return accepts, unused
 

@@ -55,6 +55,7 @@ class TaskRecord:
     restored: bool = False           # known from saved state or reconciliation, not launched
     ended_at: float | None = None
     message: str = ""
+    size: tuple[float, float] | None = None   # an executor sized to jobs (cpus, MiB)
 
     @property
     def confirmed(self) -> bool:
@@ -82,8 +83,12 @@ def role_sites(spec: ClusterSpec, role: Role) -> frozenset[str]:
 
 
 def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dict[str, int],
-                  backoff: LaunchBackoff, now: float) -> NeedsResult:
-    """Needs in priority order (master, submitter, executors per site)."""
+                  backoff: LaunchBackoff, now: float,
+                  sizes: dict[str, dict[tuple[float, float], int]] | None = None
+                  ) -> NeedsResult:
+    """Needs in priority order (master, submitter, executors per site); ``sizes``: per
+    site, how many of its desired executors are sized to jobs, by size (the rest are of
+    the role's size)."""
     active: dict[tuple[Role, str], list[TaskRecord]] = {}
     leaving_master = None
     for rec in records:
@@ -98,7 +103,8 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     ready_master = next((r for r in masters if r.confirmed), None)
     out.master_address = spec.master_address if ready_master else None
 
-    def want(role: Role, sites: frozenset[str], missing: int) -> None:
+    def want(role: Role, sites: frozenset[str], missing: int,
+             size: tuple[float, float] | None = None) -> None:
         if missing <= 0:
             return
         allowed = []
@@ -110,8 +116,9 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
                 allowed.append(site)
         if allowed:
             r = spec.roles[role]
-            out.needs.append(Need(role.value, frozenset(allowed), missing, r.cpus, r.mem_mb,
-                                  r.disk_mb))
+            cpus, mem = size or (r.cpus, r.mem_mb)
+            out.needs.append(Need(role.value, frozenset(allowed), missing, cpus, mem,
+                                  r.disk_mb, size=size))
 
     if leaving_master is not None and not masters:
         # the master's address is fixed: a replacement launched while the old container
@@ -158,5 +165,23 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
                                 f"{p.early_s:g} s, {backoff.early_deaths(site.name, now)} died "
                                 f"early (limit {p.blackhole_failures} before a black hole is "
                                 f"found); {min(missing, room) - proven_room} wait"))
-        want(Role.EXECUTOR, frozenset([site.name]), min(missing, room, proven_room))
+        allowed = min(missing, room, proven_room)
+        for size, n in _by_size(running, desired.get(site.name, 0),
+                                (sizes or {}).get(site.name) or {}):
+            want(Role.EXECUTOR, frozenset([site.name]), min(n, allowed), size)
+            allowed -= min(n, allowed)
     return out
+
+
+def _by_size(running: list[TaskRecord], count: int,
+             sizes: dict[tuple[float, float], int]) -> list[tuple[tuple[float, float] | None, int]]:
+    """The executors missing at a site, by size (None: the role's), largest first."""
+    have: dict = {}
+    for rec in running:
+        have[rec.size] = have.get(rec.size, 0) + 1
+    out = [(size, n - have.get(size, 0)) for size, n in
+           sorted(sizes.items(), key=lambda kv: (-kv[0][0], -kv[0][1]))]
+    rest = count - sum(sizes.values())
+    others = sum(n for size, n in have.items() if size not in sizes)
+    out.append((None, rest - others))
+    return [(size, n) for size, n in out if n > 0]

@@ -74,6 +74,8 @@ class Need:
     mem: float
     disk: float
     ports: int = 0
+    #: an executor sized to jobs of this (cpus, memory MiB) (autoscaling.executor_size: jobs)
+    size: tuple[float, float] | None = None
 
 
 @dataclass

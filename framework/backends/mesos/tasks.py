@@ -30,11 +30,24 @@ HEALTH_TIMEOUT_SHARE = 0.6
 LABEL_POOL, LABEL_ROLE, LABEL_SITE = "htcmesos.pool", "htcmesos.role", "htcmesos.site"
 
 _TASK_ID = re.compile(r"(?P<pool>[a-z][a-z0-9-]*)\.(?P<role>master|submitter|executor)\."
-                      r"(?P<site>[a-z][a-z0-9-]*)\.(?P<uid>[0-9a-f]{6,32})")
+                      r"(?P<site>[a-z][a-z0-9-]*)\.(?:c(?P<cpus>[0-9]{1,4})m(?P<mem>[0-9]{1,8})\.)?"
+                      r"(?P<uid>[0-9a-f]{6,32})")
 
 
-def new_task_id(pool: str, role: Role, site: str) -> str:
-    return f"{pool}.{role.value}.{site}.{_random.token_hex(6)}"
+def new_task_id(pool: str, role: Role, site: str,
+                size: tuple[float, float] | None = None) -> str:
+    """``<pool>.<role>.<site>.[c<cpus>m<MiB>.]<hex>``: an executor sized to jobs carries its
+    size, so a restarted framework knows it from the id alone."""
+    sized = f"c{int(size[0])}m{int(size[1])}." if size is not None else ""
+    return f"{pool}.{role.value}.{site}.{sized}{_random.token_hex(6)}"
+
+
+def task_size(task_id: str) -> tuple[float, float] | None:
+    """The size in an executor's task id (executor_size: jobs), or None."""
+    match = _TASK_ID.fullmatch(task_id)
+    if not match or match["cpus"] is None:
+        return None
+    return float(match["cpus"]), float(match["mem"])
 
 
 def parse_task_id(task_id: str, pool: str) -> tuple[Role, str] | None:
@@ -78,12 +91,14 @@ class TaskInfoFactory:
 
     def build(self, role: Role, site: str, task_id: str, agent_id: str,
               ports: tuple[tuple[int, int], ...] = (),
-              allocation_role: str | None = None) -> dict[str, Any]:
-        key = (role, site)
+              allocation_role: str | None = None,
+              size: tuple[float, float] | None = None) -> dict[str, Any]:
+        """``size``: an executor sized to jobs (cpus, memory MiB) instead of the role's."""
+        key = (role, site, size)
         tpl = self._templates.get(key)
         if tpl is None:
             tpl = self._templates[key] = self._template(*key)
-        resources = self._resources(role, ports, allocation_role)
+        resources = self._resources(role, ports, allocation_role, size)
         command = dict(tpl["command"])
         command["environment"] = {"variables": tpl["command"]["environment"]["variables"]
                                   + [{"name": ENV_TASK_ID, "value": task_id}]}
@@ -95,13 +110,15 @@ class TaskInfoFactory:
         return info
 
     def _resources(self, role: Role, ports: tuple[tuple[int, int], ...],
-                   allocation_role: str | None) -> list[dict[str, Any]]:
+                   allocation_role: str | None,
+                   size: tuple[float, float] | None = None) -> list[dict[str, Any]]:
         """Resources of one task; shared (read-only) between tasks without host ports."""
-        key = (role, allocation_role)
+        key = (role, allocation_role, size)
         if not ports and key in self._res_cache:
             return self._res_cache[key]
         r = self.spec.roles[role]
-        resources = Resources(r.cpus, r.mem_mb, r.disk_mb, ports).to_list()
+        cpus, mem = size or (r.cpus, r.mem_mb)
+        resources = Resources(cpus, mem, r.disk_mb, ports).to_list()
         if allocation_role:
             for res in resources:
                 res["allocation_info"] = {"role": allocation_role}
@@ -109,11 +126,12 @@ class TaskInfoFactory:
             self._res_cache[key] = resources
         return resources
 
-    def _template(self, role: Role, site: str) -> dict[str, Any]:
+    def _template(self, role: Role, site: str,
+                  size: tuple[float, float] | None) -> dict[str, Any]:
         spec = self.spec
         r = spec.roles[role]
         site_spec = spec.site(site)
-        config = render_config(spec, role, site)
+        config = render_config(spec, role, site, size=size)
         env = {ENV_ROLE: role.value, ENV_SITE: site,
                ENV_CONFIG: base64.b64encode(config.encode()).decode("ascii"),
                ENV_MASTER_ADDRESS: spec.master_address,

@@ -64,6 +64,7 @@ class SimExecutor:
     used_memory: float = 0.0
     idle_since: float | None = None
     drain_request: int = 0
+    exact: bool = False              # sized to a job: takes only jobs of its size
 
     @property
     def free_cpus(self) -> float:

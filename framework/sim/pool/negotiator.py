@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable
 
+from ...planner.packing import takes
 from .model import Job, SimExecutor
 
 _EPS = 1e-9
@@ -43,6 +44,11 @@ def jobs_in_slot(job: Job, ex: SimExecutor) -> int:
 
 
 def _fits(job: Job, ex: SimExecutor) -> bool:
+    """The job fits the slot's free part, at a site it allows; an executor sized to jobs
+    takes only jobs of its size (the START expression framework/condor/config.py gives
+    it)."""
+    if ex.exact and not takes((ex.cpus, ex.memory), job.cpus, job.memory):
+        return False
     return (ex.free_cpus + _EPS >= job.cpus and ex.free_memory + _EPS >= job.memory
             and (job.site is None or job.site == ex.site))
 

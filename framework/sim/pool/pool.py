@@ -22,7 +22,7 @@ import heapq
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from ...actuator import Backend, PoolControl
 from ...condor.config import NEGOTIATOR_DEPTH_FIRST
@@ -219,20 +219,34 @@ class SimPool(PoolMonitor, Backend, PoolControl):
     # -- Backend ---------------------------------------------------------------------
     def executors(self) -> list[Executor]:
         return [Executor(ex.task_id, ex.site, TaskState.RUNNING if ex.booted
-                         else TaskState.STARTING, ex.launched)
+                         else TaskState.STARTING, ex.launched,
+                         *((ex.cpus, ex.memory) if ex.exact else (0.0, 0.0)))
                 for ex in self.nodes.values() if not ex.killed]
 
-    def set_desired(self, site: str, count: int) -> None:
+    def set_desired(self, site: str, count: int,
+                    sizes: Mapping[tuple[float, float], int] | None = None) -> None:
+        """As the Mesos backend: executors of each size in ``sizes`` up to their number,
+        the rest of ``count`` of the slot size."""
         self.desired[site] = count
-        alive = sum(1 for ex in self.nodes.values() if ex.site == site and not ex.killed)
-        for _ in range(count - alive):
-            task_id = f"sim.executor.{site}.{next(self._ids):06d}"
-            self.nodes[task_id] = SimExecutor(task_id, site, self.slot[0], self.slot[1],
-                                                  self.now)
-            self.metrics.launched += 1
-            self._push(self.now + self.t.boot_s, "boot", task_id)
+        mine = [ex for ex in self.nodes.values() if ex.site == site and not ex.killed]
+        have = Counter((ex.cpus, ex.memory) for ex in mine if ex.exact)
+        wanted = dict(sizes or {})
+        for size, n in wanted.items():
+            self._launch(site, size, n - have[size], exact=True)
+        rest = count - sum(wanted.values())
+        others = sum(1 for ex in mine if not ex.exact) + sum(
+            n for size, n in have.items() if size not in wanted)
+        self._launch(site, self.slot, rest - others, exact=False)
         live = sum(1 for ex in self.nodes.values() if not ex.killed)
         self.metrics.peak_executors = max(self.metrics.peak_executors, live)
+
+    def _launch(self, site: str, size: tuple[float, float], n: int, exact: bool) -> None:
+        for _ in range(n):
+            task_id = f"sim.executor.{site}.{next(self._ids):06d}"
+            self.nodes[task_id] = SimExecutor(task_id, site, size[0], size[1], self.now,
+                                              exact=exact)
+            self.metrics.launched += 1
+            self._push(self.now + self.t.boot_s, "boot", task_id)
 
     def kill(self, task_id: str) -> bool:
         ex = self.nodes.get(task_id)

@@ -184,3 +184,24 @@ def test_ipv6_master_address(two_sites):
     ex = condor_params(render_config(two_sites, Role.EXECUTOR, "campus", "fd00::5"),
                        ["CCB_ADDRESS"])
     assert ex["CCB_ADDRESS"] == "[fd00::5]:9618?sock=collector"
+
+
+def test_an_executor_sized_to_jobs_starts_only_jobs_of_its_size(two_sites):
+    """autoscaling.executor_size: jobs — the slot is the task's size and its START takes
+    only jobs of that size (planner/packing.py ``takes``), evaluated by HTCondor's own
+    ClassAd library against job ads."""
+    import classad2
+    from framework.planner.packing import takes
+    site = site_of(two_sites, private=False)
+    text = render_config(two_sites, Role.EXECUTOR, site, size=(2.0, 1280.0))
+    p = condor_params(text, ["NUM_CPUS", "MEMORY", "START"])
+    assert (p["NUM_CPUS"], int(p["MEMORY"])) == (2, 1280)
+    start = classad2.ExprTree(str(p["START"]))
+    for cpus, mem in ((2, 1280), (1.5, 1025), (1, 1280), (2, 1024), (3, 1280), (2, 1281)):
+        machine = classad2.ClassAd({"Cpus": 2, "Memory": 1280})
+        job = classad2.ClassAd({"RequestCpus": cpus, "RequestMemory": mem})
+        assert start.simplify(machine, job).eval() is takes((2.0, 1280.0), cpus, mem), (
+            cpus, mem, p["START"])
+    # the slot size's executors have no such START
+    assert "RequestCpus" not in str(condor_params(render_config(
+        two_sites, Role.EXECUTOR, site), ["START"])["START"])
