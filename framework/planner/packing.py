@@ -68,16 +68,8 @@ def pack(shapes: Iterable[JobShape], free: Counter, slot: tuple[float, float],
     free = Counter(free)
     room = dict(room)
     partial: dict[str, list[list]] = {}      # site → leftovers of new executors, in runs
-    for shape in sorted(shapes, key=lambda s: (-s.cpus, -s.memory, s.site or "")):
-        left = shape.count
-        if _fits(slot[0], slot[1], shape) == 0:
-            out.too_big += left
-            continue
-        if shape.site is not None and shape.site not in room:
-            out.unknown_site += left
-            continue
-        sites = [shape.site] if shape.site is not None else site_order
-        left = _existing(shape, left, free, sites, out)
+    for shape, sites in _placeable(shapes, slot, room, site_order, out):
+        left = _existing(shape, shape.count, free, sites, out)
         for site in sites:
             if left <= 0:
                 break
@@ -119,15 +111,8 @@ def pack_jobs(shapes: Iterable[JobShape], free: Counter, exact: Counter,
     its own size (:func:`job_size`): no cores stand idle beside a running job."""
     out = Packing()
     free, exact, room = Counter(free), Counter(exact), dict(room)
-    for shape in sorted(shapes, key=lambda s: (-s.cpus, -s.memory, s.site or "")):
+    for shape, sites in _placeable(shapes, slot, room, site_order, out):
         left = shape.count
-        if _fits(slot[0], slot[1], shape) == 0:
-            out.too_big += left
-            continue
-        if shape.site is not None and shape.site not in room:
-            out.unknown_site += left
-            continue
-        sites = [shape.site] if shape.site is not None else site_order
         size = job_size(shape, slot)
         for site in sites:
             n = min(left, exact[(site, *size)])
@@ -148,6 +133,19 @@ def pack_jobs(shapes: Iterable[JobShape], free: Counter, exact: Counter,
         if left > 0:
             out.no_room[shape.site or "any"] += left
     return out
+
+
+def _placeable(shapes: Iterable[JobShape], slot: tuple[float, float], room: dict[str, int],
+               site_order: list[str], out: Packing):
+    """Job shapes largest first, with the sites they may go to; those no executor slot
+    holds or pinned to a site the spec lacks are counted in ``out`` and left out."""
+    for shape in sorted(shapes, key=lambda s: (-s.cpus, -s.memory, s.site or "")):
+        if _fits(slot[0], slot[1], shape) == 0:
+            out.too_big += shape.count
+        elif shape.site is not None and shape.site not in room:
+            out.unknown_site += shape.count
+        else:
+            yield shape, [shape.site] if shape.site is not None else site_order
 
 
 def _existing(shape: JobShape, left: int, free: Counter, sites: list[str], out: Packing) -> int:

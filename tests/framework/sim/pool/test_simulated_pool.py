@@ -16,7 +16,7 @@ from framework.spec import parse_spec
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 
-TWO_SITES = parse_spec("""
+TWO_SITES_TEXT = """
 pool: {name: p, trust_domain: p.example, signing_key_file: k, negotiator_interval: 10}
 sites:
   - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 50}}
@@ -30,7 +30,8 @@ autoscaling: {min_executors: 0, max_executors: 80, max_launches_per_tick: 20,
               idle_before_scale_in: 60, scale_up_cooldown: 30, scale_down_cooldown: 60,
               tick: 10}
 backend: {type: sim}
-""")
+"""
+TWO_SITES = parse_spec(TWO_SITES_TEXT)
 
 
 
@@ -127,21 +128,11 @@ def test_bad_traces_are_named(tmp_path, text, reader, words):
         reader(trace)
 
 
-SIZED = parse_spec("""
-pool: {name: p, trust_domain: p.example, signing_key_file: k, negotiator_interval: 10}
-sites:
-  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 200}}
-  - {name: campus, private: true, calico: {network: n2, cidr: 10.2.0.0/16},
-     executors: {min: 0, max: 120}}
-roles:
-  master: {image: m, cpus: 1, mem: 512}
-  submitter: {image: s, cpus: 1, mem: 512}
-  executor: {image: e, cpus: 4, mem: 16384}
-autoscaling: {min_executors: 0, max_executors: 320, max_launches_per_tick: 80,
-              idle_before_scale_in: 60, scale_up_cooldown: 30, scale_down_cooldown: 60,
-              tick: 10, executor_size: jobs}
-backend: {type: sim}
-""")
+SIZED = parse_spec(TWO_SITES_TEXT.replace("max: 50}", "max: 200}").replace(
+    "max: 30}", "max: 120}").replace("max_executors: 80, max_launches_per_tick: 20",
+                                     "max_executors: 320, max_launches_per_tick: 80").replace(
+    "tick: 10}", "tick: 10, executor_size: jobs}"))
+
 
 
 def test_executors_sized_to_jobs_leave_no_core_idle_beside_a_running_job():
