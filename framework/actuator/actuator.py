@@ -43,6 +43,18 @@ class Backend(abc.ABC):
         return {}
 
 
+def missing_by_size(have: Mapping[Size | None, int], count: int,
+                    sizes: Mapping[Size, int]) -> list[tuple[Size | None, int]]:
+    """What :meth:`Backend.set_desired` launches: for executors alive by size (``have``;
+    None: the role's size), the ones missing of each size in ``sizes``, largest first,
+    then of the role's size (``None``) to reach ``count``."""
+    out = [(size, n - have.get(size, 0))
+           for size, n in sorted(sizes.items(), key=lambda kv: (-kv[0][0], -kv[0][1]))]
+    others = sum(n for size, n in have.items() if size not in sizes)
+    out.append((None, count - sum(sizes.values()) - others))
+    return [(size, n) for size, n in out if n > 0]
+
+
 class PoolControl(abc.ABC):
     """What the actuator asks of HTCondor."""
 
@@ -105,13 +117,8 @@ class Actuator:
                                                          request_id=request or "")
             drained.append(startd)
         for site, count in decision.desired.items():
-            sizes = decision.sizes.get(site)
-            if sizes is None:
-                self._call(errors, f"desired {site}={count}", self.backend.set_desired, site,
-                           count)
-            else:
-                self._call(errors, f"desired {site}={count}", self.backend.set_desired, site,
-                           count, sizes)
+            self._call(errors, f"desired {site}={count}", self.backend.set_desired, site,
+                       count, decision.sizes.get(site))
         for error in errors:
             log.warning("actuator: %s", error)
         return Applied(dataclasses.replace(decision.state, drains=drains), tuple(drained),

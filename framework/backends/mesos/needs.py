@@ -11,9 +11,11 @@ after at most that many launches, whatever the elastic loop asks for there.
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ...actuator.actuator import missing_by_size
 from ...autoscaler.backoff import LaunchBackoff
 from ...autoscaler.lifecycle import Phase
 from ...model import Role
@@ -166,22 +168,10 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
                                 f"early (limit {p.blackhole_failures} before a black hole is "
                                 f"found); {min(missing, room) - proven_room} wait"))
         allowed = min(missing, room, proven_room)
-        for size, n in _by_size(running, desired.get(site.name, 0),
-                                (sizes or {}).get(site.name) or {}):
+        have = Counter(rec.size for rec in running)
+        for size, n in missing_by_size(have, desired.get(site.name, 0),
+                                       (sizes or {}).get(site.name) or {}):
             want(Role.EXECUTOR, frozenset([site.name]), min(n, allowed), size)
             allowed -= min(n, allowed)
     return out
 
-
-def _by_size(running: list[TaskRecord], count: int,
-             sizes: dict[tuple[float, float], int]) -> list[tuple[tuple[float, float] | None, int]]:
-    """The executors missing at a site, by size (None: the role's), largest first."""
-    have: dict = {}
-    for rec in running:
-        have[rec.size] = have.get(rec.size, 0) + 1
-    out = [(size, n - have.get(size, 0)) for size, n in
-           sorted(sizes.items(), key=lambda kv: (-kv[0][0], -kv[0][1]))]
-    rest = count - sum(sizes.values())
-    others = sum(n for size, n in have.items() if size not in sizes)
-    out.append((None, rest - others))
-    return [(size, n) for size, n in out if n > 0]

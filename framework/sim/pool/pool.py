@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from ...actuator import Backend, PoolControl
+from ...actuator.actuator import missing_by_size
 from ...condor.config import NEGOTIATOR_DEPTH_FIRST
 from ...monitor import JobShape, PoolMonitor, PoolSnapshot, StartdInfo
 from ...planner import Drain, Executor, TaskState
@@ -228,15 +229,10 @@ class SimPool(PoolMonitor, Backend, PoolControl):
         """As the Mesos backend: executors of each size in ``sizes`` up to their number,
         the rest of ``count`` of the slot size."""
         self.desired[site] = count
-        mine = [ex for ex in self.nodes.values() if ex.site == site and not ex.killed]
-        have = Counter((ex.cpus, ex.memory) for ex in mine if ex.exact)
-        wanted = dict(sizes or {})
-        for size, n in wanted.items():
-            self._launch(site, size, n - have[size], exact=True)
-        rest = count - sum(wanted.values())
-        others = sum(1 for ex in mine if not ex.exact) + sum(
-            n for size, n in have.items() if size not in wanted)
-        self._launch(site, self.slot, rest - others, exact=False)
+        have = Counter((ex.cpus, ex.memory) if ex.exact else None
+                       for ex in self.nodes.values() if ex.site == site and not ex.killed)
+        for size, n in missing_by_size(have, count, sizes or {}):
+            self._launch(site, size or self.slot, n, exact=size is not None)
         live = sum(1 for ex in self.nodes.values() if not ex.killed)
         self.metrics.peak_executors = max(self.metrics.peak_executors, live)
 
