@@ -53,6 +53,11 @@ class NotReady(HtcmesosError):
     """The pool cannot take this request yet (its loop has not run); ask again soon."""
 
 
+class DrainRefused(HtcmesosError):
+    """A startd refused to drain: one of its slots holds a claim (a job started after the
+    ad the drain was decided on). Expected under load; decided again next tick."""
+
+
 class BackendError(HtcmesosError):
     """A cluster backend (Mesos, Marathon, Docker, simulator) failed."""
 

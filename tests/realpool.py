@@ -128,6 +128,7 @@ class RealPool:
                                on_decision=lambda d: self.decisions.append((time.time(), d)))
         self.desired = {} if elastic else desired
         self.extra: list[Any] = []
+        self._control: Any = None
 
     def start(self, timeout_s: float = 240.0) -> "RealPool":
         # the framework reads the key once; then the file is gone, as on an agent that
@@ -153,10 +154,30 @@ class RealPool:
 
     def close(self) -> None:
         self.remove_extra()
+        if self._control is not None:
+            self._control.worker.close()
         try:
             self.run.close()
         finally:
             self.runner.close()
+
+    def control(self) -> "CondorControl":
+        """HTCondor's side of the actuator as the framework has it (the bindings worker
+        with the framework's own drain token), for tests that drain by hand."""
+        if self._control is None:
+            from framework.actuator.condor import CondorControl
+            from framework.condor.tokens import mint_admin_token
+            from framework.condor.workerclient import CondorWorker
+            tokens = self.workdir / "framework-tokens"
+            tokens.mkdir(mode=0o700, exist_ok=True)
+            (tokens / "htcmesos").write_text(
+                mint_admin_token(KEY, self.spec.pool.trust_domain, time.time()) + "\n")
+            (tokens / "htcmesos").chmod(0o600)
+            self._control = CondorControl(CondorWorker({
+                "_CONDOR_TRUST_DOMAIN": self.spec.pool.trust_domain,
+                "_CONDOR_SEC_TOKEN_DIRECTORY": str(tokens),
+                "_CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS": "IDTOKENS"}))
+        return self._control
 
     # -- tasks and containers --------------------------------------------------------
     def confirmed(self, role: Role, site: str | None = None) -> list[TaskRecord]:

@@ -66,3 +66,28 @@ def test_each_job_gets_an_executor_of_its_size_and_none_is_left_idle(pool: RealP
     pool.run.wait(lambda: not executors(pool), 90, "every executor removed")
     codes = [r.code for _, d in pool.decisions for r in d.reasons]
     assert Code.SCALE_UP in codes and Code.DRAINED in codes
+
+
+def test_a_drain_that_races_a_claim_is_refused_and_the_job_runs_on(pool: RealPool):
+    """The planner decides on ads up to one update old: a drain sent to a startd that has
+    just been claimed must not evict the job (MAXJOBRETIREMENTTIME is 0). The startd
+    refuses it itself (framework/condor/worker.py DRAIN_CHECK)."""
+    from framework.errors import DrainRefused
+    from framework.monitor.snapshot import StartdInfo
+    host: SubmitHost = pool.submit_host()
+    cluster = host.submit("campus", 30, 1)
+    wait_job(host, cluster, lambda js: js[0].status == "running", 120, "the job")
+    (executor,) = executors(pool, "campus")
+    ad = pool.ads("Startd", f'HTCMESOS_TASK_ID == "{executor.task_id}" && '
+                            f'PartitionableSlot =?= true', ("Name", "MyAddress"))[0]
+    # what a stale ad would have shown: idle, no claim
+    stale = StartdInfo(ad["Name"], executor.task_id, "campus", 1.0, 256.0, 1.0, 256.0, 0,
+                       False, 0.0, 0.0, ad["MyAddress"])
+    with pytest.raises(DrainRefused, match="refused to drain"):
+        pool.control().drain(stale)
+    assert job_attrs(host, cluster, "JobStatus")[0] == ["2"]
+    assert not pool.ads("Startd", f'HTCMESOS_TASK_ID == "{executor.task_id}" && '
+                                  f'Draining =?= true', ("Name",))
+    wait_job(host, cluster, lambda js: js[0].status == "completed", 120, "the job done")
+    assert job_attrs(host, cluster, "NumJobStarts")[0] == ["1"]
+    pool.run.wait(lambda: not executors(pool), 90, "the executor removed after its job")

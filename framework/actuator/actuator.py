@@ -14,6 +14,7 @@ import dataclasses
 import logging
 from typing import Callable, Mapping
 
+from ..errors import DrainRefused
 from ..monitor.snapshot import StartdInfo
 from ..planner.decision import Decision, Drain, Executor, PlannerState, Size
 
@@ -79,6 +80,7 @@ class Applied:
     killed: tuple[str, ...] = ()
     cancelled: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()     # task ids whose startd refused the drain (a claim)
 
 
 class Actuator:
@@ -106,9 +108,15 @@ class Actuator:
             if self._call(errors, f"kill {task_id}", self.backend.kill, task_id):
                 killed.append(task_id)
         drained = []
+        refused = []
         for startd in decision.drain:
             try:
                 request = self.control.drain(startd)
+            except DrainRefused as exc:   # a claim raced the decision: the job runs on
+                drains.pop(startd.task_id, None)
+                refused.append(startd.task_id)
+                log.info("actuator: %s", exc)
+                continue
             except Exception as exc:  # noqa: BLE001 - forget it; decided again next tick
                 drains.pop(startd.task_id, None)
                 errors.append(f"drain of {startd.name}: {exc}")
@@ -122,7 +130,7 @@ class Actuator:
         for error in errors:
             log.warning("actuator: %s", error)
         return Applied(dataclasses.replace(decision.state, drains=drains), tuple(drained),
-                       tuple(killed), tuple(cancelled), tuple(errors))
+                       tuple(killed), tuple(cancelled), tuple(errors), tuple(refused))
 
     @staticmethod
     def _call(errors: list[str], what: str, fn: Callable, *args: object) -> bool:

@@ -10,10 +10,16 @@ more: the central manager does not know that key.
 """
 from __future__ import annotations
 
-from ..condor.workerclient import CondorWorker
+from ..condor.workerclient import CondorError, CondorWorker
+from ..errors import DrainRefused
 from ..monitor.snapshot import StartdInfo
 from ..planner.decision import Drain
 from .actuator import PoolControl
+
+
+#: What the bindings say when a startd answers a drain request with no
+#: (htcondor2/startd.cpp ``_startd_drain_jobs``)
+REFUSED = "Startd failed to start draining jobs"
 
 
 class CondorControl(PoolControl):
@@ -24,8 +30,14 @@ class CondorControl(PoolControl):
         self._addresses: dict[str, tuple[str, str]] = {}    # task id → (name, address)
 
     def drain(self, startd: StartdInfo) -> str:
-        answer = self.worker.call({"op": "drain", "name": startd.name,
-                                   "address": startd.address})
+        try:
+            answer = self.worker.call({"op": "drain", "name": startd.name,
+                                       "address": startd.address})
+        except CondorError as exc:
+            if REFUSED in str(exc):     # the startd answered no: its check failed
+                raise DrainRefused(f"{startd.name} refused to drain (a claim holds one of "
+                                   f"its slots): {exc}") from None
+            raise
         self._addresses[startd.task_id] = (startd.name, startd.address)
         return str(answer.get("request", ""))
 

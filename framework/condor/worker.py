@@ -11,8 +11,9 @@ Requests and answers (``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``
 - ``{"op": "query", "collector": ADDR}``: one collector query (every startd slot: the
   fields of :data:`SLOT_ATTRS`) and one query of each schedd (idle and running jobs:
   :data:`JOB_ATTRS`) → ``{"slots": [...], "jobs": [...], "schedds": N}``;
-- ``{"op": "drain", "name": NAME, "address": SINFUL}`` → ``{"request": ID}`` (graceful:
-  running jobs finish, no new claim; the startd stays up);
+- ``{"op": "drain", "name": NAME, "address": SINFUL}`` → ``{"request": ID}`` (graceful, no
+  new claim, the startd stays up; refused by the startd when a slot holds a claim:
+  :data:`DRAIN_CHECK`);
 - ``{"op": "cancel", "name": NAME, "address": SINFUL, "request": ID}`` → ``{}``.
 
 Its HTCondor configuration comes from the environment the parent sets (``CONDOR_CONFIG``
@@ -64,9 +65,17 @@ def _startd(htcondor2: Any, request: dict) -> Any:
     return htcondor2.Startd(ad)
 
 
+#: The startd itself refuses a drain unless every slot is free of claims: the planner
+#: decides on an ad up to one update old, and a claim that arrived meanwhile would be
+#: evicted at once by the drain (MAXJOBRETIREMENTTIME is 0, config.py). The check and the
+#: start of the drain happen in the startd, with no claim in between.
+DRAIN_CHECK = ('State =!= "Claimed" && State =!= "Matched" && State =!= "Preempting"')
+
+
 def drain(htcondor2: Any, request: dict) -> dict:
     startd = _startd(htcondor2, request)
-    request_id = startd.drainJobs(drain_type=htcondor2.DrainType.Graceful)
+    request_id = startd.drainJobs(drain_type=htcondor2.DrainType.Graceful,
+                                  check_expr=DRAIN_CHECK)
     return {"request": str(request_id or "")}
 
 

@@ -47,15 +47,19 @@ def leader_child(children: list[str]) -> str | None:
     return min(contenders, key=lambda c: int(c[len(PREFIX):])) if contenders else None
 
 
+_UNSEEN = object()
+
+
 class LeaderDetector:
-    """Calls ``on_leader(address | None)`` whenever the leading master changes."""
+    """Calls ``on_leader(address | None)`` with what it first sees (None: no master has
+    registered), then whenever the leading master changes."""
 
     def __init__(self, url: str, on_leader: Callable[[str | None], None],
                  client: KazooClient | None = None):
         self.hosts, self.path = parse_zk_url(url)
         self._on_leader = on_leader
         self._zk = client or KazooClient(hosts=self.hosts, timeout=10)
-        self._leader: str | None = None
+        self._leader: object = _UNSEEN
         self._lock = threading.Lock()
         self._stopped = False
 

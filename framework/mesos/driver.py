@@ -12,7 +12,10 @@ pymesos has spoken to real masters for years; these are the gaps it leaves:
 - calls answer ``RuntimeError`` for every status → :mod:`framework.errors` exceptions;
 - it advertises GPU_RESOURCES (a batch pool must not sit on GPU agents) → removed;
 - ZooKeeper detection takes the lowest child of any name → only ``json.info_*`` (ours,
-  :mod:`framework.mesos.detector`); a list of direct master URLs is rotated on failure.
+  :mod:`framework.mesos.detector`); a list of direct master URLs is rotated on failure;
+- RECONCILE drops each task's ``agent_id`` → kept;
+- its back-off sleeps between failed connects do not hear of a new leader → cut short
+  (:class:`_WakeableTime`); with no leader in ZooKeeper nothing says so → ``no_leader``.
 """
 from __future__ import annotations
 
@@ -61,8 +64,8 @@ class _Connection(_pm_process.Connection):
     def __init__(self, addr: str, callback: Any):
         driver = callback if isinstance(callback, Driver) else None
         delay = driver._take_backoff() if driver is not None else 0.0
-        if delay > 0:
-            time.sleep(delay)  # on the IO thread, as pymesos itself does for connect errors
+        if delay > 0 and driver is not None:
+            driver._nap(delay)  # on the IO thread, as pymesos itself does for connect errors
         self._init_error: str | None = None
         try:
             super().__init__(addr, callback)
@@ -111,6 +114,28 @@ class _Connection(_pm_process.Connection):
 # pymesos builds its stream connections through this module attribute.
 _pm_process.Connection = _Connection
 
+#: IO thread → its driver: whose back-off a sleep on that thread is
+_SLEEPERS: dict[threading.Thread, "Driver"] = {}
+
+
+class _WakeableTime:
+    """pymesos' ``time`` module, with a ``sleep`` its driver can cut short: pymesos sleeps on
+    its IO thread between failed connects (2, 4, 8, 15 s), deaf to a new leader meanwhile."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        driver = _SLEEPERS.get(threading.current_thread())
+        if driver is None:
+            time.sleep(seconds)
+        else:
+            driver._nap(seconds)
+
+
+_pm_process.time = _WakeableTime()
+
 
 class Driver(MesosSchedulerDriver):
     """The htcmesos scheduler driver (one per framework process)."""
@@ -145,6 +170,9 @@ class Driver(MesosSchedulerDriver):
         self.last_error: str | None = None
         self.bad_events = 0
         self.resubscribes = 0
+        self._wake = threading.Event()   # cuts a back-off sleep short: a new master to try
+        #: "no Mesos leader at zk://…" while ZooKeeper names none, else None
+        self.no_leader: str | None = None
 
     # -- framework info ----------------------------------------------------------
     @property
@@ -160,6 +188,7 @@ class Driver(MesosSchedulerDriver):
     # -- start / stop --------------------------------------------------------------
     def start(self) -> None:
         _pm_process.Process.start(self)
+        _SLEEPERS[self._io_thread] = self
         if self.master_uri.startswith("zk://"):
             from .detector import LeaderDetector
             self._detector = LeaderDetector(self.master_uri, self._on_leader)
@@ -176,7 +205,24 @@ class Driver(MesosSchedulerDriver):
             self._detector.stop()
             self._detector = None
         super().stop(failover=failover)
+        self._wake.set()
+        _SLEEPERS.pop(self._io_thread, None)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _nap(self, seconds: float) -> None:
+        """A back-off sleep on the IO thread, cut short by news of another master."""
+        if self._wake.wait(seconds):
+            self._wake.clear()
+
+    def change_master(self, new_master: str | None) -> None:
+        """Another master to speak to (leader change, redirect, next URL): no back-off
+        left over from the old one holds up the first try."""
+        news = new_master != self.master
+        if news:
+            self._stream_backoff_s = 0.0
+        super().change_master(new_master)    # pymesos' wake-up pipe first: once awake, the
+        if news:                             # IO thread must find the new master there
+            self._wake.set()
 
     def _get_version(self, master: str | None) -> str | None:
         """pymesos asks GET /version on every master change and splits ``host:port`` outside
@@ -188,7 +234,16 @@ class Driver(MesosSchedulerDriver):
             return None
 
     def _on_leader(self, address: str | None) -> None:
-        log.info("leading master: %s", address or "none")
+        where = self.master_uri
+        if address is None:
+            self.no_leader = f"no Mesos leader at {where}"
+            log.warning("%s: waiting for a master to be elected", self.no_leader)
+        else:
+            if self.no_leader:
+                log.warning("Mesos leader at %s: %s (none before)", where, address)
+            else:
+                log.info("leading master: %s", address)
+            self.no_leader = None
         self.change_master(address)
 
     # -- stream health ---------------------------------------------------------------
@@ -234,7 +289,9 @@ class Driver(MesosSchedulerDriver):
                     conn.kill()
 
     def _take_backoff(self) -> float:
-        """A new stream connection is about to be made: how long to wait first."""
+        """A new stream connection is about to be made: how long to wait first. News of a
+        master from before is in the back-off already (zeroed): it wakes no later nap."""
+        self._wake.clear()
         delay, self._last_event = self._stream_backoff_s, self._clock()
         self._subscribed_on_stream = False
         self._stream_started = self._clock() + delay
@@ -303,6 +360,16 @@ class Driver(MesosSchedulerDriver):
             return json.loads(payload) if payload else {}
         except ValueError:
             return {}
+
+    def reconcileTasks(self, tasks: list[dict]) -> None:
+        """RECONCILE keeping each task's ``agent_id``: pymesos sends task ids only, and a
+        new leader answers nothing for a task whose agent it is not told while any agent
+        has yet to re-register (master.cpp ``_reconcileTasks``)."""
+        if not self.connected:
+            return
+        self._send({"type": "RECONCILE", "framework_id": {"value": self.framework_id},
+                    "reconcile": {"tasks": [{k: t[k] for k in ("task_id", "agent_id") if k in t}
+                                            for t in tasks]}})
 
     def acknowledgeStatusUpdate(self, status: dict) -> None:
         """pymesos acks only updates with a uuid (right); acks go out in the background so

@@ -422,3 +422,118 @@ def test_executors_sized_to_jobs_launch_with_their_size_and_keep_it(running, clu
     assert got == [(1.0, 256.0), (2.0, 1280.0)]
     # the role-size executors stay the rest: nothing more is launched
     assert len(run.active(Role.EXECUTOR, "dc")) == 4 and run.fw.launches == 8
+
+
+def test_no_leader_is_said_until_one_is_elected(running, cluster, zookeeper):
+    zk = zookeeper.url("/mesos-none-yet")
+    run = running(spec_masters=zk)
+    said = ("NO_LEADER", f"no Mesos leader at {zk}")
+    wait_for(lambda: run.fw.status().reasons[:1] == [said], 10, "no leader said")
+    assert not run.fw.driver.connected
+    master = EmulatedMaster(cluster, heartbeat_s=0.3, zk=zk).start()
+    running.masters.append(master)
+    wait_for(run.pool_up, 30, "pool up once a master is elected")
+    assert said not in run.fw.status().reasons and run.fw.driver.no_leader is None
+
+
+def test_a_crashed_leader_whose_node_lingers_is_followed_to_the_next(running, cluster,
+                                                                     zookeeper):
+    """The leader dies; its ZooKeeper node stays until its session expires, so the framework
+    keeps failing to connect to it, in back-off; then the follower leads."""
+    zk = zookeeper.url("/mesos-lingering")
+    first = EmulatedMaster(cluster, heartbeat_s=0.3, zk=zk).start()
+    wait_for(lambda: first.is_leader, 10, "first master elected")
+    second = EmulatedMaster(cluster, heartbeat_s=0.3, zk=zk).start()
+    running.masters.extend([first, second])
+    run = running(spec_masters=zk)
+    wait_for(run.pool_up, 30, "pool up")
+    framework_id = run.fw.saved.framework_id
+    tasks = {r.task_id for r in run.active()}
+    first.crash()
+    wait_for(lambda: not run.fw.driver.connected, 10, "the stream to the dead leader ends")
+    assert run.fw.driver.master == first.address       # ZooKeeper still names it
+    first.expire()
+    wait_for(lambda: second.is_leader and run.fw.driver.master == second.address
+             and run.fw.driver.connected and not run.fw.status().reconciling, 20,
+             "resubscribed to the next leader")
+    assert run.fw.saved.framework_id == framework_id and framework_id
+    assert {r.task_id for r in run.active()} == tasks
+
+
+def _failover(running, cluster, zookeeper, path: str, heartbeat_s: float = 1.0):
+    """A pool up on the first of two masters in ZooKeeper; the first then stops."""
+    zk = zookeeper.url(path)
+    first = EmulatedMaster(cluster, heartbeat_s=heartbeat_s, zk=zk).start()
+    wait_for(lambda: first.is_leader, 10, "first master elected")
+    second = EmulatedMaster(cluster, heartbeat_s=heartbeat_s, zk=zk).start()
+    running.masters.extend([first, second])
+    run = running(spec_masters=zk)
+    wait_for(run.pool_up, 30, "pool up")
+    return run, first, second
+
+
+def test_a_new_leader_that_knows_nothing_yet_is_reconciled_as_agents_come_back(
+        running, cluster, zookeeper):
+    """Mesos after a leader change: the new master learns agents and tasks only as they
+    re-register (here over 30 s, seeded order); it answers nothing for the others. The
+    framework resubscribes at once with its id, launches no second central manager or
+    submitter, loses no task, and is reconciled soon after the last agent is back."""
+    cluster.reregister_window_s = 30.0
+    run, first, second = _failover(running, cluster, zookeeper, "/mesos-failover")
+    framework_id = run.fw.saved.framework_id
+    before = {r.task_id: r for r in run.active()}
+    central = {r.task_id for r in before.values() if r.role in (Role.MASTER, Role.SUBMITTER)}
+    launches = run.fw.launches
+    first.stop()
+    wait_for(lambda: second.is_leader, 15, "second master elected")
+    wait_for(lambda: run.fw.driver.master == second.address and run.fw.driver.connected,
+             2 * 1.0, "resubscribed within two heartbeat intervals")
+    assert run.fw.saved.framework_id == framework_id
+    wait_for(lambda: 0 < len(cluster.recovering) < 6, 30, "some agents back, some not")
+    status = run.fw.status()
+    assert status.reconciling and status.reasons[0][0] == "RECONCILING"
+    assert "unanswered since the subscription" in status.reasons[0][1]
+    # every RECONCILE names each task's agent: without it a new leader answers nothing
+    bodies = [b for b in cluster.reconcile_calls if b]
+    assert bodies and all("agent_id" in item for body in bodies for item in body)
+    wait_for(lambda: not cluster.recovering, 40, "every agent re-registered")
+    wait_for(lambda: not run.fw.status().reconciling, 5,
+             "reconciled within 5 s of the last agent")
+    assert {r.task_id for r in run.active()} == set(before)
+    assert all(r.phase is not Phase.ENDED for r in before.values())    # none taken for lost
+    assert {r.task_id for r in run.active() if r.role in (Role.MASTER, Role.SUBMITTER)} \
+        == central and run.fw.launches == launches
+
+
+def test_an_agent_that_never_returns_is_replaced_once_and_other_sites_go_on(
+        running, cluster, zookeeper):
+    cluster.reregister_window_s = 0.5
+    cluster.reregister_timeout_s = 8.0
+    run, first, second = _failover(running, cluster, zookeeper, "/mesos-missing-agent")
+    away = run.active(Role.EXECUTOR, "campus")[0]
+    on_agent = [r for r in run.active() if r.agent_id == away.agent_id]   # 1 or 2 executors
+    cluster.hold_agents([away.agent_id])
+    launches = run.fw.launches
+    first.stop()
+    wait_for(lambda: run.fw.driver.master == second.address and run.fw.driver.connected, 15,
+             "resubscribed")
+    # the campus executor on the missing agent is unanswered, not lost: meanwhile a new
+    # executor wanted at dc is launched all the same
+    run.fw.set_desired_executors("dc", 3)
+    wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) == 3, 15,
+             "a dc executor launched while a campus agent is away")
+    assert away.phase is not Phase.ENDED and run.fw.status().reconciling
+    # after the re-register timeout the master answers TASK_LOST: replaced, once
+    wait_for(lambda: all(r.phase is Phase.ENDED for r in on_agent), 30,
+             "the missing agent's tasks answered")
+    assert {r.state for r in on_agent} == {"TASK_LOST"}
+    wait_for(lambda: len(run.active(Role.EXECUTOR, "campus", running=True)) == 2, 20,
+             "replaced")
+    replaced = launches + 1 + len(on_agent)          # the dc one and one per lost task
+    assert run.fw.launches == replaced
+    # the agent comes back: Mesos kills its tasks (not partition-aware); nothing doubles
+    cluster.reregister(away.agent_id)
+    wait_for(lambda: all(cluster.task_states(run.fw.saved.framework_id).get(r.task_id)
+                         in (None, "TASK_KILLED") for r in on_agent), 15,
+             "the returning tasks killed")
+    assert len(run.active(Role.EXECUTOR, "campus")) == 2 and run.fw.launches == replaced

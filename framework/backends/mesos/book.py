@@ -19,6 +19,7 @@ from ...model import Role
 from ...state import FrameworkState, StateStore
 from .needs import ACTIVE, NeedsResult, TaskRecord
 from .parts import NOT_THE_SITE, Options, PoolStatus, task_ip
+from .reconcile import explicit
 from .tasks import CredentialSource, parse_task_id, task_size
 
 log = logging.getLogger("framework.backends.mesos")
@@ -138,7 +139,7 @@ class TaskBook:
             if rec is None or rec.phase not in (Phase.LAUNCHING, Phase.KILLING):
                 stale.append(task_id)
             elif rec.phase is Phase.LAUNCHING and now - asked >= self.opts.launch_timeout_s:
-                calls.append(("reconcileTasks", [{"task_id": {"value": task_id}}]))
+                calls.append(("reconcileTasks", explicit({task_id: rec.agent_id})))
                 self._asked[task_id] = now
             elif rec.phase is Phase.KILLING and now - asked >= self.opts.kill_retry_s:
                 calls.append(("killTask", {"value": task_id}))

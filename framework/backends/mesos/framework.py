@@ -22,6 +22,7 @@ from .book import TaskBook
 from .needs import NeedsResult, Reason, TaskRecord, compute_needs
 from .offers import Offer, SiteMatcher, pack, parse_offer
 from .parts import BACKGROUND, Options, PoolStatus, QuietCallbacks, framework_info
+from .reconcile import Reconciler
 from .tasks import CredentialSource, TaskInfoFactory, new_task_id
 
 __all__ = ["MesosFramework", "Options", "PoolStatus", "framework_info"]
@@ -50,9 +51,9 @@ class MesosFramework(QuietCallbacks):
         self.driver: Any = None
         self._lock = threading.RLock()
         self._connected = False
-        self._reconciling = True
-        self._reconcile_at = 0.0
-        self._pending: set[str] = set()
+        self.reconciler = Reconciler(self.opts)
+        self._was_reconciling = True
+        self._say_pending_at = 0.0
         self._suppressed = False
         self._last_needs = NeedsResult([])
         self._next_chase = 0.0
@@ -124,21 +125,29 @@ class MesosFramework(QuietCallbacks):
         now = self.clock.now()
         calls: list[tuple] = []
         with self._lock:
-            if self._connected and self._reconciling:
-                if not self._pending and now >= self._reconcile_at + self.opts.reconcile_settle_s:
-                    self._reconciling = False
+            rec = self.reconciler
+            settling = rec.settling(now)
+            if self._connected:
+                calls += rec.due(now)
+                reconciling = settling or bool(rec.pending)
+                if self._was_reconciling and not reconciling:
                     log.info("reconciliation done: %d task(s) known", self.book.active_count())
-                elif now >= self._reconcile_at + self.opts.reconcile_retry_s:
-                    calls += self._reconcile()
+                elif rec.pending and now >= self._say_pending_at:
+                    self._say_pending_at = now + 30.0
+                    log.info("reconciliation: %s", rec.describe(now))
+                self._was_reconciling = reconciling
             self.book.mark_stable(now)
             needs = self._needs(now)
-            if self._connected and not self._reconciling:
-                calls += [("killTask", {"value": t}) for t in self.book.surplus(needs, now)]
+            if self._connected and not settling:
+                # a surplus master or submitter is killed only when every one of them has
+                # answered: the unanswered one may be the one the pool's address points at
+                if not rec.waiting_for(self.records, {Role.MASTER, Role.SUBMITTER}):
+                    calls += [("killTask", {"value": t}) for t in self.book.surplus(needs, now)]
                 if now >= self._next_chase:
                     self._next_chase = now + 1.0
                     calls += self.book.chase(now)
             wanted = bool(needs.needs)
-            revive = self._connected and not self._reconciling and wanted and self._suppressed
+            revive = self._connected and not settling and wanted and self._suppressed
             if revive:
                 self._suppressed = False
                 calls.append(("reviveOffers", [self.spec.backend.mesos.role]))
@@ -154,7 +163,13 @@ class MesosFramework(QuietCallbacks):
             return self._status(self._last_needs)
 
     def _status(self, needs: NeedsResult) -> PoolStatus:
-        return self.book.status(needs, self._connected, self._reconciling)
+        now = self.clock.now()
+        status = self.book.status(needs, self._connected,
+                                  self.reconciler.settling(now) or bool(self.reconciler.pending))
+        missing = getattr(self.driver, "no_leader", None)
+        if missing:       # ZooKeeper names no leading master: nothing else can go on
+            status.reasons.insert(0, ("NO_LEADER", missing))
+        return status
 
     # -- pymesos callbacks ------------------------------------------------------------
     def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
@@ -195,7 +210,7 @@ class MesosFramework(QuietCallbacks):
                 if isinstance(raw, dict) and isinstance(raw.get("id"), dict):
                     self._call("declineOffer", [raw["id"]], {"refuse_seconds": self.opts.refuse_s})
         with self._lock:
-            if self._reconciling:
+            if self.reconciler.settling(now):
                 accepts, unused = [], parsed
                 refuse = 1.0
             else:
@@ -210,7 +225,7 @@ class MesosFramework(QuietCallbacks):
                 used = {offer_id for offer_id, _ in accepts}
                 unused += [o for o in parsed if o.id in used]
                 accepts, refuse = [], 1.0
-            suppress = not self._reconciling and not self._last_needs.needs and not \
+            suppress = not self.reconciler.settling(now) and not self._last_needs.needs and not \
                 self._suppressed
             if suppress:
                 self._suppressed = True
@@ -234,8 +249,7 @@ class MesosFramework(QuietCallbacks):
             if rec is None:
                 log.warning("update for a task that is not ours: %s", task_id)
                 return
-            if status.get("reason") == "REASON_RECONCILIATION":
-                self._pending.discard(task_id)
+            self.reconciler.answered(task_id, self.clock.now())   # any update answers
             if status.get("reason") == "REASON_INVALID_OFFERS" and rec.phase is not Phase.LAUNCHING:
                 # a repeated ACCEPT of a task that did start: the task itself is fine
                 log.warning("ignored %s for %s: it started already", state.short, task_id)
@@ -253,25 +267,19 @@ class MesosFramework(QuietCallbacks):
             if self.saved.framework_id != framework_id:
                 self.saved.framework_id = framework_id
                 self.book.save()
-            calls = self._reconcile()
+            calls = self.reconciler.start(self.records.values(), self.clock.now())
         for call in calls:
             self._call(*call)
-
-    def _reconcile(self) -> list[tuple]:
-        """Start a reconciliation; the RECONCILE calls to make (explicit, then implicit)."""
-        now = self.clock.now()
-        self._reconciling, self._reconcile_at = True, now
-        known = [r for r in self.records.values() if r.phase is not Phase.ENDED]
-        self._pending = {r.task_id for r in known}
-        explicit = [{"task_id": {"value": r.task_id}} for r in known]
-        calls: list[tuple] = [("reconcileTasks", explicit)] if explicit else []
-        return calls + [("reconcileTasks", [])]  # implicit: every task the master has for us
 
     def _needs(self, now: float) -> NeedsResult:
         needs = compute_needs(self.spec, self.records.values(), self.desired, self.backoff, now,
                               self.desired_sizes)
-        if self._reconciling:
-            needs.reasons.insert(0, (Reason.RECONCILING, "waiting for reconciliation"))
+        waiting = self.reconciler.describe(now)
+        if waiting:
+            needs.reasons.insert(0, (Reason.RECONCILING, waiting))
+        elif self.reconciler.settling(now):
+            needs.reasons.insert(0, (Reason.RECONCILING, "waiting for the master's answers "
+                                                          "after the subscription"))
         self._last_needs = needs
         return needs
 

@@ -18,7 +18,9 @@ class Options:
     refuse_s: float = 5.0              # decline filter while something is wanted
     idle_refuse_s: float = 60.0        # decline filter when nothing is wanted
     reconcile_settle_s: float = 2.0    # quiet time after RECONCILE before launching
-    reconcile_retry_s: float = 30.0    # re-send RECONCILE while answers are missing
+    reconcile_first_retry_s: float = 1.0   # ask the unanswered again after this, doubling …
+    reconcile_retry_s: float = 4.0     # … up to this (reconcile.py)
+    implicit_reconcile_s: float = 600.0    # a periodic implicit RECONCILE
     forget_ended_s: float = 600.0      # ended tasks stay visible (status, late updates) this long
     launch_timeout_s: float = 30.0     # no update this long after ACCEPT → reconcile the task
     kill_retry_s: float = 30.0         # no terminal update this long after KILL → kill again

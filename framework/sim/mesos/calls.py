@@ -16,7 +16,7 @@ from .frameworks import FrameworksMixin
 from .model import Framework, Offer, Task
 from .resources import EMPTY, add, is_empty, subtract
 from .state import CallError
-from .tasks import reconcile_unknown, validate_task
+from .tasks import validate_task
 
 log = logging.getLogger(__name__)
 MAX_REFUSE_S = 365 * 24 * 3600.0
@@ -164,9 +164,13 @@ class CallsMixin(FrameworksMixin):
         task_id = body["task_id"]["value"]
         agent_id = (body.get("agent_id") or {}).get("value")
         task = framework.tasks.get(task_id)
-        if task is None:
-            self.reconcile(framework, [{"task_id": {"value": task_id},
-                                        **({"agent_id": {"value": agent_id}} if agent_id else {})}])
+        if task is None or not self.task_known(task):
+            # an unknown task: answered as reconciliation would (Master::kill), nothing
+            # while its agent may still re-register
+            answer = self.reconcile_answer(framework, task_id, agent_id)
+            if answer is not None:
+                self.master_update(framework, task_id, agent_id, answer[0],
+                                   "REASON_RECONCILIATION", answer[1])
             return
         agent = self.agents[task.agent_id]
         if agent.lost or task.state.terminal:
@@ -177,22 +181,27 @@ class CallsMixin(FrameworksMixin):
         agent.runner.kill(agent.info, task_id, grace_s, self)
 
     def reconcile(self, framework: Framework, wanted: list[dict[str, Any]]) -> None:
+        """RECONCILE: implicit (empty) → every task the leader knows; explicit → each
+        named task as ``Master::_reconcileTasks`` answers (:meth:`reconcile_answer`)."""
+        self.reconcile_calls.append(wanted)
+
         def known(task: Task) -> None:
             self.master_update(framework, task.task_id, task.agent_id, task.update_state or task.state,
                                "REASON_RECONCILIATION", "Reconciliation: Latest task state",
                                task.status_fields())
         if not wanted:
             for task in list(framework.tasks.values()):
-                known(task)
+                if self.task_known(task):
+                    known(task)
             return
         for item in wanted:
             task_id = item["task_id"]["value"]
             agent_id = (item.get("agent_id") or {}).get("value")
             found = framework.tasks.get(task_id)
-            if found is not None:
-                known(found)
+            if found is not None and self.task_known(found):
+                known(found)                                        # (1)
                 continue
-            agent = self.agents.get(agent_id) if agent_id else None
-            state, message = reconcile_unknown(framework, agent is not None and not agent.lost,
-                                               agent_id in self.unreachable_agents)
-            self.master_update(framework, task_id, agent_id, state, "REASON_RECONCILIATION", message)
+            answer = self.reconcile_answer(framework, task_id, agent_id)
+            if answer is not None:
+                self.master_update(framework, task_id, agent_id, answer[0],
+                                   "REASON_RECONCILIATION", answer[1])

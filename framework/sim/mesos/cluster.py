@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from ...clock import Clock
 from ...mesos.protocol import Resources, TaskState
 from .calls import CallsMixin
+from .failover import RecoveryMixin
 from .model import Agent, SiteLayout, attributes_json
 from ..runner import TaskRunner
 from ..simrunner import SimTaskRunner
@@ -23,7 +24,7 @@ from ..simrunner import SimTaskRunner
 AGENT_NET = ipaddress.ip_network("10.254.0.0/16")   # where emulated agents' own IPs come from
 
 
-class SimCluster(CallsMixin):
+class SimCluster(RecoveryMixin, CallsMixin):
     """Cluster state shared by emulated masters; see the module docstring.
 
     Args: ``seed``; ``clock`` (default wall clock); ``runner`` (default: a
@@ -39,6 +40,7 @@ class SimCluster(CallsMixin):
         super().__init__(seed, clock, runner, region, allocation_interval_s, update_retry_s,
                          default_refuse_s)
         self.sites: dict[str, SiteLayout] = {}
+        self._recovery_init()
 
     @classmethod
     def build(cls, sites: Iterable[SiteLayout], seed: int = 1, clock: Clock | None = None,
@@ -85,6 +87,7 @@ class SimCluster(CallsMixin):
             agent.lost = True
             agent.available = Resources()
             self.unreachable_agents.add(agent_id)
+            self.recovering.discard(agent_id)
             agent.runner.lose_agent(agent.info)
             unreachable = {"unreachable_time": {"nanoseconds": int(self.wall() * 1e9)}}
             for framework_id, task_id in sorted(agent.tasks):

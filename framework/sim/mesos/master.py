@@ -79,14 +79,25 @@ class EmulatedMaster:
 
     def stop(self) -> None:
         """Stop as a crashed master would: streams cut, ZooKeeper node gone, port closed."""
+        self.crash()
+        self.expire()
+
+    def expire(self) -> None:
+        """Its ZooKeeper session ends: its node goes, and another master can lead."""
+        if self._contender is not None:
+            self._contender.stop()
+
+    def crash(self) -> None:
+        """The process dies, its ZooKeeper session not yet expired (Mesos' is 10 s): streams
+        cut, port closed, its node still names it the leader until :meth:`expire`."""
         with self.lock:
+            if self._stopping:
+                return
             self._stopping = True
             was_leader, self._leader, self._leader_addr = self._leader, False, None
         if was_leader:
             self.cluster.leader_gone(self)
         self.drop_streams()
-        if self._contender is not None:
-            self._contender.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -75,6 +75,7 @@ class Agent:
     runner: TaskRunner
     private: bool = False
     lost: bool = False
+    recovering: bool = False        # not yet re-registered with a new leader (failover.py)
     tasks: set[tuple[str, str]] = field(default_factory=set)   # (framework_id, task_id)
     offers: set[str] = field(default_factory=set)              # offer ids
     _template: dict[str, Any] | None = None

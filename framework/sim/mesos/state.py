@@ -235,9 +235,18 @@ class ClusterCore:
                     if task.pending and task.head_sent_at is not None and task.head_sent_at <= deadline:
                         self.forward_head(framework, task)
 
+    def task_known(self, task: Task) -> bool:
+        """Does the leader know this task? (Not while its agent is away after a leader
+        change: :mod:`.failover`.)"""
+        return True
+
     def forward_head(self, framework: Framework, task: Task) -> None:
-        """Send the oldest unacknowledged agent update of ``task`` (if connected)."""
+        """Send the oldest unacknowledged agent update of ``task`` (if connected; an agent
+        that has not re-registered with the leader keeps its updates)."""
         if not task.pending:
+            return
+        if not self.task_known(task):
+            task.head_sent_at = None
             return
         head = task.pending[0]
         if self.send_update(framework, head):

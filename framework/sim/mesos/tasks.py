@@ -160,18 +160,6 @@ def master_status(framework_id: str, task_id: str, agent_id: str | None, state: 
     return status
 
 
-def reconcile_unknown(framework: Framework, agent_registered: bool,
-                      agent_unreachable: bool) -> tuple[TaskState, str]:
-    """State and message Mesos answers for a task it does not know (explicit reconcile);
-    the flags describe the agent named in the request (both False if none was named)."""
-    pa = framework.partition_aware
-    if agent_registered:
-        return (TaskState.GONE if pa else TaskState.LOST), "Reconciliation: Task is unknown to the agent"
-    if agent_unreachable:
-        return (TaskState.UNREACHABLE if pa else TaskState.LOST), "Reconciliation: Task is unreachable"
-    return (TaskState.UNKNOWN if pa else TaskState.LOST), "Reconciliation: Task is unknown"
-
-
 def docker_network_name(task: dict[str, Any]) -> str | None:
     """The Calico network a task asks for (``container.network_infos[0].name``)."""
     nets = (task.get("container") or {}).get("network_infos") or []

@@ -27,6 +27,7 @@ from typing import Iterable, Mapping
 from ...actuator import Backend, PoolControl
 from ...actuator.actuator import missing_by_size
 from ...condor.config import NEGOTIATOR_DEPTH_FIRST
+from ...errors import DrainRefused
 from ...monitor import JobShape, PoolMonitor, PoolSnapshot, StartdInfo
 from ...planner import Drain, Executor, TaskState
 from .model import Job, SimExecutor, Timings
@@ -53,7 +54,7 @@ class Metrics:
     killed_executors: int = 0
     drains: int = 0
     drains_cancelled: int = 0
-    claims_during_drain: int = 0      # matches that raced a drain decision
+    claims_during_drain: int = 0      # matches that raced a drain decision: drain refused
     peak_executors: int = 0
     idle_by_cause: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(IDLE_CAUSES, 0.0))   # adds up to idle_core_s
@@ -267,11 +268,12 @@ class SimPool(PoolMonitor, Backend, PoolControl):
         ex = self.nodes.get(startd.task_id)
         if ex is None:
             raise LookupError(f"no startd {startd.name}")
+        if ex.jobs:     # matched after the snapshot the drain was decided on: the startd's
+            self.metrics.claims_during_drain += 1        # check refuses (condor/worker.py)
+            raise DrainRefused(f"{startd.name} holds {len(ex.jobs)} claim(s): drain refused")
         ex.draining = True
         ex.drain_request += 1
         self.metrics.drains += 1
-        if ex.jobs:                     # matched after the snapshot the drain was decided on
-            self.metrics.claims_during_drain += 1
         return f"drain-{ex.task_id}-{ex.drain_request}"
 
     def cancel_drain(self, drain: Drain) -> None:

@@ -240,8 +240,9 @@ def test_launch_without_answer_is_reconciled_and_kill_is_repeated(tmp_path):
     assert driver.named("reconcileTasks")[-1] == ("reconcileTasks", [])  # nothing yet
     clock.advance(1)
     fw.tick()
-    assert driver.named("reconcileTasks")[-1] == ("reconcileTasks",
-                                                   [{"task_id": {"value": tid}}])
+    # with the agent it was launched on: a new leader answers only then (master.cpp)
+    assert driver.named("reconcileTasks")[-1] == ("reconcileTasks", [
+        {"task_id": {"value": tid}, "agent_id": {"value": "a1"}}])
     # the master does not know it: TASK_LOST from reconciliation, replaced without back-off
     update(fw, driver, tid, "TASK_LOST", reason="REASON_RECONCILIATION")
     fw.resourceOffers(driver, [raw_offer(2)])

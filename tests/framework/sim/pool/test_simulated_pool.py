@@ -70,13 +70,15 @@ def test_waves_grow_and_shrink_the_pool_exactly():
 
 def test_claims_racing_drains_never_kill_a_running_job():
     """Drains are applied one negotiation cycle after the snapshot they were decided on,
-    so jobs keep landing on startds just chosen for removal (the full 100,000 scale-in
+    so jobs keep landing on startds just chosen for removal: the startd refuses those
+    drains (its check: no slot claimed), the job runs on (the full 100,000 scale-in
     events run in bench/bench_elastic.py)."""
     result = simulate_races(20000)
     m = result.metrics
-    assert (m.drains, m.claims_during_drain, m.drains_cancelled) == (3525, 1265, 1265)
+    assert result.codes["DRAIN"] == 3497 == m.drains + m.claims_during_drain
+    assert (m.drains, m.claims_during_drain, m.drains_cancelled) == (2273, 1224, 0)
     assert m.killed_running == 0 and result.done == len(result.jobs) == 9773
-    assert m.killed_executors == 2260 == result.codes["DRAINED"]
+    assert m.killed_executors == 2273 == result.codes["DRAINED"]
 
 
 def test_an_unreachable_collector_scales_nothing_in_and_the_loop_recovers():

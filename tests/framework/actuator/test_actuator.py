@@ -1,0 +1,81 @@
+"""The actuator: a drain the startd refuses (a claim raced the decision) is forgotten
+quietly and decided again; other failures are errors; nothing else is held up."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from framework.actuator import Actuator, Backend, PoolControl
+from framework.actuator.condor import CondorControl
+from framework.condor.workerclient import CondorError
+from framework.errors import DrainRefused
+from framework.monitor.snapshot import StartdInfo
+from framework.planner import Decision, Drain, PlannerState
+
+
+def startd(task: str) -> StartdInfo:
+    return StartdInfo(f"slot1@{task}", task, "dc", 1.0, 256.0, 1.0, 256.0, 0, False, 0.0,
+                      0.0, f"<10.0.0.1:9618?name={task}>")
+
+
+class Pool(Backend, PoolControl):
+    def __init__(self) -> None:
+        self.desired: dict = {}
+        self.drained: list[str] = []
+
+    def executors(self):
+        return []
+
+    def set_desired(self, site, count, sizes=None):
+        self.desired[site] = (count, sizes)
+
+    def kill(self, task_id):
+        return True
+
+    def drain(self, s: StartdInfo) -> str:
+        if s.task_id == "claimed":
+            raise DrainRefused(f"{s.name} refused to drain")
+        if s.task_id == "gone":
+            raise RuntimeError("connection refused")
+        self.drained.append(s.task_id)
+        return "req-1"
+
+    def cancel_drain(self, drain: Drain) -> None:
+        pass
+
+
+def test_a_refused_drain_is_forgotten_without_an_error(caplog):
+    pool = Pool()
+    ads = [startd("claimed"), startd("gone"), startd("idle")]
+    state = PlannerState(drains={s.task_id: Drain(s.task_id, s.name, 5.0) for s in ads})
+    decision = Decision(5.0, {"dc": 3}, {"dc": 0}, drain=tuple(ads), state=state,
+                        sizes={"dc": {(1.0, 256.0): 3}})
+    with caplog.at_level(logging.INFO, logger="framework.actuator.actuator"):
+        applied = Actuator(pool, pool).apply(decision)
+    assert applied.refused == ("claimed",)
+    assert [d.task_id for d in applied.drained] == ["idle"] == pool.drained
+    assert applied.errors == ("drain of slot1@gone: connection refused",)
+    assert set(applied.state.drains) == {"idle"}
+    assert applied.state.drains["idle"].request_id == "req-1"
+    assert pool.desired == {"dc": (3, {(1.0, 256.0): 3})}
+    assert any(r.levelno == logging.INFO and "refused to drain" in r.getMessage()
+               for r in caplog.records)
+
+
+class Worker:
+    def __init__(self, error: str | None) -> None:
+        self.error = error
+
+    def call(self, request):
+        if self.error:
+            raise CondorError(f"drain: {self.error}")
+        return {"ok": True, "request": "7"}
+
+
+def test_the_startd_saying_no_is_a_refusal_and_anything_else_an_error():
+    with pytest.raises(DrainRefused, match="slot1@a refused to drain"):
+        CondorControl(Worker("Startd failed to start draining jobs.")).drain(startd("a"))
+    with pytest.raises(CondorError, match="no answer within the deadline"):
+        CondorControl(Worker("no answer within the deadline (5 s)")).drain(startd("a"))
+    assert CondorControl(Worker(None)).drain(startd("a")) == "7"
