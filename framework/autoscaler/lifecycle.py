@@ -55,8 +55,12 @@ def _row(phase: Phase) -> dict[TaskState, Step]:
             # (UNKNOWN: the master does not know the task, it is gone.)
             asked = phase is Phase.KILLING
             row[state] = Step(Phase.ENDED, Action.GONE if asked else Action.FAILED)
-        elif state is TaskState.KILLING or phase is Phase.KILLING:
-            row[state] = Step(Phase.KILLING, Action.NONE)  # still alive, kill under way
+        elif phase is Phase.KILLING:
+            row[state] = Step(Phase.KILLING, Action.NONE)  # still alive, our kill under way
+        elif state is TaskState.KILLING:
+            # Mesos kills it, not we (failed health checks): its end will be a failure
+            row[state] = Step(Phase.RUNNING if phase is Phase.RUNNING else Phase.STARTING,
+                              Action.NONE)
         elif state is TaskState.RUNNING or phase is Phase.RUNNING:
             # a late STAGING/STARTING after RUNNING changes nothing
             row[state] = Step(Phase.RUNNING, Action.NONE)

@@ -5,8 +5,14 @@ later with an IP from its Calico network's CIDR (``container.network_infos[0].na
 a network the agent lacks → TASK_FAILED), then ``healthy=true`` ``healthy_s`` later if
 the TaskInfo has a health check. A kill reports TASK_KILLING, then TASK_KILLED after
 ``kill_s`` (at most the kill grace period). Faults per site: a "black hole" (RUNNING, then
-FAILED ``after_s`` later) and failures at launch, each with a probability and/or for the
-next N tasks; start delays per site. All delays are clock seconds; every task shares the
+FAILED ``after_s`` later), failures at launch, and failing health checks (from ``after_s``
+after RUNNING, each check fails; as Mesos' Docker executor, src/docker/executor.cpp and
+src/checks/health_checker.cpp: failures inside ``grace_period_seconds`` of a task that was
+never healthy are ignored, the first counted one is a TASK_RUNNING ``healthy=false``
+update with REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, and ``consecutive_failures`` of them,
+``interval_seconds`` apart, kill the task: TASK_KILLING, then TASK_KILLED
+``healthy=false``), each with a probability and/or for the next N tasks; start delays per
+site. All delays are clock seconds; every task shares the
 one timer thread (10k tasks are 10k heap entries, not threads).
 """
 from __future__ import annotations
@@ -48,6 +54,11 @@ class _SimTask:
     network: str | None
     health: bool
     state: TaskState = TaskState.STAGING
+    check: dict | None = None        # the TaskInfo's health_check
+    launched: float = 0.0
+    sick_after_s: float | None = None   # checks fail from this long after RUNNING
+    was_healthy: bool = False
+    failures: int = 0
     ip: str | None = None
     timer: Timer | None = None
     black_hole_s: float | None = None
@@ -105,6 +116,7 @@ class SimTaskRunner(TaskRunner):
         self._pools: dict[str, _Pool] = {}         # network name → addresses
         self._black_holes: dict[str, _Fault] = {}
         self._launch_faults: dict[str, _Fault] = {}
+        self._sick: dict[str, _Fault] = {}
         self._delays: dict[str, tuple[float, float]] = {}
 
     # -- faults --------------------------------------------------------------------------
@@ -121,6 +133,13 @@ class SimTaskRunner(TaskRunner):
         with self._lock:
             self._launch_faults[site] = _Fault(probability if count is None else 0.0, count)
 
+    def fail_health(self, site: str, after_s: float = 0.0, probability: float = 1.0,
+                    count: int | None = None) -> None:
+        """Health checks of tasks at ``site`` fail from ``after_s`` after RUNNING on (see
+        the module docstring; tasks without a health check are not affected)."""
+        with self._lock:
+            self._sick[site] = _Fault(probability if count is None else 0.0, count, after_s)
+
     def set_start_delay(self, site: str, starting_s: float, running_s: float) -> None:
         """Seconds to TASK_STARTING, then to TASK_RUNNING, for new tasks at ``site``."""
         with self._lock:
@@ -128,7 +147,7 @@ class SimTaskRunner(TaskRunner):
 
     def clear_faults(self, site: str | None = None) -> None:
         with self._lock:
-            for table in (self._black_holes, self._launch_faults, self._delays):
+            for table in (self._black_holes, self._launch_faults, self._sick, self._delays):
                 if site is None:
                     table.clear()
                 else:
@@ -160,7 +179,8 @@ class SimTaskRunner(TaskRunner):
         task_id = task_info["task_id"]["value"]
         network = docker_network_name(task_info)
         task = _SimTask(agent.agent_id, task_id, agent.site, sink, network,
-                        task_info.get("health_check") is not None)
+                        task_info.get("health_check") is not None,
+                        check=task_info.get("health_check"), launched=self.timers.now())
         command = task_info.get("command")
         with self._lock:
             self._tasks[(agent.agent_id, task_id)] = task
@@ -174,6 +194,9 @@ class SimTaskRunner(TaskRunner):
                 error = f"Injected launch failure at site {agent.site}"
             elif (hole := self._black_holes.get(agent.site)) and hole.fires(self._rng):
                 task.black_hole_s = hole.after_s
+            if error is None and task.check is not None and \
+                    (sick := self._sick.get(agent.site)) and sick.fires(self._rng):
+                task.sick_after_s = sick.after_s
             if network is not None and error is None:
                 pool = self._pools.get(network)
                 if pool is None:
@@ -261,15 +284,47 @@ class SimTaskRunner(TaskRunner):
     def _running(self, task: _SimTask) -> None:
         if not self._report(task, TaskState.RUNNING, "Container is running"):
             return
-        if task.health:
+        if task.sick_after_s is not None and task.sick_after_s < self.healthy_s:
+            self._after(task, task.sick_after_s, lambda: self._check_failed(task))
+        elif task.health:
             self._after(task, self.healthy_s, lambda: self._healthy(task))
         elif task.black_hole_s is not None:
             self._after(task, task.black_hole_s, lambda: self._black_hole(task))
 
     def _healthy(self, task: _SimTask) -> None:
+        task.was_healthy = True
         if self._report(task, TaskState.RUNNING, "Task is healthy", healthy=True):
-            if task.black_hole_s is not None:
+            if task.sick_after_s is not None:
+                self._after(task, max(0.0, task.sick_after_s - self.healthy_s),
+                            lambda: self._check_failed(task))
+            elif task.black_hole_s is not None:
                 self._after(task, max(0.0, task.black_hole_s - self.healthy_s), lambda: self._black_hole(task))
+
+    def _check_failed(self, task: _SimTask) -> None:
+        """One failed health check (every ``interval_seconds`` from now on)."""
+        check = task.check or {}
+        interval = float(check.get("interval_seconds", 10.0))
+        grace = float(check.get("grace_period_seconds", 10.0))
+        if not task.was_healthy and self.timers.now() - task.launched < grace:
+            self._after(task, interval, lambda: self._check_failed(task))   # ignored
+            return
+        task.failures += 1
+        if task.failures == 1 and not self._report(
+                task, TaskState.RUNNING, "Task is unhealthy",
+                "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED", healthy=False):
+            return
+        most = int(check.get("consecutive_failures", 3))     # 0: never killed
+        if most and task.failures >= most:
+            self._after(task, 0.0, lambda: self._health_kill(task))
+        else:
+            self._after(task, interval, lambda: self._check_failed(task))
+
+    def _health_kill(self, task: _SimTask) -> None:
+        if self._report(task, TaskState.KILLING, "Killing task: health check failed",
+                        healthy=False):
+            self._after(task, self.kill_s, lambda: self._report(
+                task, TaskState.KILLED, f"Task killed: {task.failures} consecutive health "
+                                        f"check failures", None, healthy=False))
 
     def _black_hole(self, task: _SimTask) -> None:
         self._end(task, TaskState.FAILED, f"Task failed at black-hole site {task.site}",

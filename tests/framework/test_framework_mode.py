@@ -100,12 +100,13 @@ def running(tmp_path, cluster):
     masters: list[EmulatedMaster] = []
 
     def start(spec_masters: str | None = None, master: EmulatedMaster | None = None,
-              **kw) -> Running:
+              spec_edit=None, **kw) -> Running:
         if master is None and spec_masters is None:
             master = EmulatedMaster(cluster, heartbeat_s=0.3).start()
             masters.append(master)
         url = spec_masters or master.url
         spec = with_mesos_backend(base_spec(tmp_path), url, tmp_path / "state.json")
+        spec = spec_edit(spec) if spec_edit else spec
         run = Running(spec, **kw)
         made.append(run)
         return run
@@ -537,3 +538,44 @@ def test_an_agent_that_never_returns_is_replaced_once_and_other_sites_go_on(
                          in (None, "TASK_KILLED") for r in on_agent), 15,
              "the returning tasks killed")
     assert len(run.active(Role.EXECUTOR, "campus")) == 2 and run.fw.launches == replaced
+
+
+def _quick_checks(spec: ClusterSpec) -> ClusterSpec:
+    """Executors checked every 0.2 s, killed after 2 failures, 0.5 s of grace."""
+    from framework.spec import HealthCheck
+    role = spec.roles[Role.EXECUTOR]
+    check = HealthCheck(grace_period_s=0.5, interval_s=0.2, timeout_s=0.2,
+                        consecutive_failures=2)
+    return dataclasses.replace(spec, roles={**spec.roles, Role.EXECUTOR: dataclasses.replace(
+        role, health_check=check)})
+
+
+def test_a_task_failing_its_health_check_is_killed_by_mesos_and_replaced(running, cluster):
+    run = running(spec_edit=_quick_checks)
+    wait_for(run.pool_up, 30, "pool up")
+    launches = run.fw.launches
+    cluster.fail_health("dc", after_s=0.3, count=1)
+    run.fw.set_desired_executors("dc", 3)
+    wait_for(lambda: any(r.state == "TASK_KILLED" for r in run.fw.records.values()), 15,
+             "the sick executor killed")
+    sick = next(r for r in run.fw.records.values() if r.state == "TASK_KILLED")
+    assert sick.site == "dc" and sick.healthy is False and "health check" in sick.message
+    wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) == 3, 15,
+             "replaced")
+    assert run.fw.launches == launches + 2          # the one asked for, the replacement
+
+
+def test_a_site_whose_executors_fail_their_health_checks_is_held_as_a_black_hole(
+        running, cluster, tmp_path):
+    cluster.fail_health("campus", after_s=0.0)
+    policy = BackoffPolicy(base_s=0.1, max_s=0.5, blackhole_failures=3, early_s=30,
+                           hold_s=600)
+    run = running(spec_edit=_quick_checks,
+                  options=Options(reconcile_settle_s=0.3, refuse_s=0.3, backoff=policy))
+    wait_for(lambda: any(c == "BLACK_HOLE" for c, _ in run.fw.status().reasons), 30,
+             "the black hole detected")
+    campus = [r for r in run.fw.records.values() if r.site == "campus"]
+    assert campus and all(r.state == "TASK_KILLED" for r in campus if r.phase is Phase.ENDED)
+    assert len(campus) <= policy.blackhole_failures + \
+        base_spec(tmp_path).autoscaling.max_launches_per_tick
+    wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) == 2, 20, "dc up")

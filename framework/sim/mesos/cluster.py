@@ -135,6 +135,13 @@ class SimCluster(RecoveryMixin, CallsMixin):
         for runner in self._sim_runners(site):
             runner.fail_at_launch(site, probability, count)
 
+    def fail_health(self, site: str, after_s: float = 0.0, probability: float = 1.0,
+                    count: int | None = None) -> None:
+        """Health checks of tasks at ``site`` fail from ``after_s`` after RUNNING; Mesos
+        kills a task after its ``consecutive_failures`` (framework/sim/simrunner.py)."""
+        for runner in self._sim_runners(site):
+            runner.fail_health(site, after_s, probability, count)
+
     def set_start_delay(self, site: str, starting_s: float, running_s: float) -> None:
         """Clock seconds from launch to TASK_STARTING, then to TASK_RUNNING, at ``site``."""
         for runner in self._sim_runners(site):

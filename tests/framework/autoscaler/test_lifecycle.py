@@ -24,7 +24,9 @@ def test_every_phase_has_every_state():
     (P.STARTING, S.RUNNING, (P.RUNNING, Action.NONE)),
     (P.RUNNING, S.STARTING, (P.RUNNING, Action.NONE)),   # late update never goes back
     (P.RUNNING, S.STAGING, (P.RUNNING, Action.NONE)),
-    (P.RUNNING, S.KILLING, (P.KILLING, Action.NONE)),     # killed by someone else
+    # killed by someone else (Mesos, after failed health checks): its end is a failure
+    (P.RUNNING, S.KILLING, (P.RUNNING, Action.NONE)),
+    (P.STARTING, S.KILLING, (P.STARTING, Action.NONE)),
     (P.KILLING, S.RUNNING, (P.KILLING, Action.NONE)),
     (P.KILLING, S.KILLED, (P.ENDED, Action.GONE)),
     (P.KILLING, S.FINISHED, (P.ENDED, Action.GONE)),
@@ -37,6 +39,11 @@ def test_every_phase_has_every_state():
 def test_transitions(phase, state, expected):
     got = step(phase, state)
     assert (got.phase, got.action) == expected
+
+
+def test_a_kill_we_did_not_ask_for_ends_in_a_failure():
+    phase = step(P.RUNNING, S.KILLING).phase
+    assert step(phase, S.KILLED).action is Action.FAILED
 
 
 @pytest.mark.parametrize("phase", [P.LAUNCHING, P.STARTING, P.RUNNING])
