@@ -48,6 +48,11 @@ class BackoffPolicy:
     factor: float = 2.0
     max_s: float = 300.0
     early_s: float = 60.0
+    #: a task healthy this long proves its site for the ramp (slow start: each proven
+    #: task earns ``ramp_factor`` more launches); one that dies within ``early_s`` still
+    #: counts as an early death
+    prove_s: float = 5.0
+    ramp_factor: int = 4
     blackhole_failures: int = 5
     window_s: float = 300.0
     hold_s: float = 600.0
@@ -109,13 +114,14 @@ class LaunchBackoff:
         window: then a black hole is found (and held) after at most that many launches,
         however many executors the elastic loop wants there (the acceptance bound: at most
         5 launches with the defaults, not ``max_launches_per_tick``). A site that proves
-        healthy earns room like a slow start: as many unproven launches as it has proven
-        tasks, so its ramp doubles every ``early_s``. After a hold, one probe: a single
+        healthy earns room like a slow start: ``ramp_factor`` unproven launches per task
+        healthy for ``prove_s`` (``proven``), so a cold site's ramp grows fourfold every
+        few seconds (5, 20, 80, … 10,000 in six steps). After a hold, one probe: a single
         unproven launch until a task proves stable (:meth:`stable`)."""
         st = self._sites.get(site)
         limit = self._limit(st) if st is not None else self.policy.blackhole_failures
         if st is None or not st.holds:
-            limit = max(limit, proven)
+            limit = max(limit, self.policy.ramp_factor * proven)
         return max(0, limit - self.early_deaths(site, now) - unproven)
 
     def _limit(self, site: _SiteState) -> int:

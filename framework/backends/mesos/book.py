@@ -149,15 +149,19 @@ class TaskBook:
         return calls
 
     def mark_stable(self, now: float) -> None:
-        """Tasks healthy for the back-off's ``early_s`` clear their (role, site) back-off;
-        ended tasks are forgotten after ``forget_ended_s``."""
-        early = self.backoff.policy.early_s
-        for task_id in [t for t, since in self._healthy_since.items() if now - since >= early]:
-            del self._healthy_since[task_id]
+        """Tasks healthy for the back-off's ``prove_s`` earn their site launches, for its
+        ``early_s`` clear their (role, site) back-off; ended tasks are forgotten after
+        ``forget_ended_s``."""
+        policy = self.backoff.policy
+        for task_id, since in list(self._healthy_since.items()):
             rec = self.records.get(task_id)
-            if rec is not None and rec.confirmed:
-                rec.stable = True
-                self.backoff.stable((rec.role.value, rec.site))
+            if now - since >= policy.prove_s and rec is not None and rec.confirmed:
+                rec.proven = True
+            if now - since >= policy.early_s:
+                del self._healthy_since[task_id]
+                if rec is not None and rec.confirmed:
+                    rec.stable = True
+                    self.backoff.stable((rec.role.value, rec.site))
         while self._ended and now - self._ended[0][1] > self.opts.forget_ended_s:
             task_id, _ = self._ended.popleft()
             rec = self.records.get(task_id)

@@ -54,6 +54,7 @@ class TaskRecord:
     healthy: bool | None = None
     healthy_at: float | None = None  # clock time of the first healthy report
     stable: bool = False             # healthy long enough to clear its site's back-off
+    proven: bool = False             # healthy long enough to earn its site more launches
     restored: bool = False           # known from saved state or reconciliation, not launched
     ended_at: float | None = None
     message: str = ""
@@ -157,14 +158,14 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
         # the acceptance bound "at most blackhole_failures launches at a black hole before
         # it is held" must hold under elastic demand too, where max_launches_per_tick
         # launches would land before the first early death is seen (see backoff.py)
-        unproven = sum(1 for r in running if not r.stable and not r.restored)
-        proven = sum(1 for r in running if r.stable or r.restored)
+        unproven = sum(1 for r in running if not (r.proven or r.stable or r.restored))
+        proven = len(running) - unproven
         proven_room = backoff.launch_room(site.name, unproven, now, proven)
         if min(missing, room) > proven_room:
             p = backoff.policy
             out.reasons.append((Reason.UNPROVEN_LIMIT,
                                 f"site {site.name}: {unproven} executor(s) not yet healthy for "
-                                f"{p.early_s:g} s, {backoff.early_deaths(site.name, now)} died "
+                                f"{p.prove_s:g} s, {backoff.early_deaths(site.name, now)} died "
                                 f"early (limit {p.blackhole_failures} before a black hole is "
                                 f"found); {min(missing, room) - proven_room} wait"))
         allowed = min(missing, room, proven_room)

@@ -76,9 +76,10 @@ def test_launch_room_counts_unproven_tasks_and_early_deaths():
     assert b.launch_room("campus", 0, 101.5) == 4           # one left the window
     b.stable(KEY)                                           # the site works after all
     assert b.launch_room("campus", 0, 5) == 5
-    # slow start: as many unproven launches as proven tasks (at least 5)
-    assert b.launch_room("dc", 2, 5, proven=3) == 3
-    assert b.launch_room("dc", 2, 5, proven=8) == 6
+    # slow start: ramp_factor (4) unproven launches per proven task (at least 5)
+    assert b.launch_room("dc", 2, 5, proven=1) == 3
+    assert b.launch_room("dc", 2, 5, proven=3) == 10
+    assert b.launch_room("dc", 2, 5, proven=8) == 30
 
 
 def _needs_at(records: list[TaskRecord], desired: dict[str, int], backoff: LaunchBackoff,
@@ -120,15 +121,18 @@ def test_elastic_demand_gets_at_most_blackhole_failures_launches_at_a_black_hole
     counts, codes = _needs_at([r for r in launched if r.phase is not Phase.ENDED], desired,
                               b, now)
     assert "beta" not in counts and "BLACK_HOLE" in codes  # held, and the status says so
-    # a healthy site ramps 5 at a time until its executors are stable
+    # a healthy site ramps 5 at a time until its executors have proved it
     counts, _ = _needs_at([], {"alpha": 9, "beta": 0}, LaunchBackoff(BackoffPolicy()), 0)
     assert counts["alpha"] == 5
     ok = [TaskRecord(f"a{i}", Role.EXECUTOR, "alpha", Phase.RUNNING, 0, healthy=True,
                      stable=True) for i in range(5)]
     counts, _ = _needs_at(ok, {"alpha": 9, "beta": 0}, LaunchBackoff(BackoffPolicy()), 61)
     assert counts["alpha"] == 4
+    counts, _ = _needs_at(ok[:2], {"alpha": 20, "beta": 0}, LaunchBackoff(BackoffPolicy()),
+                          61)
+    assert counts["alpha"] == 8                            # 2 proven earn 8 (slow start ×4)
     counts, _ = _needs_at(ok, {"alpha": 20, "beta": 0}, LaunchBackoff(BackoffPolicy()), 61)
-    assert counts["alpha"] == 5                            # 5 proven: 5 more (slow start)
+    assert counts["alpha"] == 10                           # 5 proven earn 20: the tick cap
     ok += [TaskRecord(f"b{i}", Role.EXECUTOR, "alpha", Phase.RUNNING, 61, healthy=True,
                       stable=True) for i in range(5)]
     counts, _ = _needs_at(ok, {"alpha": 30, "beta": 0}, LaunchBackoff(BackoffPolicy()), 122)
