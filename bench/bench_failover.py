@@ -15,6 +15,7 @@ leader does not cut short, as htcmesos' driver did before). Needs ZooKeeper (Deb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import random
 import statistics
@@ -124,21 +125,28 @@ def describe(label: str, samples: list[float]) -> str:
             f"≤ 1 s: {sum(1 for s in ranked if s <= 1.0)}/{len(ranked)}")
 
 
+@contextlib.contextmanager
+def zookeeper_here():
+    """A ZooKeeper on loopback and a scratch folder, for one benchmark run."""
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="htcm-bench-") as tmp:
+        zk = ZooKeeperServer(Path(tmp) / "zk")
+        zk.start()
+        try:
+            yield zk, Path(tmp)
+        finally:
+            zk.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    with tempfile.TemporaryDirectory(prefix="htcm-bench-fo-") as tmp:
-        zk = ZooKeeperServer(Path(tmp) / "zk")
-        zk.start()
-        try:
-            ours = failovers(zk, args.rounds, args.seed, Path(tmp))
-            with Stock():
-                stock = failovers(zk, args.rounds, args.seed, Path(tmp))
-        finally:
-            zk.stop()
+    with zookeeper_here() as (zk, tmp):
+        ours = failovers(zk, args.rounds, args.seed, tmp)
+        with Stock():
+            stock = failovers(zk, args.rounds, args.seed, tmp)
     print(describe("htcmesos driver", ours))
     print(describe("baseline: stock pymesos back-off", stock))
     print(f"median ratio htcmesos / baseline: "

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import resource
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -34,9 +32,8 @@ from framework.model import Role  # noqa: E402
 from framework.sim.from_spec import site_layouts, with_mesos_backend  # noqa: E402
 from framework.sim.mesos.cluster import SimCluster  # noqa: E402
 from framework.sim.mesos.master import EmulatedMaster  # noqa: E402
-from tests.services import ZooKeeperServer  # noqa: E402
 
-from bench_failover import wait  # noqa: E402
+from bench_failover import wait, zookeeper_here  # noqa: E402
 from bench_offers import bench_spec  # noqa: E402  (the same pool as the offers benchmark)
 
 
@@ -102,22 +99,16 @@ def main() -> None:
                         help="agents re-register over this many seconds (seeded order)")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    with tempfile.TemporaryDirectory(prefix="htcm-bench-rec-") as tmp:
-        zk = ZooKeeperServer(Path(tmp) / "zk")
-        zk.start()
-        try:
-            rows = {"htcmesos": run(zk, args.executors, args.window, False, Path(tmp))}
-            if not args.skip_baseline:
-                explicit = reconcile.explicit
-                reconcile.explicit = lambda tasks: explicit(dict.fromkeys(tasks))  # no agents
-                try:
-                    rows["baseline (no agent ids, every 30 s)"] = run(
-                        zk, args.executors, args.window, True, Path(tmp))
-                finally:
-                    reconcile.explicit = explicit
-        finally:
-            zk.stop()
+    with zookeeper_here() as (zk, tmp):
+        rows = {"htcmesos": run(zk, args.executors, args.window, False, tmp)}
+        if not args.skip_baseline:
+            explicit = reconcile.explicit
+            reconcile.explicit = lambda tasks: explicit(dict.fromkeys(tasks))  # no agents
+            try:
+                rows["baseline (no agent ids, every 30 s)"] = run(
+                    zk, args.executors, args.window, True, tmp)
+            finally:
+                reconcile.explicit = explicit
     print(f"reconciliation of {args.executors} executors (+ master, submitter) after a leader "
           f"change; agents re-register over {args.window:g} s")
     for label, r in rows.items():

@@ -209,13 +209,7 @@ def test_follower_redirect_is_followed(running, cluster):
 
 @pytest.mark.zookeeper
 def test_leader_failover_through_zookeeper(running, cluster, zookeeper):
-    zk = zookeeper.url("/mesos-itest")
-    first = EmulatedMaster(cluster, heartbeat_s=0.3, zk=zk).start()
-    wait_for(lambda: first.is_leader, 10, "first master elected")
-    second = EmulatedMaster(cluster, heartbeat_s=0.3, zk=zk).start()
-    running.masters.extend([first, second])
-    run = running(spec_masters=zk)
-    wait_for(run.pool_up, 30, "pool up")
+    run, first, second = _failover(running, cluster, zookeeper, "/mesos-itest", 0.3)
     assert run.fw.driver.master == first.address
     tasks_before = {r.task_id for r in run.active()}
     first.stop()
@@ -441,13 +435,7 @@ def test_a_crashed_leader_whose_node_lingers_is_followed_to_the_next(running, cl
                                                                      zookeeper):
     """The leader dies; its ZooKeeper node stays until its session expires, so the framework
     keeps failing to connect to it, in back-off; then the follower leads."""
-    zk = zookeeper.url("/mesos-lingering")
-    first = EmulatedMaster(cluster, heartbeat_s=0.3, zk=zk).start()
-    wait_for(lambda: first.is_leader, 10, "first master elected")
-    second = EmulatedMaster(cluster, heartbeat_s=0.3, zk=zk).start()
-    running.masters.extend([first, second])
-    run = running(spec_masters=zk)
-    wait_for(run.pool_up, 30, "pool up")
+    run, first, second = _failover(running, cluster, zookeeper, "/mesos-lingering", 0.3)
     framework_id = run.fw.saved.framework_id
     tasks = {r.task_id for r in run.active()}
     first.crash()
@@ -462,7 +450,7 @@ def test_a_crashed_leader_whose_node_lingers_is_followed_to_the_next(running, cl
 
 
 def _failover(running, cluster, zookeeper, path: str, heartbeat_s: float = 1.0):
-    """A pool up on the first of two masters in ZooKeeper; the first then stops."""
+    """A pool up on the first of two masters registered in ZooKeeper."""
     zk = zookeeper.url(path)
     first = EmulatedMaster(cluster, heartbeat_s=heartbeat_s, zk=zk).start()
     wait_for(lambda: first.is_leader, 10, "first master elected")
