@@ -80,13 +80,15 @@ class Workload(threading.Thread):
     def _waves(self, host: SubmitHost) -> None:
         """Each wave: submit, wait for its jobs, then (bounded) for the pool to shrink."""
         for number, wave in enumerate(WAVES, 1):
+            # said first: the loop may decide on the first site's jobs before the last
+            # site's are submitted
+            self.echo(f"*** demo: wave {number}: submitting {wave.jobs_per_site} jobs of "
+                      f"{wave.job_seconds:g} s per site as submituser ({self._t()})")
             for site in self.spec.sites:
                 self.clusters.append(host.submit(site.name, wave.job_seconds,
                                                  wave.jobs_per_site))
                 self.submitted[site.name] = self.submitted.get(site.name, 0) \
                     + wave.jobs_per_site
-            self.echo(f"*** demo: wave {number}: submitted {wave.jobs_per_site} jobs of "
-                      f"{wave.job_seconds:g} s per site as submituser ({self._t()})")
             if not self._until(host, self._done, WAVE_TIMEOUT_S, lose=number == 1):
                 self.echo(f"*** demo: stopped before wave {number} was done" if
                           self.stop.is_set() else

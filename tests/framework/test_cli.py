@@ -189,7 +189,7 @@ def test_demo_runs_real_jobs_at_both_sites_and_cleans_up(docker_engine, role_ima
     assert len(decisions) <= 40, decisions      # ~80 ticks: only those that act or change
     begin = 0
     for wave in (1, 2):
-        begin = out.find(f"*** demo: wave {wave}: submitted", begin)
+        begin = out.find(f"*** demo: wave {wave}: submitting", begin)
         shrunk = out.find("*** demo: the pool shrank back to its minimum", begin)
         assert 0 <= begin < shrunk, (wave, tail)
         for needle in ("SCALE_UP dc: ", "SCALE_UP campus: ", "DRAIN dc: ", "DRAINED dc: ",
