@@ -24,7 +24,7 @@ def sleeping(driver: drv.Driver, seconds: float) -> tuple[threading.Thread, thre
     woke = threading.Event()
 
     def io() -> None:
-        pm_process.time.sleep(seconds)
+        pm_process.time.sleep(seconds)          # the call under test: the back-off sleep
         woke.set()
     thread = threading.Thread(target=io, daemon=True)
     drv._SLEEPERS[thread] = driver
@@ -48,13 +48,22 @@ def test_a_new_master_wakes_the_back_off_and_the_same_one_does_not():
 
 
 def test_sleeps_of_other_threads_are_plain_sleeps():
+    """A thread that is no driver's IO thread sleeps its full time, news or not."""
     driver = make_driver()
-    woke = threading.Event()
-    thread = threading.Thread(target=lambda: (pm_process.time.sleep(0.05), woke.set()),
-                              daemon=True)
+    slept: list[float] = []
+    started = threading.Event()
+
+    def other() -> None:
+        started.set()
+        begin = drv.time.monotonic()
+        pm_process.time.sleep(0.3)              # the call under test, not a wait for luck
+        slept.append(drv.time.monotonic() - begin)
+    thread = threading.Thread(target=other, daemon=True)
     thread.start()
-    driver.change_master("127.0.0.1:5999")
-    assert woke.wait(10)
+    assert started.wait(10)
+    driver.change_master("127.0.0.1:5999")      # news that must not cut it short
+    thread.join(10)
+    assert slept and slept[0] >= 0.3
     # pymesos' other uses of its time module are the real one's
     assert pm_process.time.time is drv.time.time
     assert pm_process.time.strftime is drv.time.strftime
