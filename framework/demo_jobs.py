@@ -133,10 +133,16 @@ class Workload(threading.Thread):
     def _sample(self, jobs: list[Job]) -> None:
         """The pool now, for the summary's figures: executors holding resources, and jobs
         running on a live executor container (its hostname: the container id's start)."""
-        live = [c.id for c in self.client.containers.list(filters={"label": TASK_LABEL})]
+        live = [c["Id"] for c in self._containers(TASK_LABEL)]
         running = Counter(job.site for job in jobs if job.status == "running" and "@" in job.host
                           and any(cid.startswith(job.host.split("@")[-1]) for cid in live))
         self.usage.sample(time.monotonic(), executors_by_site(self.run_.records()), running)
+
+    def _containers(self, label: str | None = None) -> list[dict]:
+        """Containers as the engine lists them (id, labels), with no inspection of each:
+        docker-py's ``containers.list()`` inspects every one and fails with a 404 when an
+        executor's container is removed meanwhile (a drained executor, a lost agent)."""
+        return self.client.api.containers(filters={"label": label} if label else None)
 
     def _ready(self) -> SubmitHost | None:
         """Wait for the submitter (the pool has no executor yet); its tools."""
@@ -164,9 +170,9 @@ class Workload(threading.Thread):
             if job.status != "running" or "@" not in job.host:
                 continue
             hostname = job.host.split("@", 1)[1]
-            for container in self.client.containers.list():
-                labels = container.labels or {}
-                if container.id.startswith(hostname) and labels.get(AGENT_LABEL) not in central:
+            for container in self._containers():
+                labels = container.get("Labels") or {}
+                if container["Id"].startswith(hostname) and labels.get(AGENT_LABEL) not in central:
                     self.lost = labels.get(AGENT_LABEL)
                     self.echo(f"*** demo: agent {self.lost} is lost under running job {job.id} "
                               f"(site {job.site}); the job runs again when its lease ends")
