@@ -174,6 +174,9 @@ class _Run:
             self.echo(f"*** demo: agent {victim.agent_id} at site {victim.site} is lost "
                       f"(executor {victim.task_id} goes with it)")
             run.cluster.lose_agent(victim.agent_id)
+            self.echo(f"*** demo: the operator marks agent {victim.agent_id} gone (its host "
+                      f"is dead): its tasks end TASK_GONE_BY_OPERATOR")
+            run.cluster.mark_agent_gone(victim.agent_id)
 
     def _failed(self, run: EmulatedRun) -> int:
         """1 (said why) if the framework itself died, else 0."""

@@ -177,6 +177,9 @@ class Workload(threading.Thread):
                     self.echo(f"*** demo: agent {self.lost} is lost under running job {job.id} "
                               f"(site {job.site}); the job runs again when its lease ends")
                     self.run_.cluster.lose_agent(self.lost)
+                    self.echo(f"*** demo: the operator marks agent {self.lost} gone (its "
+                              f"host is dead): its tasks end TASK_GONE_BY_OPERATOR")
+                    self.run_.cluster.mark_agent_gone(self.lost)
                     return
 
     def _table(self) -> str:

@@ -149,6 +149,11 @@ class MesosBackendSpec:
     credential_url: str | None = None
     #: (certificate, private key) files: serve over https (agents verify it with their CAs)
     credential_tls: tuple[Path, Path] | None = None
+    #: replace a master / submitter whose agent is unreachable after this long (None:
+    #: never, the default: it may still run behind the partition, the master holding the
+    #: pool's fixed address and the submitter its queue; docs/failover.md)
+    replace_unreachable_master_s: float | None = None
+    replace_unreachable_submitter_s: float | None = None
 
 
 @dataclass(frozen=True)

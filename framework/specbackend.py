@@ -37,7 +37,7 @@ def backend_spec(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
         q = p + ("mesos",)
         m = c.mapping(d["mesos"], q, ["master", "framework_name", "role", "principal",
                                       "secret_file", "failover_timeout", "user", "state",
-                                      "credential_server"],
+                                      "credential_server", "replace_unreachable"],
                       required=["master"])
         secret = m.get("secret_file")
         principal = c.string(m, "principal", q, None) if "principal" in m else None
@@ -48,6 +48,8 @@ def backend_spec(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
                                                           "tls_key_file"])
         if ("tls_cert_file" in cs) != ("tls_key_file" in cs):
             c.problem(cq, "tls_cert_file and tls_key_file go together")
+        rq = q + ("replace_unreachable",)
+        ru = c.mapping(m.get("replace_unreachable"), rq, ["master", "submitter"])
         mesos = MesosBackendSpec(
             master=c.string(m, "master", q, pattern=MESOS_URL,
                             describe="zk://host:2181[,host:2181]/mesos or http://host:5050"),
@@ -67,7 +69,9 @@ def backend_spec(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
             if "url" in cs else None,
             credential_tls=(_file(c.string(cs, "tls_cert_file", cq), base_dir),
                             _file(c.string(cs, "tls_key_file", cq), base_dir))
-            if "tls_cert_file" in cs and "tls_key_file" in cs else None)
+            if "tls_cert_file" in cs and "tls_key_file" in cs else None,
+            replace_unreachable_master_s=_after_or_never(c, ru, "master", rq, None),
+            replace_unreachable_submitter_s=_after_or_never(c, ru, "submitter", rq, None))
     if "marathon" in d:
         q = p + ("marathon",)
         m = c.mapping(d["marathon"], q, ["url", "group", "credentials_file"], required=["url"])
@@ -83,3 +87,13 @@ def backend_spec(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
     sim = SimBackendSpec(seed=c.integer(s, "seed", q, 1),
                          agents_per_site=c.integer(s, "agents_per_site", q, 3, minimum=1))
     return BackendSpec(kind, mesos, marathon, sim)
+
+
+def _after_or_never(c: Any, data: dict, key: str, path: tuple, default: float | None
+                    ) -> float | None:
+    """Seconds (> 0) or the word ``never`` (None)."""
+    if data.get(key) == "never":
+        return None
+    if key not in data:
+        return default
+    return c.number(data, key, path, default, positive=True, unit="seconds, or never")

@@ -66,13 +66,15 @@ class LaunchBackoff:
         self._keys: dict[Key, _KeyState] = {}
         self._sites: dict[str, _SiteState] = {}
 
-    def failed(self, key: Key, now: float, lived_s: float) -> None:
-        """A task of ``key`` ended unexpectedly ``lived_s`` seconds after its launch."""
+    def failed(self, key: Key, now: float, lived_s: float, site_fault: bool = True) -> None:
+        """A task of ``key`` ended unexpectedly ``lived_s`` seconds after its launch;
+        ``site_fault=False``: its key backs off, but it does not count towards the site's
+        black hole (a cause known not to be the site's)."""
         p = self.policy
         ks = self._keys.setdefault(key, _KeyState())
         ks.failures += 1
         ks.not_before = now + min(p.max_s, p.base_s * p.factor ** (ks.failures - 1))
-        if lived_s > p.early_s:
+        if lived_s > p.early_s or not site_fault:
             return
         site = self._sites.setdefault(key[1], _SiteState())
         site.early.append(now)

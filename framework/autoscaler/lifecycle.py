@@ -3,6 +3,10 @@
 Every (phase, reported Mesos state) pair has an entry; the entry says the next phase and
 what the backend must do. Reports that would move a task backwards (late or reordered
 updates) keep the phase; a task that reports RUNNING after it was given up is killed.
+
+TASK_UNREACHABLE (the framework is PARTITION_AWARE) is not an end: the task may still run
+behind a partition. It stops counting (Phase.UNREACHABLE is not active) and comes back
+RUNNING if its agent returns (Action.RETURNED); only an end reported after that ends it.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ class Phase(str, enum.Enum):
     STARTING = "starting"    # STAGING / STARTING reported
     RUNNING = "running"      # RUNNING reported (healthy is tracked separately)
     KILLING = "killing"      # we asked Mesos to kill it
+    UNREACHABLE = "unreachable"  # its agent is cut off: it may still run
     ENDED = "ended"          # terminal: it no longer counts
 
     @property
@@ -30,6 +35,7 @@ class Action(str, enum.Enum):
     FAILED = "failed"        # ended unexpectedly: back off, then replace
     GONE = "gone"            # ended as asked (killed / finished after kill): replace if wanted
     KILL = "kill"            # a task we had given up on is alive: kill it
+    RETURNED = "returned"    # an unreachable task is back (its agent re-registered)
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Step:
 
 
 _FAILURE_STATES = (TaskState.FAILED, TaskState.ERROR, TaskState.LOST, TaskState.DROPPED,
-                   TaskState.GONE, TaskState.GONE_BY_OPERATOR, TaskState.UNREACHABLE)
+                   TaskState.GONE, TaskState.GONE_BY_OPERATOR)
 _LIVE_STATES = (TaskState.STAGING, TaskState.STARTING, TaskState.RUNNING)
 _ENDED_ON_REQUEST = (TaskState.FINISHED, TaskState.KILLED, TaskState.UNKNOWN)
 
@@ -50,6 +56,19 @@ def _row(phase: Phase) -> dict[TaskState, Step]:
         if phase is Phase.ENDED:
             # Late updates of an ended task: ignore, except a live task we gave up → kill it.
             row[state] = Step(Phase.ENDED, Action.KILL if state in _LIVE_STATES else Action.NONE)
+        elif state is TaskState.UNREACHABLE:
+            # may run on behind a partition; a kill we asked for stays asked (retried)
+            row[state] = Step(Phase.KILLING if phase is Phase.KILLING else Phase.UNREACHABLE,
+                              Action.NONE)
+        elif phase is Phase.UNREACHABLE:
+            if state in _FAILURE_STATES or state in _ENDED_ON_REQUEST:
+                # it ended behind the partition; it stopped counting (and was replaced if
+                # wanted) when it became unreachable: no back-off for a partition
+                row[state] = Step(Phase.ENDED, Action.GONE)
+            elif state in (TaskState.RUNNING, TaskState.KILLING):
+                row[state] = Step(Phase.RUNNING, Action.RETURNED)
+            else:
+                row[state] = Step(Phase.STARTING, Action.RETURNED)
         elif state in _FAILURE_STATES or state in _ENDED_ON_REQUEST:
             # Role daemons never finish on their own: any end is a failure unless we killed it.
             # (UNKNOWN: the master does not know the task, it is gone.)

@@ -61,5 +61,9 @@ class TaskRunner(abc.ABC):
     def lose_agent(self, agent: AgentInfo) -> None:
         """The agent vanished: stop its tasks silently (the master reports them)."""
 
+    def partition(self, agent: AgentInfo, cut: bool) -> None:
+        """The agent is cut off from the master (``cut``) or back: its tasks run on; a
+        runner may cut their network too. Nothing by default."""
+
     def close(self) -> None:
         """Stop every task and background thread of this runner."""

@@ -82,6 +82,11 @@ class Running:
                 and (site is None or r.site == site)
                 and (not running or (r.phase is Phase.RUNNING and r.healthy))]
 
+    def executor_away_from_central(self, site: str):
+        """An active executor at ``site`` whose agent runs no master or submitter."""
+        central = {r.agent_id for r in self.active() if r.role is not Role.EXECUTOR}
+        return next(r for r in self.active(Role.EXECUTOR, site) if r.agent_id not in central)
+
     def pool_up(self) -> bool:
         return (len(self.active(Role.MASTER, running=True)) == 1
                 and len(self.active(Role.SUBMITTER, running=True)) == 1
@@ -136,12 +141,21 @@ def test_agent_loss_is_replaced_at_the_same_site(running, cluster):
     run = running()
     wait_for(run.pool_up, 30, "pool up")
     victim = run.active(Role.EXECUTOR, "campus")[0]
+    on_agent = [r for r in run.active() if r.agent_id == victim.agent_id]
     cluster.lose_agent(victim.agent_id)
-    wait_for(lambda: victim.phase is Phase.ENDED, 10, "the lost task ended")
+    # PARTITION_AWARE: TASK_UNREACHABLE, not lost; it stops counting and is replaced
+    wait_for(lambda: victim.phase is Phase.UNREACHABLE, 10, "the lost task unreachable")
     wait_for(run.pool_up, 30, "the executor replaced")
     fresh = [r for r in run.active(Role.EXECUTOR, "campus") if r.task_id != victim.task_id]
     assert len(fresh) == 2 and all(r.agent_id != victim.agent_id for r in fresh)
-    assert victim.state == "TASK_LOST"
+    assert victim.state == "TASK_UNREACHABLE" and run.fw.failures == 0
+    assert ("executor", "campus", "unreachable") in run.fw.status().counts
+    # the operator marks the dead host gone: the task ends, counted once as a failure
+    cluster.mark_agent_gone(victim.agent_id)
+    wait_for(lambda: victim.phase is Phase.ENDED, 10, "the gone task ended")
+    assert victim.state == "TASK_GONE_BY_OPERATOR" and run.fw.failures == len(on_agent)
+    assert ("executor", "campus", "unreachable") not in run.fw.status().counts
+    assert run.fw.launches == 6 + len(on_agent)
 
 
 def test_black_hole_site_gets_bounded_launches(running, cluster, tmp_path):
@@ -182,9 +196,9 @@ def test_malformed_events_are_logged_and_survived(running, cluster):
     wait_for(lambda: run.fw.driver.connected and not run.fw.status().reconciling, 20,
              "resubscribed")
     # still working: a lost agent's executor is replaced
-    victim = run.active(Role.EXECUTOR, "dc")[0]
+    victim = run.executor_away_from_central("campus")
     cluster.lose_agent(victim.agent_id)
-    wait_for(lambda: victim.phase is Phase.ENDED and run.pool_up(), 30, "replacement")
+    wait_for(lambda: victim.phase is Phase.UNREACHABLE and run.pool_up(), 30, "replacement")
 
 
 def test_silent_master_is_noticed_and_resubscribed(running):
@@ -217,9 +231,9 @@ def test_leader_failover_through_zookeeper(running, cluster, zookeeper):
     wait_for(lambda: run.fw.driver.master == second.address and run.fw.driver.connected
              and not run.fw.status().reconciling, 20, "resubscribed to the new leader")
     assert {r.task_id for r in run.active()} == tasks_before
-    victim = run.active(Role.EXECUTOR, "dc")[0]
+    victim = run.executor_away_from_central("campus")
     cluster.lose_agent(victim.agent_id)
-    wait_for(lambda: victim.phase is Phase.ENDED and run.pool_up(), 30,
+    wait_for(lambda: victim.phase is Phase.UNREACHABLE and run.pool_up(), 30,
              "the new leader serves the framework")
 
 
@@ -512,20 +526,24 @@ def test_an_agent_that_never_returns_is_replaced_once_and_other_sites_go_on(
     wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) == 3, 15,
              "a dc executor launched while a campus agent is away")
     assert away.phase is not Phase.ENDED and run.fw.status().reconciling
-    # after the re-register timeout the master answers TASK_LOST: replaced, once
-    wait_for(lambda: all(r.phase is Phase.ENDED for r in on_agent), 30,
+    # after the re-register timeout the master reports them TASK_UNREACHABLE (we are
+    # PARTITION_AWARE): they may still run, but stop counting, so they are replaced, once
+    wait_for(lambda: all(r.phase is Phase.UNREACHABLE for r in on_agent), 30,
              "the missing agent's tasks answered")
-    assert {r.state for r in on_agent} == {"TASK_LOST"}
+    assert {r.state for r in on_agent} == {"TASK_UNREACHABLE"}
     wait_for(lambda: len(run.active(Role.EXECUTOR, "campus", running=True)) == 2, 20,
              "replaced")
-    replaced = launches + 1 + len(on_agent)          # the dc one and one per lost task
+    replaced = launches + 1 + len(on_agent)          # the dc one and one per unreachable task
     assert run.fw.launches == replaced
-    # the agent comes back: Mesos kills its tasks (not partition-aware); nothing doubles
+    # the agent comes back: its tasks run on and rejoin (the elastic loop would drain the
+    # surplus; nothing is killed, nothing launched)
     cluster.reregister(away.agent_id)
-    wait_for(lambda: all(cluster.task_states(run.fw.saved.framework_id).get(r.task_id)
-                         in (None, "TASK_KILLED") for r in on_agent), 15,
-             "the returning tasks killed")
-    assert len(run.active(Role.EXECUTOR, "campus")) == 2 and run.fw.launches == replaced
+    wait_for(lambda: all(r.phase is Phase.RUNNING and r.returned for r in on_agent), 15,
+             "the returning tasks running again")
+    assert all(cluster.task_states(run.fw.saved.framework_id)[r.task_id] == "TASK_RUNNING"
+               for r in on_agent)
+    assert len(run.active(Role.EXECUTOR, "campus")) == 2 + len(on_agent)
+    assert run.fw.launches == replaced and not any(r.phase is Phase.KILLING for r in on_agent)
 
 
 def _quick_checks(spec: ClusterSpec) -> ClusterSpec:
@@ -567,3 +585,86 @@ def test_a_site_whose_executors_fail_their_health_checks_is_held_as_a_black_hole
     assert len(campus) <= policy.blackhole_failures + \
         base_spec(tmp_path).autoscaling.max_launches_per_tick
     wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) == 2, 20, "dc up")
+
+
+def _replace_master_after(seconds: float | None):
+    def edit(spec: ClusterSpec) -> ClusterSpec:
+        mesos = dataclasses.replace(spec.backend.mesos, replace_unreachable_master_s=seconds)
+        return dataclasses.replace(spec, backend=dataclasses.replace(spec.backend, mesos=mesos))
+    return edit
+
+
+def _partition_the_masters_agent(run, cluster):
+    """Partition the agent of the master (pings of 0.1 s, 5 missed: unreachable after
+    0.5 s); the records on it."""
+    cluster.agent_ping_timeout_s = 0.1
+    master = run.active(Role.MASTER)[0]
+    on_agent = [r for r in run.active() if r.agent_id == master.agent_id]
+    cluster.partition_agent(master.agent_id)
+    wait_for(lambda: all(r.phase is Phase.UNREACHABLE for r in on_agent), 10,
+             "the partitioned agent's tasks unreachable")
+    assert {r.state for r in on_agent} == {"TASK_UNREACHABLE"}
+    assert "REASON_AGENT_REMOVED" not in {r.message for r in on_agent}
+    assert all("is unreachable: health check timed out" in r.message for r in on_agent)
+    return master, on_agent
+
+
+def test_a_partition_shorter_than_the_limit_replaces_no_central_task(running, cluster):
+    """PARTITION_AWARE: the master and the submitter behind a partition may run on; they
+    keep their places (the status says until when), and come back without a kill."""
+    run = running(spec_edit=_replace_master_after(60.0))
+    wait_for(run.pool_up, 30, "pool up")
+    launches = run.fw.launches
+    master, on_agent = _partition_the_masters_agent(run, cluster)
+    said = wait_for(lambda: [t for c, t in run.fw.status().reasons
+                             if c == "UNREACHABLE" and master.task_id in t], 5, "the reason")
+    assert "replaced in" in said[0] and "unless it returns" in said[0]
+    executors = [r for r in on_agent if r.role is Role.EXECUTOR]
+    wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) == 2, 20,
+             "its executors replaced (they stop counting)")
+    assert run.fw.launches == launches + len(executors)
+    assert not run.active(Role.MASTER)                 # kept, but not counted as running
+    cluster.heal_agent(master.agent_id)
+    wait_for(lambda: all(r.phase is Phase.RUNNING and r.returned for r in on_agent), 10,
+             "the agent's tasks back")
+    assert run.fw.launches == launches + len(executors)          # no central task launched
+    assert [r.task_id for r in run.active(Role.MASTER)] == [master.task_id]
+    assert all(cluster.task_states(run.fw.saved.framework_id)[r.task_id] == "TASK_RUNNING"
+               for r in on_agent)                                 # nothing killed
+    assert len(run.active(Role.EXECUTOR, "dc")) == 2 + len(executors)   # the surplus: drained
+    assert [e for e, _ in cluster.partition_log] == ["partitioned", "unreachable", "healed",
+                                                     "returned"]
+
+
+def test_a_master_replaced_past_the_limit_cannot_take_the_held_address(running, cluster):
+    """Past the operator's limit the master is replaced; while the old one still holds the
+    fixed address behind the partition each replacement fails ("Address already in use"),
+    which backs off but never holds the site as a black hole. When the old one returns
+    it is the master again: one, never two; the submitter (never replaced by default)
+    keeps its place throughout."""
+    run = running(spec_edit=_replace_master_after(0.5))
+    wait_for(run.pool_up, 30, "pool up")
+    launches = run.fw.launches
+    master, on_agent = _partition_the_masters_agent(run, cluster)
+    wait_for(lambda: run.fw.failures >= 2, 20, "replacements tried")
+    tried = [r for r in run.fw.records.values() if r.role is Role.MASTER and r is not master]
+    assert tried and all("Address already in use" in r.message for r in tried
+                         if r.phase is Phase.ENDED)
+    assert "BLACK_HOLE" not in dict(run.fw.status().reasons)
+    reason = [t for c, t in run.fw.status().reasons if c == "UNREACHABLE" and "master" in t]
+    assert reason and "cannot start while the old one still holds" in reason[0]
+    # executors on the partitioned agent were replaced at dc meanwhile (not a black hole)
+    wait_for(lambda: len(run.active(Role.EXECUTOR, "dc", running=True)) >= 2 or
+             not any(r.role is Role.EXECUTOR for r in on_agent), 20, "dc executors")
+    cluster.heal_agent(master.agent_id)
+    wait_for(lambda: master.phase is Phase.RUNNING and master.returned, 15,
+             "the old master back")
+    wait_for(lambda: not any(r.phase in (Phase.LAUNCHING, Phase.STARTING)
+                             for r in run.fw.records.values() if r.role is Role.MASTER), 15,
+             "no replacement under way")
+    masters = [r for r in run.fw.records.values() if r.role is Role.MASTER
+               and r.phase is not Phase.ENDED]
+    assert masters == [master]
+    subs = [r for r in run.fw.records.values() if r.role is Role.SUBMITTER
+            and r.phase is not Phase.ENDED]
+    assert len(subs) == 1 and run.fw.launches > launches

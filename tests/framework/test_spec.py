@@ -251,6 +251,14 @@ def test_mesos_backend_block():
     assert mesos.master == "zk://z1:2181,z2:2181/mesos" and mesos.principal == "fw"
     assert mesos.secret_file == Path("/etc/htcmesos/mesos-secret")
     assert mesos.failover_timeout_s == 3600
+    # unreachable central tasks are never replaced unless the operator says after how long
+    assert mesos.replace_unreachable_master_s is None
+    assert mesos.replace_unreachable_submitter_s is None
+    text = text.replace("failover_timeout: 3600", "replace_unreachable: {master: 900, "
+                                                  "submitter: never}")
+    mesos = parse_spec(text).backend.mesos
+    assert mesos.replace_unreachable_master_s == 900
+    assert mesos.replace_unreachable_submitter_s is None
 
 
 @pytest.mark.parametrize("block,path", [
@@ -258,6 +266,12 @@ def test_mesos_backend_block():
     ("{master: 'zk://z1:2181'}", "backend.mesos.master"),
     ("{master: 'http://m:5050', secret_file: s}", "backend.mesos"),
     ("{master: 'http://m:5050', failover_timeout: -1}", "backend.mesos.failover_timeout"),
+    ("{master: 'http://m:5050', replace_unreachable: {master: soon}}",
+     "backend.mesos.replace_unreachable.master"),
+    ("{master: 'http://m:5050', replace_unreachable: {master: 0}}",
+     "backend.mesos.replace_unreachable.master"),
+    ("{master: 'http://m:5050', replace_unreachable: {executor: 5}}",
+     "backend.mesos.replace_unreachable.executor"),
 ])
 def test_mesos_backend_errors(block, path):
     assert paths(GOOD.replace("type: sim", f"type: mesos\n  mesos: {block}")) == [path]

@@ -94,6 +94,11 @@ class TaskBook:
     def active_count(self) -> int:
         return sum(1 for r in self.records.values() if r.phase in ACTIVE)
 
+    def unreachable(self) -> dict[str, str | None]:
+        """Tasks reported unreachable → their agent ids (to reconcile now and then)."""
+        return {r.task_id: r.agent_id for r in self.records.values()
+                if r.phase is Phase.UNREACHABLE}
+
     # -- updates ---------------------------------------------------------------------
     def apply(self, rec: TaskRecord, state: TaskState, status: dict) -> bool:
         """One status update; True if the task must be killed."""
@@ -115,10 +120,23 @@ class TaskBook:
             if rec.healthy and rec.healthy_at is None:
                 rec.healthy_at = now
                 self._healthy_since[rec.task_id] = now
+        if nxt.phase is Phase.UNREACHABLE and before is not Phase.UNREACHABLE:
+            rec.unreachable_at, rec.healthy = now, None    # its health is not known now
+            log.warning("%s %s unreachable (agent %s): it may still run; %s", rec.role,
+                        rec.task_id, rec.agent_id, rec.message)
+        elif nxt.action is Action.RETURNED:
+            rec.returned = True
+            log.warning("%s %s is back after %.0f s unreachable", rec.role, rec.task_id,
+                        now - (rec.unreachable_at or now))
+        elif before is Phase.UNREACHABLE and nxt.phase is Phase.ENDED:
+            self.failures += 1      # ended behind a partition: no back-off (not the site's)
+            log.warning("%s %s ended while unreachable: %s %s", rec.role, rec.task_id,
+                        state.short, rec.message)
         if nxt.action is Action.FAILED:
             self.failures += 1
             if status.get("reason") not in NOT_THE_SITE and not rec.restored:
-                self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at)
+                self.backoff.failed((rec.role.value, rec.site), now, now - rec.launched_at,
+                                    site_fault=not self._address_held(rec))
             log.warning("%s %s ended: %s %s", rec.role, rec.task_id, state.short, rec.message)
         if rec.phase is Phase.ENDED and before is not Phase.ENDED:
             rec.ended_at = now
@@ -127,6 +145,12 @@ class TaskBook:
             self._asked.pop(rec.task_id, None)
             self.dirty = True
         return nxt.action is Action.KILL
+
+    def _address_held(self, rec: TaskRecord) -> bool:
+        """A master whose launch may have failed on its fixed address, still held by an
+        unreachable master behind a partition: not the site's fault (no back-off)."""
+        return rec.role is Role.MASTER and any(
+            r.role is Role.MASTER and r.phase is Phase.UNREACHABLE for r in self.records.values())
 
     # -- periodic work ---------------------------------------------------------------
     def chase(self, now: float) -> list[tuple]:
@@ -169,13 +193,17 @@ class TaskBook:
                 del self.records[task_id]
 
     def surplus(self, needs: NeedsResult, now: float) -> list[str]:
-        """More than one master or submitter (a restart or partition adopted a duplicate):
-        keep the established one (healthy, oldest) and kill the others."""
+        """More than one master or submitter (a restart adopted a duplicate, or one came
+        back from a partition after it was replaced): keep the healthy one that was never
+        away, else the oldest, and kill the others. The one that ran on while the other
+        was unreachable is the one the pool used meanwhile; for the master it is the one
+        at the fixed address (its launch could succeed only with the address free)."""
         out = []
         for role, recs in needs.central.items():
             if len(recs) < 2:
                 continue
-            for extra in sorted(recs, key=lambda r: (not r.confirmed, r.launched_at))[1:]:
+            for extra in sorted(recs, key=lambda r: (not r.confirmed, r.returned,
+                                                     r.launched_at))[1:]:
                 log.warning("surplus %s %s: killing it", role, extra.task_id)
                 self.killing(extra.task_id, now)
                 out.append(extra.task_id)

@@ -19,8 +19,8 @@ class MesosBackend(Backend):
     def executors(self) -> list[Executor]:
         out = []
         for rec in self.fw.snapshot_records():
-            if rec.role is not Role.EXECUTOR or rec.phase is Phase.ENDED:
-                continue
+            if rec.role is not Role.EXECUTOR or rec.phase in (Phase.ENDED, Phase.UNREACHABLE):
+                continue            # (an unreachable one counts again when it returns)
             state = (TaskState.KILLING if rec.phase is Phase.KILLING else
                      TaskState.RUNNING if rec.confirmed else TaskState.STARTING)
             out.append(Executor(rec.task_id, rec.site, state, rec.launched_at,

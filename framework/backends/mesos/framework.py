@@ -22,7 +22,7 @@ from .book import TaskBook
 from .needs import NeedsResult, Reason, TaskRecord, compute_needs
 from .offers import Offer, SiteMatcher, pack, parse_offer
 from .parts import BACKGROUND, Options, PoolStatus, QuietCallbacks, framework_info
-from .reconcile import Reconciler
+from .reconcile import Reconciler, explicit
 from .tasks import CredentialSource, TaskInfoFactory, new_task_id
 
 __all__ = ["MesosFramework", "Options", "PoolStatus", "framework_info"]
@@ -57,6 +57,7 @@ class MesosFramework(QuietCallbacks):
         self._suppressed = False
         self._last_needs = NeedsResult([])
         self._next_chase = 0.0
+        self._next_unreachable = 0.0
 
     # -- what the book knows (read-only views) ---------------------------------------
     @property
@@ -146,6 +147,12 @@ class MesosFramework(QuietCallbacks):
                 if now >= self._next_chase:
                     self._next_chase = now + 1.0
                     calls += self.book.chase(now)
+                away = self.book.unreachable()
+                if away and now >= self._next_unreachable:
+                    # Mesos says TASK_RUNNING when their agent returns; this is in case that
+                    # update was lost (master-made updates are sent once)
+                    self._next_unreachable = now + self.opts.unreachable_reconcile_s
+                    calls.append(("reconcileTasks", explicit(away)))
             wanted = bool(needs.needs)
             revive = self._connected and not settling and wanted and self._suppressed
             if revive:

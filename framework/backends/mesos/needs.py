@@ -32,6 +32,7 @@ class Reason(str, enum.Enum):
     UNPROVEN_LIMIT = "UNPROVEN_LIMIT"
     MASTER_ADDRESS_BUSY = "MASTER_ADDRESS_BUSY"
     RECONCILING = "RECONCILING"
+    UNREACHABLE = "UNREACHABLE"
 
 
 _RUNNING = Phase.RUNNING
@@ -59,6 +60,8 @@ class TaskRecord:
     ended_at: float | None = None
     message: str = ""
     size: tuple[float, float] | None = None   # an executor sized to jobs (cpus, MiB)
+    unreachable_at: float | None = None       # clock time it was last reported unreachable
+    returned: bool = False                    # came back after it was unreachable
 
     @property
     def confirmed(self) -> bool:
@@ -94,16 +97,23 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     the role's size)."""
     active: dict[tuple[Role, str], list[TaskRecord]] = {}
     leaving_master = None
+    away: dict[Role, list[TaskRecord]] = {Role.MASTER: [], Role.SUBMITTER: []}
     for rec in records:
         if rec.phase in ACTIVE:
             active.setdefault((rec.role, rec.site), []).append(rec)
         elif rec.role is Role.MASTER and rec.phase is Phase.KILLING:
             leaving_master = rec
+        elif rec.phase is Phase.UNREACHABLE and rec.role in away:
+            away[rec.role].append(rec)
     out = NeedsResult([])
     masters = [r for (role, _), rs in active.items() if role is Role.MASTER for r in rs]
     subs = [r for (role, _), rs in active.items() if role is Role.SUBMITTER for r in rs]
     out.central = {Role.MASTER: masters, Role.SUBMITTER: subs}
-    ready_master = next((r for r in masters if r.confirmed), None)
+    # an unreachable master or submitter may run on behind the partition: it keeps its
+    # place (and the master its address) until the operator's limit, then is replaced
+    kept = {role: _kept_unreachable(spec, role, recs, now, out) for role, recs in away.items()}
+    ready_master = next((r for r in masters if r.confirmed), None) or next(
+        (r for r in kept[Role.MASTER] if r.healthy_at is not None), None)
     out.master_address = spec.master_address if ready_master else None
 
     def want(role: Role, sites: frozenset[str], missing: int,
@@ -130,12 +140,13 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
                             f"master {leaving_master.task_id} is being killed; its address "
                             f"{spec.master_address} is free once it ends"))
     else:
-        want(Role.MASTER, role_sites(spec, Role.MASTER), 1 - len(masters))
+        want(Role.MASTER, role_sites(spec, Role.MASTER), 1 - len(masters) - len(kept[Role.MASTER]))
     if not ready_master:
         out.reasons.append((Reason.WAITING_FOR_MASTER, "master not yet running and healthy"))
         return out
-    want(Role.SUBMITTER, role_sites(spec, Role.SUBMITTER), 1 - len(subs))
-    if not any(r.confirmed for r in subs):
+    want(Role.SUBMITTER, role_sites(spec, Role.SUBMITTER), 1 - len(subs) - len(kept[Role.SUBMITTER]))
+    if not any(r.confirmed for r in subs) and not any(r.healthy_at is not None
+                                                      for r in kept[Role.SUBMITTER]):
         out.reasons.append((Reason.WAITING_FOR_SUBMITTER, "submitter not yet running and "
                                                           "healthy"))
         return out
@@ -176,3 +187,27 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
             allowed -= min(n, allowed)
     return out
 
+
+def _kept_unreachable(spec: ClusterSpec, role: Role, recs: list[TaskRecord], now: float,
+                      out: NeedsResult) -> list[TaskRecord]:
+    """The unreachable ``role`` tasks still counted as present (each said in a reason)."""
+    mesos = spec.backend.mesos
+    limit = None if mesos is None else (mesos.replace_unreachable_master_s if role is Role.MASTER
+                                        else mesos.replace_unreachable_submitter_s)
+    kept = []
+    for rec in recs:
+        since = now - (rec.unreachable_at if rec.unreachable_at is not None else now)
+        if limit is not None and since >= limit:
+            if role is Role.MASTER:
+                out.reasons.append((Reason.UNREACHABLE,
+                                    f"master {rec.task_id} unreachable for {since:.0f} s (agent "
+                                    f"{rec.agent_id}): replacing it; a replacement cannot start "
+                                    f"while the old one still holds {spec.master_address}"))
+            continue
+        kept.append(rec)
+        then = "never replaced while it may run" if limit is None else \
+            f"replaced in {limit - since:.0f} s unless it returns"
+        out.reasons.append((Reason.UNREACHABLE,
+                            f"{role.value} {rec.task_id} unreachable for {since:.0f} s (agent "
+                            f"{rec.agent_id}): {then}"))
+    return kept

@@ -24,6 +24,7 @@ class Options:
     forget_ended_s: float = 600.0      # ended tasks stay visible (status, late updates) this long
     launch_timeout_s: float = 30.0     # no update this long after ACCEPT → reconcile the task
     kill_retry_s: float = 30.0         # no terminal update this long after KILL → kill again
+    unreachable_reconcile_s: float = 30.0  # ask for unreachable tasks this often
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
 
@@ -43,7 +44,10 @@ class PoolStatus:
 def framework_info(spec: ClusterSpec, framework_id: str | None, hostname: str) -> dict:
     m = spec.backend.mesos
     assert m is not None
-    caps = [{"type": "MULTI_ROLE"}, {"type": "TASK_KILLING_STATE"}]
+    # PARTITION_AWARE: a task behind a partition is TASK_UNREACHABLE, not TASK_LOST, and
+    # keeps running when its agent returns (without it Mesos < 1.5 kills it then): the
+    # jobs of a returning executor are not lost (docs/failover.md)
+    caps = [{"type": "MULTI_ROLE"}, {"type": "TASK_KILLING_STATE"}, {"type": "PARTITION_AWARE"}]
     if SiteMatcher(spec.sites).region_aware:
         caps.append({"type": "REGION_AWARE"})
     info: dict[str, Any] = {"user": m.user, "name": m.framework_name, "roles": [m.role],

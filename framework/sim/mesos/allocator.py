@@ -41,7 +41,7 @@ def allocate(agents: Iterable[Agent], frameworks: list[Framework], now: float,
     if not candidates:
         return out
     for agent in agents:
-        if agent.lost or agent.recovering or not allocatable(agent.available):
+        if agent.away or not allocatable(agent.available):
             continue
         best: tuple[Framework, str] | None = None
         for framework, role in candidates:

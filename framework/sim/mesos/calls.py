@@ -173,8 +173,8 @@ class CallsMixin(FrameworksMixin):
                                    "REASON_RECONCILIATION", answer[1])
             return
         agent = self.agents[task.agent_id]
-        if agent.lost or task.state.terminal:
-            return
+        if agent.lost or agent.partitioned or task.state.terminal:
+            return          # (a partitioned agent never gets the kill)
         policy = body.get("kill_policy") or task.info.get("kill_policy") or {}
         nanos = (policy.get("grace_period") or {}).get("nanoseconds")
         grace_s = DEFAULT_KILL_GRACE_S if nanos is None else int(nanos) / 1e9

@@ -17,6 +17,7 @@ from ...clock import Clock
 from ...mesos.protocol import Resources, TaskState
 from .calls import CallsMixin
 from .failover import RecoveryMixin
+from .partition import PartitionMixin
 from .model import Agent, SiteLayout, attributes_json
 from ..runner import TaskRunner
 from ..simrunner import SimTaskRunner
@@ -24,7 +25,7 @@ from ..simrunner import SimTaskRunner
 AGENT_NET = ipaddress.ip_network("10.254.0.0/16")   # where emulated agents' own IPs come from
 
 
-class SimCluster(RecoveryMixin, CallsMixin):
+class SimCluster(RecoveryMixin, PartitionMixin, CallsMixin):
     """Cluster state shared by emulated masters; see the module docstring.
 
     Args: ``seed``; ``clock`` (default wall clock); ``runner`` (default: a
@@ -41,6 +42,7 @@ class SimCluster(RecoveryMixin, CallsMixin):
                          default_refuse_s)
         self.sites: dict[str, SiteLayout] = {}
         self._recovery_init()
+        self._partition_init()
 
     @classmethod
     def build(cls, sites: Iterable[SiteLayout], seed: int = 1, clock: Clock | None = None,

@@ -8,9 +8,10 @@ drops KILLs for them, and holds their agents' status updates. Each agent re-regi
 a seeded time within ``reregister_window_s`` (Mesos agents: a second or two after they
 see the new leader), unless a test holds it (:meth:`hold_agents`) and brings it back
 (:meth:`reregister`). Agents still away after ``reregister_timeout_s`` (Mesos'
-``--agent_reregister_timeout``, 10 min) are marked unreachable: explicit reconciliation
-then answers TASK_UNREACHABLE, or TASK_LOST for frameworks that are not PARTITION_AWARE,
-whose tasks Mesos kills when such an agent comes back. ``failover="instant"`` keeps the
+``--agent_reregister_timeout``, 10 min) are marked unreachable as partitioned agents are
+(:mod:`.partition`): their tasks are reported TASK_UNREACHABLE, or TASK_LOST to frameworks
+that are not PARTITION_AWARE, and come back TASK_RUNNING if such an agent re-registers
+later. ``failover="instant"`` keeps the
 kinder old behaviour (the new leader knows everything at once) for tests that need it.
 """
 from __future__ import annotations
@@ -37,7 +38,6 @@ class RecoveryMixin:
     def _recovery_init(self) -> None:
         self.recovering: set[str] = set()       # agents not yet re-registered
         self.held: set[str] = set()             # … kept away by a test
-        self.failed_over_unreachable: set[str] = set()   # away past the timeout
         self._had_leader = False
         self._recovery_timers: list[Any] = []
         self.reconcile_calls: list[list[dict[str, Any]]] = []   # RECONCILE bodies, in order
@@ -52,26 +52,20 @@ class RecoveryMixin:
         """The agent re-registers with the leader now (its tasks known again)."""
         with self.lock:
             self.held.discard(agent_id)
-            if agent_id not in self.recovering and agent_id not in self.failed_over_unreachable:
-                return
             agent = self.agents[agent_id]
-            late = agent_id in self.failed_over_unreachable
+            if agent.lost or agent.partitioned:
+                return
+            if agent_id in self.unreachable_agents:
+                self.recovering.discard(agent_id)
+                agent.recovering = False
+                self.agent_returns(agent_id)          # after the timeout (partition.py)
+                return
+            if agent_id not in self.recovering:
+                return
             self.recovering.discard(agent_id)
-            self.failed_over_unreachable.discard(agent_id)
-            self.unreachable_agents.discard(agent_id)
             agent.recovering = False
-            log.info("agent %s re-registered%s", agent_id, " after the timeout" if late else "")
-            for framework_id, task_id in sorted(agent.tasks):
-                framework = self.frameworks.get(framework_id)
-                task = framework.tasks.get(task_id) if framework else None
-                if framework is None or task is None:
-                    continue
-                if late and not framework.partition_aware and not task.state.terminal:
-                    # Mesos shuts down a non-partition-aware framework's tasks on an agent
-                    # that comes back after it was marked unreachable
-                    agent.runner.kill(agent.info, task_id, 0.0, self)
-                elif task.pending:
-                    self.forward_head(framework, task)
+            log.info("agent %s re-registered", agent_id)
+            self._forward_agent_updates(agent_id)
             self.mark_dirty(agent_id)
             self.request_allocation()
 
@@ -89,11 +83,10 @@ class RecoveryMixin:
             timer.cancel()
         self._recovery_timers = []
         for agent in self.agents.values():
-            if agent.lost:
-                continue
+            if agent.lost or agent.agent_id in self.unreachable_agents:
+                continue            # the registry keeps an unreachable agent unreachable
             agent.recovering = True
             self.recovering.add(agent.agent_id)
-            self.failed_over_unreachable.discard(agent.agent_id)
             for offer_id in list(agent.offers):
                 self.remove_offer(self.offers[offer_id], rescind=False)
             if agent.agent_id not in self.held:
@@ -106,23 +99,23 @@ class RecoveryMixin:
 
     def _timed_reregister(self, agent_id: str) -> None:
         with self.lock:
-            if agent_id not in self.held:
+            if agent_id not in self.held and agent_id not in self.partitioned:
                 self.reregister(agent_id)
 
     def _reregister_timeout(self) -> None:
         with self.lock:
             for agent_id in sorted(self.recovering):
                 self.recovering.discard(agent_id)
-                self.failed_over_unreachable.add(agent_id)
-                self.unreachable_agents.add(agent_id)
-                log.info("agent %s did not re-register within %.0f s: unreachable", agent_id,
-                         self.reregister_timeout_s)
+                self.agents[agent_id].recovering = False
+                self.mark_unreachable(agent_id, f"did not reregister within "
+                                                f"{self.reregister_timeout_s:g} s after "
+                                                f"master failover")
 
     # -- what the master knows ----------------------------------------------------------
     def task_known(self, task: Task) -> bool:
         """Does the leader know this task (its agent has re-registered)?"""
         return (task.agent_id not in self.recovering
-                and task.agent_id not in self.failed_over_unreachable)
+                and task.agent_id not in self.unreachable_agents)
 
     def reconcile_answer(self, framework: Framework, task_id: str,
                          agent_id: str | None) -> tuple[TaskState, str] | None:
@@ -134,6 +127,9 @@ class RecoveryMixin:
         if agent_id is None and self.recovering:
             return None                          # (3) some agent has not: it may be there
         agent = self.agents.get(agent_id) if agent_id else None
+        if agent_id is not None and agent_id in self.gone_agents:
+            return ((TaskState.GONE_BY_OPERATOR if pa else TaskState.LOST),
+                    "Reconciliation: Task is gone")                           # (6)
         if agent is not None and not agent.lost and agent_id not in self.unreachable_agents:
             return ((TaskState.GONE if pa else TaskState.LOST),
                     "Reconciliation: Task is unknown to the agent")            # (4)

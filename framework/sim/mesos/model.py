@@ -76,9 +76,16 @@ class Agent:
     private: bool = False
     lost: bool = False
     recovering: bool = False        # not yet re-registered with a new leader (failover.py)
+    partitioned: bool = False       # cut off from the master (partition.py)
+    unreachable: bool = False       # marked unreachable by the master (partition.py)
     tasks: set[tuple[str, str]] = field(default_factory=set)   # (framework_id, task_id)
     offers: set[str] = field(default_factory=set)              # offer ids
     _template: dict[str, Any] | None = None
+
+    @property
+    def away(self) -> bool:
+        """Nothing of it is offered: lost, recovering, partitioned or unreachable."""
+        return self.lost or self.recovering or self.partitioned or self.unreachable
 
     @property
     def info(self) -> AgentInfo:

@@ -245,7 +245,8 @@ class ClusterCore:
         that has not re-registered with the leader keeps its updates)."""
         if not task.pending:
             return
-        if not self.task_known(task):
+        agent = self.agents.get(task.agent_id)
+        if not self.task_known(task) or (agent is not None and agent.partitioned):
             task.head_sent_at = None
             return
         head = task.pending[0]

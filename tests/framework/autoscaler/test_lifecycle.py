@@ -7,7 +7,7 @@ from framework.autoscaler.lifecycle import TRANSITIONS, Action, Phase, step
 from framework.mesos.protocol import TaskState as S
 
 P = Phase
-FAILURES = [S.FAILED, S.ERROR, S.LOST, S.DROPPED, S.GONE, S.GONE_BY_OPERATOR, S.UNREACHABLE,
+FAILURES = [S.FAILED, S.ERROR, S.LOST, S.DROPPED, S.GONE, S.GONE_BY_OPERATOR,
             S.FINISHED, S.KILLED, S.UNKNOWN]
 
 
@@ -35,6 +35,18 @@ def test_every_phase_has_every_state():
     (P.ENDED, S.STARTING, (P.ENDED, Action.KILL)),
     (P.ENDED, S.KILLED, (P.ENDED, Action.NONE)),
     (P.ENDED, S.LOST, (P.ENDED, Action.NONE)),
+    # behind a partition (PARTITION_AWARE): it may run on, and may come back
+    (P.RUNNING, S.UNREACHABLE, (P.UNREACHABLE, Action.NONE)),
+    (P.LAUNCHING, S.UNREACHABLE, (P.UNREACHABLE, Action.NONE)),
+    (P.UNREACHABLE, S.UNREACHABLE, (P.UNREACHABLE, Action.NONE)),
+    (P.UNREACHABLE, S.RUNNING, (P.RUNNING, Action.RETURNED)),
+    (P.UNREACHABLE, S.STARTING, (P.STARTING, Action.RETURNED)),
+    (P.UNREACHABLE, S.KILLING, (P.RUNNING, Action.RETURNED)),   # Mesos kills it: a failure
+    (P.UNREACHABLE, S.FAILED, (P.ENDED, Action.GONE)),           # no back-off for it
+    (P.UNREACHABLE, S.GONE, (P.ENDED, Action.GONE)),
+    (P.UNREACHABLE, S.UNKNOWN, (P.ENDED, Action.GONE)),
+    (P.KILLING, S.UNREACHABLE, (P.KILLING, Action.NONE)),        # the kill is asked again
+    (P.ENDED, S.UNREACHABLE, (P.ENDED, Action.NONE)),
 ])
 def test_transitions(phase, state, expected):
     got = step(phase, state)
@@ -54,3 +66,4 @@ def test_unexpected_end_is_a_failure(phase, state):
 
 def test_active_phases():
     assert [p for p in Phase if p.active] == [P.LAUNCHING, P.STARTING, P.RUNNING]
+    assert not P.UNREACHABLE.active          # not counted while away: replaced if wanted
