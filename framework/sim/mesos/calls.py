@@ -96,6 +96,8 @@ class CallsMixin(FrameworksMixin):
         tasks = [t for op in body.get("operations") or [] for t in op["launch"].get("task_infos") or []]
         error = self._offers_error(framework, offer_ids) if offer_ids else "No offers specified"
         if error is not None:
+            self.invalid_accepts += 1
+            self.invalid_accept_tasks += len(tasks)
             for offer_id in offer_ids:   # the valid ones go back, without a filter
                 offer = self.offers.get(offer_id)
                 if offer is not None and offer.framework_id == framework.framework_id:

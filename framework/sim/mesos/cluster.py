@@ -172,6 +172,8 @@ class SimCluster(RecoveryMixin, PartitionMixin, CallsMixin):
                 if not self.offers:
                     return []
                 offer_id = next(iter(self.offers))
+            if offer_id not in self.offers:
+                return []               # accepted or declined meanwhile
             self.remove_offer(self.offers[offer_id], rescind=True)
             self.request_allocation()
             return [offer_id]

@@ -53,6 +53,8 @@ class ClusterCore:
         self.runner: TaskRunner = runner or SimTaskRunner(self.clock, seed, timers=self.timers)
         self.agents: dict[str, Agent] = {}
         self.unreachable_agents: set[str] = set()
+        self.invalid_accepts = 0      # ACCEPTs answered as invalid (e.g. a rescinded offer)
+        self.invalid_accept_tasks = 0     # … and the tasks in them (TASK_DROPPED / LOST)
         self.frameworks: dict[str, Framework] = {}
         self.removed_frameworks: set[str] = set()
         self.offers: dict[str, Offer] = {}
