@@ -91,15 +91,16 @@ JOB_LEASE_S = 20
 
 def make_spec(client: Any, images: dict, workdir: Path, campus_private: bool = True,
               nets: dict | None = None, elastic: bool = False,
-              master_failures: int = 3, executor_size: str = "slot") -> tuple[ClusterSpec, dict]:
+              master_failures: int = 3, executor_size: str = "slot",
+              job_lease_s: int | None = None) -> tuple[ClusterSpec, dict]:
     """The test pool's spec (fresh network names and free CIDRs unless ``nets`` given);
     ``master_failures``: failed health checks in a row that get the master replaced;
-    ``executor_size``: autoscaling.executor_size."""
+    ``executor_size``: autoscaling.executor_size; ``job_lease_s``: pool.job_lease."""
     tag = uuid.uuid4().hex[:6]
     nets = nets or {"dc_net": f"htcm-rp-dc-{tag}", "dc_cidr": free_docker_cidr(client, 231),
                     "campus_net": f"htcm-rp-campus-{tag}",
                     "campus_cidr": free_docker_cidr(client, 232)}
-    text = SPEC.format(lease=JOB_LEASE_S, campus_private=str(campus_private).lower(),
+    text = SPEC.format(lease=job_lease_s or JOB_LEASE_S, campus_private=str(campus_private).lower(),
                        elastic=str(elastic).lower(), master_failures=master_failures,
                        executor_size=executor_size,
                        master=images[Role.MASTER], submitter=images[Role.SUBMITTER],
@@ -112,7 +113,8 @@ class RealPool:
 
     def __init__(self, client: Any, images: dict, workdir: Path,
                  desired: dict[str, int], elastic: bool = False,
-                 master_failures: int = 3, executor_size: str = "slot") -> None:
+                 master_failures: int = 3, executor_size: str = "slot",
+                 job_lease_s: int | None = None) -> None:
         """``desired``: executors per site, kept by the framework; with ``elastic`` the
         queue decides instead (the elastic loop runs, ``desired`` is ignored)."""
         self.client, self.images, self.workdir = client, images, workdir
@@ -120,7 +122,7 @@ class RealPool:
         self.key_file.write_bytes(KEY)
         self.spec, self.nets = make_spec(client, images, workdir, elastic=elastic,
                                          master_failures=master_failures,
-                                         executor_size=executor_size)
+                                         executor_size=executor_size, job_lease_s=job_lease_s)
         self.runner = DockerTaskRunner(client, poll_s=0.2)
         self.decisions: list = []        # (wall time, Decision) of the elastic loop
         self.run = EmulatedRun(self.spec, workdir, self.runner, options=FAST, tick_s=0.2,

@@ -127,6 +127,14 @@ class DockerTaskRunner(TaskRunner):
         if lost:
             self._submit(self._worker.remove_quietly, lost)
 
+    def partition(self, agent: AgentInfo, cut: bool) -> None:
+        """The agent's containers leave their networks (``cut``) or rejoin them, each at
+        its own address; they run on either way (:meth:`TaskWorker.cut_off`)."""
+        with self._lock:
+            tasks = [t for (aid, _), t in self._tasks.items() if aid == agent.agent_id]
+        for task in tasks:
+            self._submit(self._worker.cut_off if cut else self._worker.reconnect, task)
+
     def close(self) -> None:
         """Remove every container and network this runner made; stop its threads."""
         with self._lock:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import math
 import re
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,10 +51,14 @@ class DockerTask:
     killing: bool = False
     silent: bool = False              # agent lost / runner closed: no more reports
     health: HealthState | None = None
+    cut: bool = False                 # its agent is partitioned: off the network
 
     def checkable(self) -> bool:
-        """Under ``lock``: a health check may be scheduled (none queued or running)."""
-        return (self.health is not None and not self.health.probing
+        """Under ``lock``: a health check may be scheduled (none queued or running). Not
+        while cut off: the agent checks from inside the task's network namespace (Mesos'
+        MESOS_HTTP checks go to the task's own address there), which a partition leaves
+        alone; from the host we cannot, so the last result stands."""
+        return (self.health is not None and not self.health.probing and not self.cut
                 and self.phase == "running" and not self.killing and not self.silent)
 
 
@@ -239,6 +244,36 @@ class TaskWorker:
             else:
                 self.emit(task, TaskState.KILLED, message)
 
+    def cut_off(self, task: DockerTask) -> None:
+        """Its agent is partitioned: the container's interface on its network goes down
+        (in its network namespace); it runs on and keeps its address, as a cut-off host's
+        workloads keep theirs in Calico's IPAM: nobody else may take it meanwhile."""
+        with task.lock:
+            if task.cut or task.network in (None, "bridge") or task.container_id is None:
+                return
+            task.cut = True
+        problem = netns_link(self.api, task, up=False)
+        if problem:
+            log.warning("cannot cut task %s off: %s", task.task_id, problem)
+        else:
+            log.info("task %s cut off from %s", task.task_id, task.network)
+
+    def reconnect(self, task: DockerTask) -> None:
+        """The partition heals: its interface comes back up with its default route; its
+        health checks resume at once."""
+        with task.lock:
+            if not task.cut:
+                return
+        problem = netns_link(self.api, task, up=True)
+        if problem:
+            log.warning("task %s cannot rejoin %s: %s", task.task_id, task.network, problem)
+        else:
+            log.info("task %s back on %s at %s", task.task_id, task.network, task.ip)
+        with task.lock:
+            task.cut = False
+            if task.health is not None:
+                task.health.next_check = self.clock()
+
     def remove_quietly(self, tasks: list[DockerTask]) -> None:
         """Remove the containers of silenced tasks (agent lost), reporting nothing."""
         for task in tasks:
@@ -269,3 +304,35 @@ class TaskWorker:
                 self.emit(task, TaskState.RUNNING, detail, HEALTH_UPDATED, healthy=change)
         if kill:
             self._submit(self.kill, task, None, True)
+
+
+def netns_link(api: Any, task: DockerTask, up: bool) -> str | None:
+    """Bring the container's interface on ``task.network`` down or up (then restore its
+    default route through the network's gateway), from the host in the container's
+    network namespace (``nsenter -n`` + ``ip``); None, or what went wrong."""
+    try:
+        attrs = api.inspect_container(task.container_id)
+    except docker.errors.DockerException as exc:
+        return explain(exc)
+    pid = (attrs.get("State") or {}).get("Pid") or 0
+    net = ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).get(task.network or "")
+    if not pid or not net or not net.get("IPAddress"):
+        return f"container not running on {task.network}"
+    enter = ["nsenter", "-t", str(pid), "-n", "ip"]
+    try:
+        shown = subprocess.run(enter + ["-o", "-4", "addr", "show"], capture_output=True,
+                               text=True, timeout=10, check=True).stdout
+        iface = next((line.split()[1] for line in shown.splitlines()
+                      if f" {net['IPAddress']}/" in line), None)
+        if iface is None:
+            return f"no interface holds {net['IPAddress']}"
+        subprocess.run(enter + ["link", "set", iface, "up" if up else "down"],
+                       capture_output=True, text=True, timeout=10, check=True)
+        if up and net.get("Gateway"):
+            subprocess.run(enter + ["route", "replace", "default", "via", net["Gateway"],
+                                    "dev", iface], capture_output=True, text=True,
+                           timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        return f"{exc} {detail}".strip()
+    return None

@@ -208,3 +208,80 @@ def test_layout_shapes_agents():
         assert agent.total.ports == ((1000, 1009),) and agent.networks == {"calico-x": "10.1.0.0/16"}
     finally:
         cluster.close()
+
+
+@pytest.mark.parametrize("caps, state", [([], "TASK_LOST"),
+                                         ([{"type": "PARTITION_AWARE"}], "TASK_UNREACHABLE")])
+def test_a_partitioned_agent_misses_pings_then_comes_back(schedulers, cluster, caps, state):
+    """src/tests/partition_tests.cpp: unreachable after max_agent_ping_timeouts pings; on
+    re-registration the task runs on and is reported TASK_RUNNING (PA or not, Mesos ≥ 1.5)."""
+    cluster.agent_ping_timeout_s, cluster.max_agent_ping_timeouts = 0.05, 4
+    sched = schedulers(capabilities=caps)
+    stream = sched.subscribe()
+    agent = run_task(sched, stream, "t1")["agent_id"]["value"]
+    offers_there = [i for i in cluster.outstanding_offers(sched.framework_id)
+                    if cluster.offers[i].agent_id == agent]
+    mark = stream.mark()
+    cluster.partition_agent(agent)
+    # its offers are taken back at once; the task is answered RUNNING until the timeout
+    rescinds = {e["rescind"]["offer_id"]["value"] for e in stream.events[mark:]
+                if e["type"] == "RESCIND"}
+    assert set(offers_there) <= rescinds
+    update = status_of(stream.wait(is_update("t1"), after=mark))
+    assert update["state"] == state and update["source"] == "SOURCE_MASTER"
+    assert update["reason"] == "REASON_AGENT_REMOVED" and "unreachable_time" in update
+    assert "health check timed out" in update["message"]
+    stream.wait(lambda e: e["type"] == "FAILURE"
+                and e["failure"]["agent_id"]["value"] == agent, after=mark)
+    mark = stream.mark()
+    sched.call("RECONCILE", {"tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": agent}}]})
+    assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == state
+    # a KILL never reaches it (answered as reconciliation would): it runs on
+    mark = stream.mark()
+    sched.call("KILL", {"task_id": {"value": "t1"}, "agent_id": {"value": agent}})
+    assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == state
+    mark = stream.mark()
+    cluster.heal_agent(agent)
+    back = status_of(stream.wait(is_update("t1"), after=mark))
+    assert back["state"] == "TASK_RUNNING" and back["agent_id"]["value"] == agent
+    assert cluster.task_states(sched.framework_id) == {"t1": "TASK_RUNNING"}
+    assert [e for e, _ in cluster.partition_log] == ["partitioned", "unreachable", "healed",
+                                                     "returned"]
+    stream.wait(lambda e: e["type"] == "OFFERS" and any(
+        o["agent_id"]["value"] == agent for o in e["offers"]["offers"]), after=mark)
+
+
+def test_a_partition_that_heals_in_time_sends_the_held_updates(schedulers, cluster):
+    cluster.agent_ping_timeout_s = 60.0
+    sched = schedulers(capabilities=[{"type": "PARTITION_AWARE"}])
+    stream = sched.subscribe()
+    agent = run_task(sched, stream, "t1")["agent_id"]["value"]
+    cluster.partition_agent(agent)
+    framework_id = sched.framework_id
+    assert cluster.finish_task(framework_id, "t1", TaskState.FINISHED)   # behind the cut
+    mark = stream.mark()
+    assert not [e for e in stream.events[mark:] if e["type"] == "UPDATE"]
+    cluster.heal_agent(agent)
+    done = status_of(stream.wait(is_update("t1"), after=mark))
+    assert done["state"] == "TASK_FINISHED" and "uuid" in done          # the agent's own
+    assert [e for e, _ in cluster.partition_log] == ["partitioned", "healed"]
+
+
+def test_the_operator_marks_an_unreachable_agent_gone(schedulers, cluster):
+    cluster.agent_ping_timeout_s, cluster.max_agent_ping_timeouts = 0.05, 2
+    sched = schedulers(capabilities=[{"type": "PARTITION_AWARE"}])
+    stream = sched.subscribe()
+    agent = run_task(sched, stream, "t1")["agent_id"]["value"]
+    mark = stream.mark()
+    cluster.partition_agent(agent)
+    assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == "TASK_UNREACHABLE"
+    mark = stream.mark()
+    cluster.mark_agent_gone(agent)
+    gone = status_of(stream.wait(is_update("t1"), after=mark))
+    assert gone["state"] == "TASK_GONE_BY_OPERATOR"
+    assert gone["reason"] == "REASON_AGENT_REMOVED_BY_OPERATOR"
+    mark = stream.mark()
+    sched.call("RECONCILE", {"tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": agent}}]})
+    assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == "TASK_GONE_BY_OPERATOR"
+    cluster.heal_agent(agent)                      # a gone agent never comes back
+    assert cluster.task_states(sched.framework_id) == {} and agent not in cluster.agent_ids()
