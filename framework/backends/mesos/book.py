@@ -120,14 +120,18 @@ class TaskBook:
             if rec.healthy and rec.healthy_at is None:
                 rec.healthy_at = now
                 self._healthy_since[rec.task_id] = now
-        if nxt.phase is Phase.UNREACHABLE and before is not Phase.UNREACHABLE:
-            rec.unreachable_at, rec.healthy = now, None    # its health is not known now
-            log.warning("%s %s unreachable (agent %s): it may still run; %s", rec.role,
-                        rec.task_id, rec.agent_id, rec.message)
+        if state is TaskState.UNREACHABLE and rec.unreachable_at is None:
+            # since when: Mesos says (unreachable_time), so a restarted framework knows too
+            rec.unreachable_at = now - self._unreachable_for(status)
+            if nxt.phase is Phase.UNREACHABLE:
+                rec.healthy = None                      # its health is not known now
+                log.warning("%s %s unreachable (agent %s): it may still run; %s", rec.role,
+                            rec.task_id, rec.agent_id, rec.message)
         elif nxt.action is Action.RETURNED:
             rec.returned = True
             log.warning("%s %s is back after %.0f s unreachable", rec.role, rec.task_id,
                         now - (rec.unreachable_at or now))
+            rec.unreachable_at = None
         elif before is Phase.UNREACHABLE and nxt.phase is Phase.ENDED:
             self.failures += 1      # ended behind a partition: no back-off (not the site's)
             log.warning("%s %s ended while unreachable: %s %s", rec.role, rec.task_id,
@@ -145,6 +149,14 @@ class TaskBook:
             self._asked.pop(rec.task_id, None)
             self.dirty = True
         return nxt.action is Action.KILL
+
+    def _unreachable_for(self, status: dict) -> float:
+        """Seconds since Mesos marked the task unreachable (0 if it does not say)."""
+        nanos = (status.get("unreachable_time") or {}).get("nanoseconds")
+        try:
+            return max(0.0, self.clock.wall() - int(nanos) / 1e9) if nanos is not None else 0.0
+        except (TypeError, ValueError):
+            return 0.0
 
     def _address_held(self, rec: TaskRecord) -> bool:
         """A master whose launch may have failed on its fixed address, still held by an
@@ -201,6 +213,8 @@ class TaskBook:
         out = []
         for role, recs in needs.central.items():
             if len(recs) < 2:
+                for rec in recs:
+                    rec.returned = False        # alone: the established one from now on
                 continue
             for extra in sorted(recs, key=lambda r: (not r.confirmed, r.returned,
                                                      r.launched_at))[1:]:

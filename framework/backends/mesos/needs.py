@@ -113,7 +113,7 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     # place (and the master its address) until the operator's limit, then is replaced
     kept = {role: _kept_unreachable(spec, role, recs, now, out) for role, recs in away.items()}
     ready_master = next((r for r in masters if r.confirmed), None) or next(
-        (r for r in kept[Role.MASTER] if r.healthy_at is not None), None)
+        (r for r in kept[Role.MASTER] if _was_ready(r)), None)
     out.master_address = spec.master_address if ready_master else None
 
     def want(role: Role, sites: frozenset[str], missing: int,
@@ -133,7 +133,8 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
             out.needs.append(Need(role.value, frozenset(allowed), missing, cpus, mem,
                                   r.disk_mb, size=size))
 
-    if leaving_master is not None and not masters:
+    if leaving_master is not None and not masters and not _past_limit(spec, leaving_master,
+                                                                      now):
         # the master's address is fixed: a replacement launched while the old container
         # still holds it fails ("Address already in use"); wait for the kill to end
         out.reasons.append((Reason.MASTER_ADDRESS_BUSY,
@@ -145,7 +146,7 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
         out.reasons.append((Reason.WAITING_FOR_MASTER, "master not yet running and healthy"))
         return out
     want(Role.SUBMITTER, role_sites(spec, Role.SUBMITTER), 1 - len(subs) - len(kept[Role.SUBMITTER]))
-    if not any(r.confirmed for r in subs) and not any(r.healthy_at is not None
+    if not any(r.confirmed for r in subs) and not any(_was_ready(r)
                                                       for r in kept[Role.SUBMITTER]):
         out.reasons.append((Reason.WAITING_FOR_SUBMITTER, "submitter not yet running and "
                                                           "healthy"))
@@ -188,12 +189,32 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     return out
 
 
+def _was_ready(rec: TaskRecord) -> bool:
+    """An unreachable central task that was healthy before (or that a restarted framework
+    found running: it does not know)."""
+    return rec.healthy_at is not None or rec.restored
+
+
+def _limit(spec: ClusterSpec, role: Role) -> float | None:
+    """The operator's ``replace_unreachable`` for ``role`` (None: never)."""
+    mesos = spec.backend.mesos
+    if mesos is None:
+        return None
+    return mesos.replace_unreachable_master_s if role is Role.MASTER \
+        else mesos.replace_unreachable_submitter_s
+
+
+def _past_limit(spec: ClusterSpec, rec: TaskRecord, now: float) -> bool:
+    """A task being killed that became unreachable, for longer than the operator allows."""
+    limit = _limit(spec, rec.role)
+    return rec.unreachable_at is not None and limit is not None \
+        and now - rec.unreachable_at >= limit
+
+
 def _kept_unreachable(spec: ClusterSpec, role: Role, recs: list[TaskRecord], now: float,
                       out: NeedsResult) -> list[TaskRecord]:
     """The unreachable ``role`` tasks still counted as present (each said in a reason)."""
-    mesos = spec.backend.mesos
-    limit = None if mesos is None else (mesos.replace_unreachable_master_s if role is Role.MASTER
-                                        else mesos.replace_unreachable_submitter_s)
+    limit = _limit(spec, role)
     kept = []
     for rec in recs:
         since = now - (rec.unreachable_at if rec.unreachable_at is not None else now)

@@ -129,11 +129,13 @@ class DockerTaskRunner(TaskRunner):
 
     def partition(self, agent: AgentInfo, cut: bool) -> None:
         """The agent's containers leave their networks (``cut``) or rejoin them, each at
-        its own address; they run on either way (:meth:`TaskWorker.cut_off`)."""
+        its own address; they run on either way (:meth:`TaskWorker.apply_cut`)."""
         with self._lock:
             tasks = [t for (aid, _), t in self._tasks.items() if aid == agent.agent_id]
         for task in tasks:
-            self._submit(self._worker.cut_off if cut else self._worker.reconnect, task)
+            with task.lock:
+                task.want_cut = cut
+            self._submit(self._worker.apply_cut, task)
 
     def close(self) -> None:
         """Remove every container and network this runner made; stop its threads."""

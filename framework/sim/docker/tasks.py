@@ -51,7 +51,9 @@ class DockerTask:
     killing: bool = False
     silent: bool = False              # agent lost / runner closed: no more reports
     health: HealthState | None = None
-    cut: bool = False                 # its agent is partitioned: off the network
+    cut: bool = False                 # its agent is partitioned: off the network (is) …
+    want_cut: bool = False            # … (should be; apply_cut makes it so)
+    net_lock: threading.Lock = field(default_factory=threading.Lock)   # one change at once
 
     def checkable(self) -> bool:
         """Under ``lock``: a health check may be scheduled (none queued or running). Not
@@ -59,7 +61,8 @@ class DockerTask:
         MESOS_HTTP checks go to the task's own address there), which a partition leaves
         alone; from the host we cannot, so the last result stands."""
         return (self.health is not None and not self.health.probing and not self.cut
-                and self.phase == "running" and not self.killing and not self.silent)
+                and not self.want_cut and self.phase == "running" and not self.killing
+                and not self.silent)
 
 
 def slug(text: str, limit: int = 60) -> str:
@@ -166,6 +169,8 @@ class TaskWorker:
             if task.health is not None:
                 task.health.start(now)
             self.emit(task, TaskState.RUNNING)
+            if task.want_cut:                     # its agent was cut off while it started
+                self._submit(self.apply_cut, task)
 
     def _start(self, task: DockerTask, plan: ContainerPlan) -> dict[str, Any] | None:
         """Create and start the container; its inspect data, or None if overtaken by a
@@ -244,35 +249,30 @@ class TaskWorker:
             else:
                 self.emit(task, TaskState.KILLED, message)
 
-    def cut_off(self, task: DockerTask) -> None:
-        """Its agent is partitioned: the container's interface on its network goes down
-        (in its network namespace); it runs on and keeps its address, as a cut-off host's
-        workloads keep theirs in Calico's IPAM: nobody else may take it meanwhile."""
-        with task.lock:
-            if task.cut or task.network in (None, "bridge") or task.container_id is None:
-                return
-            task.cut = True
-        problem = netns_link(self.api, task, up=False)
-        if problem:
-            log.warning("cannot cut task %s off: %s", task.task_id, problem)
-        else:
-            log.info("task %s cut off from %s", task.task_id, task.network)
-
-    def reconnect(self, task: DockerTask) -> None:
-        """The partition heals: its interface comes back up with its default route; its
-        health checks resume at once."""
-        with task.lock:
-            if not task.cut:
-                return
-        problem = netns_link(self.api, task, up=True)
-        if problem:
-            log.warning("task %s cannot rejoin %s: %s", task.task_id, task.network, problem)
-        else:
-            log.info("task %s back on %s at %s", task.task_id, task.network, task.ip)
-        with task.lock:
-            task.cut = False
-            if task.health is not None:
-                task.health.next_check = self.clock()
+    def apply_cut(self, task: DockerTask) -> None:
+        """Make the task's network as its agent's partition wants (``want_cut``): cut off,
+        its interface goes down in its network namespace — it runs on and keeps its
+        address, as a cut-off host's workloads keep theirs in Calico's IPAM, so nobody
+        else may take it meanwhile; healed, the interface comes back up with its default
+        route and its health checks resume at once. One change at a time per task, the
+        latest wish wins (a heal may overtake its cut)."""
+        with task.net_lock:
+            with task.lock:
+                want = task.want_cut
+                if want == task.cut or task.network in (None, "bridge") \
+                        or task.container_id is None or task.silent:
+                    return
+            problem = netns_link(self.api, task, up=not want)
+            if problem:
+                log.warning("task %s: cannot %s %s: %s", task.task_id,
+                            "leave" if want else "rejoin", task.network, problem)
+            else:
+                log.info("task %s %s %s", task.task_id, "cut off from" if want else "back on",
+                         task.network)
+            with task.lock:
+                task.cut = want
+                if not want and task.health is not None:
+                    task.health.next_check = self.clock()
 
     def remove_quietly(self, tasks: list[DockerTask]) -> None:
         """Remove the containers of silenced tasks (agent lost), reporting nothing."""
@@ -297,8 +297,9 @@ class TaskWorker:
         now = self.clock()
         with task.lock:
             health.probing, health.next_check = False, now + health.check.interval_s
-            if task.phase != "running" or task.killing or task.silent:
-                return
+            if task.phase != "running" or task.killing or task.silent or task.cut \
+                    or task.want_cut:
+                return      # (a probe that overlapped a cut tells nothing)
             change, kill = health.record(ok, now)
             if change is not None:
                 self.emit(task, TaskState.RUNNING, detail, HEALTH_UPDATED, healthy=change)

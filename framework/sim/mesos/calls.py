@@ -175,11 +175,14 @@ class CallsMixin(FrameworksMixin):
                                    "REASON_RECONCILIATION", answer[1])
             return
         agent = self.agents[task.agent_id]
-        if agent.lost or agent.partitioned or task.state.terminal:
-            return          # (a partitioned agent never gets the kill)
+        if agent.lost or task.state.terminal:
+            return
         policy = body.get("kill_policy") or task.info.get("kill_policy") or {}
         nanos = (policy.get("grace_period") or {}).get("nanoseconds")
         grace_s = DEFAULT_KILL_GRACE_S if nanos is None else int(nanos) / 1e9
+        if agent.partitioned:       # it does not get it now; Mesos sends it on its return
+            self.hold_kill(agent.agent_id, framework.framework_id, task_id, grace_s)
+            return
         agent.runner.kill(agent.info, task_id, grace_s, self)
 
     def reconcile(self, framework: Framework, wanted: list[dict[str, Any]]) -> None:

@@ -86,10 +86,17 @@ class SimCluster(RecoveryMixin, PartitionMixin, CallsMixin):
                 return
             for offer_id in list(agent.offers):
                 self.remove_offer(self.offers[offer_id], rescind=True)
-            agent.lost = True
+            told = agent_id in self.unreachable_agents   # reported unreachable already
+            agent.lost = agent.unreachable = True
+            agent.partitioned = agent.recovering = False
             agent.available = Resources()
             self.unreachable_agents.add(agent_id)
             self.recovering.discard(agent_id)
+            self.partitioned.discard(agent_id)
+            timer = self._ping_timers.pop(agent_id, None)
+            if timer is not None:
+                timer.cancel()
+            self.held_kills.pop(agent_id, None)
             agent.runner.lose_agent(agent.info)
             unreachable = {"unreachable_time": {"nanoseconds": int(self.wall() * 1e9)}}
             for framework_id, task_id in sorted(agent.tasks):
@@ -103,9 +110,13 @@ class SimCluster(RecoveryMixin, PartitionMixin, CallsMixin):
                 self.forget_task(framework, task, completed=not pa)
                 if pa:
                     framework.unreachable[task_id] = agent_id
-                self.master_update(framework, task_id, agent_id, task.state, "REASON_AGENT_REMOVED",
-                                   f"Agent {agent.hostname} removed: agent lost",
-                                   unreachable if pa else None)
+                if not told:
+                    self.master_update(framework, task_id, agent_id, task.state,
+                                       "REASON_AGENT_REMOVED",
+                                       f"Agent {agent.hostname} removed: agent lost",
+                                       unreachable if pa else None)
+            if told:
+                return
             for framework in self.frameworks.values():
                 self.send(framework, {"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})
 

@@ -87,6 +87,9 @@ class RecoveryMixin:
                 continue            # the registry keeps an unreachable agent unreachable
             agent.recovering = True
             self.recovering.add(agent.agent_id)
+            timer = self._ping_timers.pop(agent.agent_id, None)
+            if timer is not None:       # a new leader pings only agents that re-registered:
+                timer.cancel()          # for the others only the re-register timeout runs
             for offer_id in list(agent.offers):
                 self.remove_offer(self.offers[offer_id], rescind=False)
             if agent.agent_id not in self.held:

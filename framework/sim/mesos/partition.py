@@ -47,6 +47,9 @@ class PartitionMixin:
         self._ping_timers: dict[str, Any] = {}
         self.partition_log: list[tuple[str, str]] = []   # (event, agent id), in order
         self.gone_agents: set[str] = set()
+        #: KILLs sent to a partitioned agent: Mesos keeps them (``Slave::killedTasks``)
+        #: and sends them again when the agent re-registers
+        self.held_kills: dict[str, dict[str, tuple[str, float]]] = {}
 
     # -- test controls ----------------------------------------------------------------
     def partition_agent(self, agent_id: str) -> None:
@@ -57,14 +60,15 @@ class PartitionMixin:
                 return
             self.partitioned.add(agent_id)
             agent.partitioned = True
-            self.partition_log.append(("partitioned", agent_id))
             for offer_id in list(agent.offers):
                 self.remove_offer(self.offers[offer_id], rescind=True)
-            timeout = self.agent_ping_timeout_s * self.max_agent_ping_timeouts
-            self._ping_timers[agent_id] = self.timers.call_later(
-                timeout, lambda: self._ping_timeout(agent_id))
-            log.info("agent %s partitioned: unreachable in %.0f s unless it returns",
-                     agent_id, timeout)
+            self.partition_log.append(("partitioned", agent_id))
+            if agent_id not in self.recovering and agent_id not in self.unreachable_agents:
+                timeout = self.agent_ping_timeout_s * self.max_agent_ping_timeouts
+                self._ping_timers[agent_id] = self.timers.call_later(
+                    timeout, lambda: self._ping_timeout(agent_id))
+                log.info("agent %s partitioned: unreachable in %.0f s unless it returns",
+                         agent_id, timeout)
         agent.runner.partition(agent.info, True)
 
     def heal_agent(self, agent_id: str) -> None:
@@ -81,6 +85,9 @@ class PartitionMixin:
                 timer.cancel()
         agent.runner.partition(agent.info, False)
         with self.lock:
+            if agent.lost or agent.partitioned:
+                return                # gone, or cut off again, meanwhile
+            self._send_held_kills(agent_id)
             if agent_id in self.recovering:
                 if agent_id not in self.held:
                     self.reregister(agent_id)          # a leader change came meanwhile
@@ -106,6 +113,7 @@ class PartitionMixin:
                 timer.cancel()
             for offer_id in list(agent.offers):
                 self.remove_offer(self.offers[offer_id], rescind=True)
+            quiet = agent_id in self.recovering     # Master::markGone: none for these
             ended: list[tuple[Any, str]] = []
             for framework_id, task_id in sorted(agent.tasks):
                 framework = self.frameworks.get(framework_id)
@@ -119,16 +127,21 @@ class PartitionMixin:
                           if a == agent_id and (framework, t) not in ended]
             for framework, task_id in ended:
                 framework.unreachable.pop(task_id, None)
-                state = (TaskState.GONE_BY_OPERATOR if framework.partition_aware
-                         else TaskState.LOST)
-                self.master_update(framework, task_id, agent_id, state,
-                                   "REASON_AGENT_REMOVED_BY_OPERATOR",
+                if quiet:
+                    continue
+                pa = framework.partition_aware
+                self.master_update(framework, task_id, agent_id,
+                                   TaskState.GONE_BY_OPERATOR if pa else TaskState.LOST,
+                                   "REASON_AGENT_REMOVED_BY_OPERATOR" if pa
+                                   else "REASON_AGENT_REMOVED",
                                    f"Agent {agent.hostname} marked gone by the operator")
-            agent.lost = True
+            agent.lost = agent.unreachable = True
+            agent.partitioned = agent.recovering = False
             agent.available = Resources()
             self.unreachable_agents.add(agent_id)
             self.recovering.discard(agent_id)
             self.partitioned.discard(agent_id)
+            self.held_kills.pop(agent_id, None)
         agent.runner.lose_agent(agent.info)
 
     # -- what the master does ---------------------------------------------------------
@@ -141,7 +154,11 @@ class PartitionMixin:
     def mark_unreachable(self, agent_id: str, why: str) -> None:
         """``Master::markUnreachable``: the agent's tasks UNREACHABLE (or LOST), FAILURE."""
         agent = self.agents[agent_id]
+        if agent_id in self.unreachable_agents:
+            return
         self.unreachable_agents.add(agent_id)
+        self.recovering.discard(agent_id)
+        agent.recovering = False
         agent.unreachable = True
         self.partition_log.append(("unreachable", agent_id))
         for offer_id in list(agent.offers):
@@ -182,6 +199,18 @@ class PartitionMixin:
                                    task.status_fields())
         self.mark_dirty(agent_id)
         self.request_allocation()
+
+    def hold_kill(self, agent_id: str, framework_id: str, task_id: str, grace_s: float) -> None:
+        """A KILL for a task on a partitioned agent: sent when the agent is back."""
+        self.held_kills.setdefault(agent_id, {})[task_id] = (framework_id, grace_s)
+
+    def _send_held_kills(self, agent_id: str) -> None:
+        agent = self.agents[agent_id]
+        for task_id, (framework_id, grace_s) in sorted(self.held_kills.pop(agent_id, {}).items()):
+            framework = self.frameworks.get(framework_id)
+            task = framework.tasks.get(task_id) if framework else None
+            if task is not None and not task.state.terminal:
+                agent.runner.kill(agent.info, task_id, grace_s, self)
 
     def _forward_agent_updates(self, agent_id: str) -> None:
         agent = self.agents[agent_id]

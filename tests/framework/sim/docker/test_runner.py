@@ -479,3 +479,47 @@ def test_private_site_network_takes_no_inbound_connection(docker_engine, tiny_im
                 pass
     rules = subprocess.run(["iptables", "-S", PARENT], capture_output=True, text=True).stdout
     assert chain not in rules                                   # removed on close
+
+
+def _answers(ip: str) -> bool:
+    import http.client
+    conn = http.client.HTTPConnection(ip, 5000, timeout=1)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def test_a_partitioned_agents_task_runs_on_cut_off_and_keeps_its_address(
+        docker_engine, tiny_image, network, agent, runner, sink):
+    """A partition takes the task off the network (nobody reaches it) without freeing its
+    address (a second task asking for it still fails), pauses the health checks (no
+    unhealthy report while cut off); healed, it answers at its address again."""
+    name, cidr = network
+    fixed = str(ipaddress.ip_network(cidr).network_address + 2)
+    info = task_info(tiny_image, name, arguments=["python3", "-c", HEALTH_SERVER],
+                     parameters=[{"key": "ip", "value": fixed}],
+                     health={"type": "HTTP", "http": {"port": 5000, "path": "/health"},
+                             "delay_seconds": 0, "interval_seconds": 0.2, "timeout_seconds": 1,
+                             "grace_period_seconds": 20, "consecutive_failures": 2})
+    task_id = info["task_id"]["value"]
+    runner.launch(agent, info, sink)
+    sink.wait_for(task_id, lambda r: r.healthy is True)
+    assert wait_for(lambda: _answers(fixed), WAIT_S)
+    runner.partition(agent, True)
+    wait_until(lambda: not _answers(fixed))
+    container = container_of(docker_engine, task_id)
+    container.reload()
+    assert container.status == "running"
+    clash = task_info(tiny_image, name, arguments=["sleep", "60"],
+                      parameters=[{"key": "ip", "value": fixed}])
+    runner.launch(agent, clash, sink)               # the address is still taken
+    assert "already in use" in sink.wait_for(clash["task_id"]["value"],
+                                             TaskState.FAILED).message.lower()
+    runner.partition(agent, False)
+    assert wait_for(lambda: _answers(fixed), WAIT_S)
+    assert not any(r.healthy is False for r in sink.of(task_id))   # never unhealthy
+    assert TaskState.KILLED not in sink.states(task_id)

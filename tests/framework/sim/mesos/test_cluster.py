@@ -3,6 +3,7 @@ simulated runner on a manual clock."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -219,14 +220,17 @@ def test_a_partitioned_agent_misses_pings_then_comes_back(schedulers, cluster, c
     sched = schedulers(capabilities=caps)
     stream = sched.subscribe()
     agent = run_task(sched, stream, "t1")["agent_id"]["value"]
-    offers_there = [i for i in cluster.outstanding_offers(sched.framework_id)
-                    if cluster.offers[i].agent_id == agent]
+    def there() -> list[str]:
+        return [i for i in cluster.outstanding_offers(sched.framework_id)
+                if cluster.offers[i].agent_id == agent]
+    assert eventually(lambda: bool(there()))
+    offers_there = there()
     mark = stream.mark()
     cluster.partition_agent(agent)
     # its offers are taken back at once; the task is answered RUNNING until the timeout
-    rescinds = {e["rescind"]["offer_id"]["value"] for e in stream.events[mark:]
-                if e["type"] == "RESCIND"}
-    assert set(offers_there) <= rescinds
+    for offer_id in offers_there:
+        stream.wait(lambda e, o=offer_id: e["type"] == "RESCIND"
+                    and e["rescind"]["offer_id"]["value"] == o, after=mark)
     update = status_of(stream.wait(is_update("t1"), after=mark))
     assert update["state"] == state and update["source"] == "SOURCE_MASTER"
     assert update["reason"] == "REASON_AGENT_REMOVED" and "unreachable_time" in update
@@ -258,9 +262,14 @@ def test_a_partition_that_heals_in_time_sends_the_held_updates(schedulers, clust
     agent = run_task(sched, stream, "t1")["agent_id"]["value"]
     cluster.partition_agent(agent)
     framework_id = sched.framework_id
-    assert cluster.finish_task(framework_id, "t1", TaskState.FINISHED)   # behind the cut
     mark = stream.mark()
-    assert not [e for e in stream.events[mark:] if e["type"] == "UPDATE"]
+    assert cluster.finish_task(framework_id, "t1", TaskState.FINISHED)   # behind the cut
+    # the master still answers the latest state it has: RUNNING; the end waits on the agent
+    sched.call("RECONCILE", {"tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": agent}}]})
+    assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == "TASK_RUNNING"
+    assert [status_of(e)["state"] for e in stream.events[mark:] if e["type"] == "UPDATE"] \
+        == ["TASK_RUNNING"]
+    mark = stream.mark()
     cluster.heal_agent(agent)
     done = status_of(stream.wait(is_update("t1"), after=mark))
     assert done["state"] == "TASK_FINISHED" and "uuid" in done          # the agent's own
@@ -285,3 +294,43 @@ def test_the_operator_marks_an_unreachable_agent_gone(schedulers, cluster):
     assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == "TASK_GONE_BY_OPERATOR"
     cluster.heal_agent(agent)                      # a gone agent never comes back
     assert cluster.task_states(sched.framework_id) == {} and agent not in cluster.agent_ids()
+    assert [e for e, _ in cluster.partition_log] == ["partitioned", "unreachable", "gone"]
+
+
+def test_a_kill_sent_behind_a_partition_reaches_the_agent_when_it_returns(schedulers, cluster):
+    """Mesos keeps the KILL (``Slave::killedTasks``) and sends it on re-registration."""
+    cluster.agent_ping_timeout_s = 60.0
+    sched = schedulers(capabilities=[{"type": "PARTITION_AWARE"}])
+    stream = sched.subscribe()
+    agent = run_task(sched, stream, "t1")["agent_id"]["value"]
+    cluster.partition_agent(agent)
+    sched.call("KILL", {"task_id": {"value": "t1"}, "agent_id": {"value": agent}})
+    mark = stream.mark()
+    sched.call("RECONCILE", {"tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": agent}}]})
+    assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == "TASK_RUNNING"
+    mark = stream.mark()
+    cluster.heal_agent(agent)
+    stream.wait(lambda e: is_update("t1")(e) and status_of(e)["state"] == "TASK_KILLED",
+                after=mark)
+
+
+def test_a_leader_change_during_a_partition_waits_for_the_reregister_timeout(
+        schedulers, cluster):
+    """A new leader does not ping an agent that has not re-registered: the partitioned
+    agent is marked unreachable once, at the re-register timeout, not at the ping one."""
+    cluster.agent_ping_timeout_s, cluster.max_agent_ping_timeouts = 0.5, 2     # 1 s
+    cluster.reregister_timeout_s = 2.5
+    sched = schedulers(capabilities=[{"type": "PARTITION_AWARE"}])
+    stream = sched.subscribe()
+    agent = run_task(sched, stream, "t1")["agent_id"]["value"]
+    cluster.partition_agent(agent)
+    second = EmulatedMaster(cluster).start()          # elected at once: a leader change
+    changed = time.monotonic()
+    try:
+        assert eventually(lambda: ("unreachable", agent) in cluster.partition_log, 10)
+        assert time.monotonic() - changed >= 2.0
+        cluster.heal_agent(agent)
+        assert [e for e, a in cluster.partition_log if a == agent] == [
+            "partitioned", "unreachable", "healed", "returned"]
+    finally:
+        second.stop()
