@@ -50,7 +50,8 @@ def run(zk: ZooKeeperServer, n: int, window_s: float, baseline: bool, workdir: P
     opts = Options(reconcile_settle_s=0.5, refuse_s=1.0,
                    backoff=BackoffPolicy(early_s=1.0))
     if baseline:
-        opts = dataclasses.replace(opts, reconcile_first_retry_s=30.0, reconcile_retry_s=30.0)
+        opts = dataclasses.replace(opts, reconcile_first_retry_s=30.0, reconcile_retry_s=30.0,
+                                   reconcile_per_agent=False)
     stop = threading.Event()
     box: dict = {}
     spec = with_mesos_backend(spec, url, workdir / f"state-{baseline}.json")

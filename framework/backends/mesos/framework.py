@@ -256,12 +256,14 @@ class MesosFramework(QuietCallbacks):
             if rec is None:
                 log.warning("update for a task that is not ours: %s", task_id)
                 return
-            self.reconciler.answered(task_id, self.clock.now())   # any update answers
+            asks = self.reconciler.answered(task_id, self.clock.now())   # any update answers
             if status.get("reason") == "REASON_INVALID_OFFERS" and rec.phase is not Phase.LAUNCHING:
                 # a repeated ACCEPT of a task that did start: the task itself is fine
                 log.warning("ignored %s for %s: it started already", state.short, task_id)
-                return
-            kill = self.book.apply(rec, state, status)
+            else:
+                kill = self.book.apply(rec, state, status)
+        for call in asks:
+            self._call(*call)
         if kill:
             self._call("killTask", {"value": task_id})
 

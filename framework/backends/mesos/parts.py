@@ -20,6 +20,7 @@ class Options:
     reconcile_settle_s: float = 2.0    # quiet time after RECONCILE before launching
     reconcile_first_retry_s: float = 1.0   # ask the unanswered again after this, doubling …
     reconcile_retry_s: float = 4.0     # … up to this (reconcile.py)
+    reconcile_per_agent: bool = True   # retries ask one task per agent (reconcile.py)
     implicit_reconcile_s: float = 600.0    # a periodic implicit RECONCILE
     forget_ended_s: float = 600.0      # ended tasks stay visible (status, late updates) this long
     launch_timeout_s: float = 30.0     # no update this long after ACCEPT → reconcile the task
