@@ -300,3 +300,54 @@ def test_repeated_accept_answer_does_not_end_a_started_task(tmp_path):
     update(fw, driver, tid, "TASK_RUNNING")
     update(fw, driver, tid, "TASK_LOST", reason="REASON_INVALID_OFFERS")
     assert fw.records[tid].phase.value == "running" and fw.failures == 0
+
+
+def test_a_replaced_master_back_from_a_partition_is_the_surplus(tmp_path):
+    """The one that ran on while the other was unreachable survives (it holds the address
+    the pool used meanwhile), though the returning one is older and healthy too."""
+    fw, driver, clock = make(tmp_path)
+    settle(fw, clock)
+    old, new = "p1.master.alpha.000001", "p1.master.alpha.000002"
+    for tid in (old, new):
+        fw.statusUpdate(driver, {"task_id": {"value": tid}, "state": "TASK_RUNNING",
+                                 "healthy": True})
+        if tid == old:
+            fw.statusUpdate(driver, {"task_id": {"value": old}, "state": "TASK_UNREACHABLE",
+                                     "reason": "REASON_AGENT_REMOVED"})
+        clock.advance(100)
+    fw.tick()
+    assert driver.named("killTask") == []             # one active master: no surplus
+    fw.statusUpdate(driver, {"task_id": {"value": old}, "state": "TASK_RUNNING",
+                             "healthy": True, "reason": "REASON_AGENT_REREGISTERED"})
+    assert fw.records[old].returned and fw.records[old].confirmed
+    fw.tick()
+    assert driver.named("killTask") == [("killTask", {"value": old})]
+
+
+def test_an_unreachable_master_keeps_its_place_until_it_is_gone(tmp_path):
+    """Not a failure, not replaced while it may run (it may hold the fixed address); asked
+    for now and then; once the operator marks its agent gone it ends, counted once, and
+    is replaced at once."""
+    fw, driver, clock = make(tmp_path)
+    settle(fw, clock)
+    fw.resourceOffers(driver, [raw_offer(1)])
+    tid = launched(driver)[0]["task_id"]["value"]
+    assert ".master." in tid
+    now = clock.wall()
+    update(fw, driver, tid, "TASK_UNREACHABLE", reason="REASON_AGENT_REMOVED",
+           unreachable_time={"nanoseconds": int((now - 30) * 1e9)})
+    rec = fw.records[tid]
+    assert fw.failures == 0 and rec.healthy is None
+    assert abs(clock.now() - rec.unreachable_at - 30) < 1      # Mesos' time, not ours
+    fw.resourceOffers(driver, [raw_offer(2)])
+    assert len(launched(driver)) == 1                     # kept: no second master
+    reasons = [t for c, t in fw.status().reasons if c == "UNREACHABLE"]
+    assert reasons and "never replaced while it may run" in reasons[0]
+    clock.advance(31)
+    fw.tick()
+    assert ("reconcileTasks", [{"task_id": {"value": tid}, "agent_id": {"value": "a0"}}]) \
+        in driver.named("reconcileTasks")                 # asked for now and then
+    update(fw, driver, tid, "TASK_GONE_BY_OPERATOR", reason="REASON_AGENT_REMOVED_BY_OPERATOR")
+    assert fw.failures == 1 and rec.phase.value == "ended"
+    fw.resourceOffers(driver, [raw_offer(3)])
+    assert len(launched(driver)) == 2                     # replaced, without back-off
