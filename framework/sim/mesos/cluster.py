@@ -87,16 +87,7 @@ class SimCluster(RecoveryMixin, PartitionMixin, CallsMixin):
             for offer_id in list(agent.offers):
                 self.remove_offer(self.offers[offer_id], rescind=True)
             told = agent_id in self.unreachable_agents   # reported unreachable already
-            agent.lost = agent.unreachable = True
-            agent.partitioned = agent.recovering = False
-            agent.available = Resources()
-            self.unreachable_agents.add(agent_id)
-            self.recovering.discard(agent_id)
-            self.partitioned.discard(agent_id)
-            timer = self._ping_timers.pop(agent_id, None)
-            if timer is not None:
-                timer.cancel()
-            self.held_kills.pop(agent_id, None)
+            self.agent_dead(agent_id)
             agent.runner.lose_agent(agent.info)
             unreachable = {"unreachable_time": {"nanoseconds": int(self.wall() * 1e9)}}
             for framework_id, task_id in sorted(agent.tasks):

@@ -108,9 +108,6 @@ class PartitionMixin:
                 return
             self.gone_agents.add(agent_id)
             self.partition_log.append(("gone", agent_id))
-            timer = self._ping_timers.pop(agent_id, None)
-            if timer is not None:
-                timer.cancel()
             for offer_id in list(agent.offers):
                 self.remove_offer(self.offers[offer_id], rescind=True)
             quiet = agent_id in self.recovering     # Master::markGone: none for these
@@ -135,14 +132,23 @@ class PartitionMixin:
                                    "REASON_AGENT_REMOVED_BY_OPERATOR" if pa
                                    else "REASON_AGENT_REMOVED",
                                    f"Agent {agent.hostname} marked gone by the operator")
-            agent.lost = agent.unreachable = True
-            agent.partitioned = agent.recovering = False
-            agent.available = Resources()
-            self.unreachable_agents.add(agent_id)
-            self.recovering.discard(agent_id)
-            self.partitioned.discard(agent_id)
-            self.held_kills.pop(agent_id, None)
+            self.agent_dead(agent_id)
         agent.runner.lose_agent(agent.info)
+
+    def agent_dead(self, agent_id: str) -> None:
+        """It never comes back: nothing of it is offered, pinged, healed or sent a kill
+        (the caller tells its runner and the frameworks)."""
+        agent = self.agents[agent_id]
+        agent.lost = agent.unreachable = True
+        agent.partitioned = agent.recovering = False
+        agent.available = Resources()
+        self.unreachable_agents.add(agent_id)
+        self.recovering.discard(agent_id)
+        self.partitioned.discard(agent_id)
+        timer = self._ping_timers.pop(agent_id, None)
+        if timer is not None:
+            timer.cancel()
+        self.held_kills.pop(agent_id, None)
 
     # -- what the master does ---------------------------------------------------------
     def _ping_timeout(self, agent_id: str) -> None:
