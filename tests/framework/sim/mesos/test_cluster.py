@@ -211,6 +211,18 @@ def test_layout_shapes_agents():
         cluster.close()
 
 
+def partition_aware_with_t1(schedulers):
+    """A PARTITION_AWARE scheduler with task t1 running: (scheduler, stream, agent id)."""
+    sched = schedulers(capabilities=[{"type": "PARTITION_AWARE"}])
+    stream = sched.subscribe()
+    return sched, stream, run_task(sched, stream, "t1")["agent_id"]["value"]
+
+
+def reconcile_t1(sched, agent: str) -> None:
+    """An explicit RECONCILE of t1 on ``agent``."""
+    sched.call("RECONCILE", {"tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": agent}}]})
+
+
 @pytest.mark.parametrize("caps, state", [([], "TASK_LOST"),
                                          ([{"type": "PARTITION_AWARE"}], "TASK_UNREACHABLE")])
 def test_a_partitioned_agent_misses_pings_then_comes_back(schedulers, cluster, caps, state):
@@ -238,7 +250,7 @@ def test_a_partitioned_agent_misses_pings_then_comes_back(schedulers, cluster, c
     stream.wait(lambda e: e["type"] == "FAILURE"
                 and e["failure"]["agent_id"]["value"] == agent, after=mark)
     mark = stream.mark()
-    sched.call("RECONCILE", {"tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": agent}}]})
+    reconcile_t1(sched, agent)
     assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == state
     # a KILL never reaches it (answered as reconciliation would): it runs on
     mark = stream.mark()
@@ -257,15 +269,13 @@ def test_a_partitioned_agent_misses_pings_then_comes_back(schedulers, cluster, c
 
 def test_a_partition_that_heals_in_time_sends_the_held_updates(schedulers, cluster):
     cluster.agent_ping_timeout_s = 60.0
-    sched = schedulers(capabilities=[{"type": "PARTITION_AWARE"}])
-    stream = sched.subscribe()
-    agent = run_task(sched, stream, "t1")["agent_id"]["value"]
+    sched, stream, agent = partition_aware_with_t1(schedulers)
     cluster.partition_agent(agent)
     framework_id = sched.framework_id
     mark = stream.mark()
     assert cluster.finish_task(framework_id, "t1", TaskState.FINISHED)   # behind the cut
     # the master still answers the latest state it has: RUNNING; the end waits on the agent
-    sched.call("RECONCILE", {"tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": agent}}]})
+    reconcile_t1(sched, agent)
     assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == "TASK_RUNNING"
     assert [status_of(e)["state"] for e in stream.events[mark:] if e["type"] == "UPDATE"] \
         == ["TASK_RUNNING"]
@@ -278,9 +288,7 @@ def test_a_partition_that_heals_in_time_sends_the_held_updates(schedulers, clust
 
 def test_the_operator_marks_an_unreachable_agent_gone(schedulers, cluster):
     cluster.agent_ping_timeout_s, cluster.max_agent_ping_timeouts = 0.05, 2
-    sched = schedulers(capabilities=[{"type": "PARTITION_AWARE"}])
-    stream = sched.subscribe()
-    agent = run_task(sched, stream, "t1")["agent_id"]["value"]
+    sched, stream, agent = partition_aware_with_t1(schedulers)
     mark = stream.mark()
     cluster.partition_agent(agent)
     assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == "TASK_UNREACHABLE"
@@ -290,7 +298,7 @@ def test_the_operator_marks_an_unreachable_agent_gone(schedulers, cluster):
     assert gone["state"] == "TASK_GONE_BY_OPERATOR"
     assert gone["reason"] == "REASON_AGENT_REMOVED_BY_OPERATOR"
     mark = stream.mark()
-    sched.call("RECONCILE", {"tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": agent}}]})
+    reconcile_t1(sched, agent)
     assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == "TASK_GONE_BY_OPERATOR"
     cluster.heal_agent(agent)                      # a gone agent never comes back
     assert cluster.task_states(sched.framework_id) == {} and agent not in cluster.agent_ids()
@@ -300,13 +308,11 @@ def test_the_operator_marks_an_unreachable_agent_gone(schedulers, cluster):
 def test_a_kill_sent_behind_a_partition_reaches_the_agent_when_it_returns(schedulers, cluster):
     """Mesos keeps the KILL (``Slave::killedTasks``) and sends it on re-registration."""
     cluster.agent_ping_timeout_s = 60.0
-    sched = schedulers(capabilities=[{"type": "PARTITION_AWARE"}])
-    stream = sched.subscribe()
-    agent = run_task(sched, stream, "t1")["agent_id"]["value"]
+    sched, stream, agent = partition_aware_with_t1(schedulers)
     cluster.partition_agent(agent)
     sched.call("KILL", {"task_id": {"value": "t1"}, "agent_id": {"value": agent}})
     mark = stream.mark()
-    sched.call("RECONCILE", {"tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": agent}}]})
+    reconcile_t1(sched, agent)
     assert status_of(stream.wait(is_update("t1"), after=mark))["state"] == "TASK_RUNNING"
     mark = stream.mark()
     cluster.heal_agent(agent)
@@ -320,9 +326,7 @@ def test_a_leader_change_during_a_partition_waits_for_the_reregister_timeout(
     agent is marked unreachable once, at the re-register timeout, not at the ping one."""
     cluster.agent_ping_timeout_s, cluster.max_agent_ping_timeouts = 0.5, 2     # 1 s
     cluster.reregister_timeout_s = 2.5
-    sched = schedulers(capabilities=[{"type": "PARTITION_AWARE"}])
-    stream = sched.subscribe()
-    agent = run_task(sched, stream, "t1")["agent_id"]["value"]
+    sched, stream, agent = partition_aware_with_t1(schedulers)
     cluster.partition_agent(agent)
     second = EmulatedMaster(cluster).start()          # elected at once: a leader change
     changed = time.monotonic()
