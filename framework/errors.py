@@ -112,3 +112,46 @@ def from_http_status(status: int, message: str, url: str = "", location: str = "
     if status >= 500:
         return Unavailable(status, message, url)
     return _STATUS_ERRORS.get(status, ApiError)(status, message, url)
+
+
+class MarathonError(BackendError):
+    """Marathon answered with an error status (``status``; 0 when no answer at all)."""
+
+    def __init__(self, status: int, message: str, body: object = None):
+        self.status, self.message, self.body = status, message, body
+        super().__init__(message)
+
+
+class MarathonLocked(MarathonError):
+    """409: the app or group is locked by running deployments (``deployments``: their ids);
+    wait for them, or override with ``force`` (which cancels them)."""
+
+    def __init__(self, status: int, message: str, body: object = None,
+                 deployments: list[str] | None = None):
+        self.deployments = list(deployments or [])
+        super().__init__(status, message, body)
+
+
+class MarathonInvalid(MarathonError):
+    """422 (or 400): Marathon refused what was sent; ``details`` lists (path, [errors])
+    field by field, as Marathon's validators named them."""
+
+    def __init__(self, status: int, message: str, body: object = None,
+                 details: list[tuple[str, list[str]]] | None = None, what: str = ""):
+        self.details = list(details or [])
+        self.what = what
+        fields = "; ".join(f"{path}: {', '.join(errors)}" for path, errors in self.details)
+        text = f"Marathon refused {what or 'the request'}: {fields or message}"
+        super().__init__(status, message, body)
+        self.args = (text,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MarathonNotFound(MarathonError):
+    """404: no such app, group, task or deployment."""
+
+
+class MarathonUnavailable(MarathonError):
+    """No answer (connection refused, timeout) or a 5xx from the Marathon at the URL named."""

@@ -161,6 +161,9 @@ class MarathonBackendSpec:
     url: str
     group: str = "/htcondor"
     credentials_file: Path | None = None
+    #: where the roles' credentials sit in Marathon's secret store (``<prefix>/<role>``);
+    #: the rendered apps only reference them. Default ``htcondor/<pool name>``
+    secrets_prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,11 @@ def _state_location(m: dict, q: tuple, c: Checker, base_dir: Path) -> str:
     return str(base_dir / f".htcmesos-{name}.state.json")
 
 
-def backend_spec(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
+#: a secret store path: segments of letters, digits, '_', '.', '-' joined by '/'
+SECRETS_PREFIX = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*"
+
+
+def backend_spec(value: Any, c: Checker, base_dir: Path, pool_name: str = "") -> BackendSpec:
     p = ("backend",)
     d = c.mapping(value, p, ["type", "mesos", "marathon", "sim"], required=["type"])
     kind = c.choice(d, "type", p, ["mesos", "marathon", "sim"])
@@ -74,14 +78,20 @@ def backend_spec(value: Any, c: Checker, base_dir: Path) -> BackendSpec:
             replace_unreachable_submitter_s=_after_or_never(c, ru, "submitter", rq, None))
     if "marathon" in d:
         q = p + ("marathon",)
-        m = c.mapping(d["marathon"], q, ["url", "group", "credentials_file"], required=["url"])
+        m = c.mapping(d["marathon"], q, ["url", "group", "credentials_file", "secrets_prefix"],
+                      required=["url"])
         cred = m.get("credentials_file")
         marathon = MarathonBackendSpec(
             url=c.string(m, "url", q, pattern=r"https?://\S+", describe="http(s)://host:8080"),
             group=c.string(m, "group", q, "/htcondor", pattern=r"(/[a-z0-9][a-z0-9.-]*)+",
                            describe="a Marathon group path like /htcondor"),
             credentials_file=_file(c.string(m, "credentials_file", q), base_dir)
-            if cred is not None else None)
+            if cred is not None else None,
+            secrets_prefix=c.string(m, "secrets_prefix", q, f"htcondor/{pool_name or 'pool'}",
+                                    pattern=SECRETS_PREFIX,
+                                    describe="a secret store path like htcondor/p1 (segments "
+                                             "of letters, digits, '_', '.', '-' joined by "
+                                             "'/', no leading or trailing '/')"))
     q = p + ("sim",)
     s = c.mapping(d.get("sim"), q, ["seed", "agents_per_site"])
     sim = SimBackendSpec(seed=c.integer(s, "seed", q, 1),

@@ -44,7 +44,8 @@ def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> Clu
     sites = _sites(top["sites"], c) if "sites" in top else []
     roles = _roles(top["roles"], c) if "roles" in top else {}
     autoscaling = _autoscaling(top.get("autoscaling"), c, sites, base_dir)
-    backend = backend_spec(top["backend"], c, base_dir) if "backend" in top else None
+    backend = backend_spec(top["backend"], c, base_dir, pool.name if pool else "") \
+        if "backend" in top else None
     if Role.MASTER in roles and sites:
         _check_master_address(roles[Role.MASTER].address, sites, c)
     api = _api(top.get("api"), c, base_dir)

@@ -11,23 +11,17 @@ Docker containerizer passes it to ``docker run --ip``; src/docker/docker.cpp).
 from __future__ import annotations
 
 import abc
-import base64
 import re
 import secrets as _random
 from typing import Any
 
-from ...condor.config import (ENV_MASTER_ADDRESS, ENV_TASK_ID, collector_file_descriptors,
-                             render_config)
+from ...condor.config import ENV_TASK_ID
 from ...mesos.protocol import Resources
 from ...model import Role
 from ...spec import ClusterSpec
-
-ENV_ROLE, ENV_SITE, ENV_CONFIG = "HTCMESOS_ROLE", "HTCMESOS_SITE", "HTCMESOS_CONDOR_CONFIG_B64"
-ENV_UPDATE_INTERVAL = "HTCMESOS_UPDATE_INTERVAL"
-ENV_HEALTH_TIMEOUT = "HTCMESOS_HEALTH_TIMEOUT"
-#: the container's check answers within this share of Mesos' health-check timeout
-HEALTH_TIMEOUT_SHARE = 0.6
-LABEL_POOL, LABEL_ROLE, LABEL_SITE = "htcmesos.pool", "htcmesos.role", "htcmesos.site"
+from ..roleparts import (ENV_CONFIG, ENV_HEALTH_TIMEOUT, ENV_ROLE, ENV_SITE,  # noqa: F401
+                         ENV_UPDATE_INTERVAL, HEALTH_TIMEOUT_SHARE, LABEL_POOL, LABEL_ROLE,
+                         LABEL_SITE, role_docker_parameters, role_environment, role_labels)
 
 _TASK_ID = re.compile(r"(?P<pool>[a-z][a-z0-9-]*)\.(?P<role>master|submitter|executor)\."
                       r"(?P<site>[a-z][a-z0-9-]*)\.(?:c(?P<cpus>[0-9]{1,4})m(?P<mem>[0-9]{1,8})\.)?"
@@ -131,23 +125,9 @@ class TaskInfoFactory:
         spec = self.spec
         r = spec.roles[role]
         site_spec = spec.site(site)
-        config = render_config(spec, role, site, size=size)
-        env = {ENV_ROLE: role.value, ENV_SITE: site,
-               ENV_CONFIG: base64.b64encode(config.encode()).decode("ascii"),
-               ENV_MASTER_ADDRESS: spec.master_address,
-               # the health check's grace after a collector restart (3 updates)
-               ENV_UPDATE_INTERVAL: str(int(spec.pool.update_interval_s)),
-               # a collector that hangs (frozen, overloaded) must give a timely "unreachable"
-               # answer, which the container tolerates; a check that outlasts Mesos' own
-               # timeout counts as a failure no tolerance sees, and kills executors with
-               # their running jobs
-               ENV_HEALTH_TIMEOUT: f"{max(0.5, r.health_check.timeout_s * HEALTH_TIMEOUT_SHARE):g}"}
-        labels = {LABEL_POOL: spec.pool.name, LABEL_ROLE: role.value, LABEL_SITE: site}
-        params = [{"key": k, "value": v} for k, v in r.docker_parameters]
-        if role is Role.MASTER:
-            fds = collector_file_descriptors(spec)
-            params.append({"key": "ulimit", "value": f"nofile={fds}:{fds}"})
-            params.append({"key": "ip", "value": spec.master_address})
+        env = role_environment(spec, role, site, size)
+        labels = role_labels(spec, role, site)
+        params = role_docker_parameters(spec, role)
         volumes = [{"container_path": v.container_path, "host_path": v.host_path,
                      "mode": v.mode} for v in r.volumes]
         hc = r.health_check
