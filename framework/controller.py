@@ -71,8 +71,14 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
         driver.start()
         cleanup.callback(driver.stop, failover=True)
         if spec.autoscaling.enabled if elastic is None else elastic:
+            from .backends.mesos.elastic import MesosBackend
             from .elastic_run import ElasticThread
-            thread = ElasticThread(spec, fw, key, clock, stop, on_decision, monitor)
+            from .model import Role
+
+            def master_ran() -> bool:
+                return any(r.role is Role.MASTER and r.confirmed for r in fw.snapshot_records())
+            thread = ElasticThread(spec, MesosBackend(fw), master_ran, key, clock, stop,
+                                   on_decision, monitor)
             thread.start()
             cleanup.callback(thread.join, 30)
         status = fw.status()

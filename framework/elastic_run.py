@@ -1,9 +1,10 @@
-"""The elastic loop of framework mode, in a thread of its own next to the driver's.
+"""The elastic loop of framework and Marathon mode, in a thread of its own.
 
 Every ``autoscaling.tick`` seconds, once the central manager is healthy: a snapshot of the
 real pool (:class:`~framework.monitor.condor.CondorMonitor`, queries in the bindings
-worker, never in this process), a plan, and the actuator on the framework
-(:class:`~framework.backends.mesos.elastic.MesosBackend`) and on HTCondor
+worker, never in this process), a plan, and the actuator on the backend (the framework's
+:class:`~framework.backends.mesos.elastic.MesosBackend`, Marathon's
+:class:`~framework.backends.marathon.backend.MarathonBackend`) and on HTCondor
 (:class:`~framework.actuator.condor.CondorControl`). The framework's own token (drains)
 sits in a private temporary folder for the worker; the folder goes when the loop stops.
 """
@@ -20,15 +21,13 @@ from typing import Callable
 from .actuator.condor import CondorControl
 from .api.server import ApiServer, read_token
 from .actuator.hooks import CluesHooks, HookRunner
-from .backends.mesos.elastic import MesosBackend
-from .backends.mesos.framework import MesosFramework
+from .actuator import Backend
 from .clock import Clock
 from .condor.config import collector_address
 from .condor.tokens import mint_admin_token
 from .condor.workerclient import CondorWorker
 from .elastic import ElasticLoop
 from .errors import HtcmesosError
-from .model import Role
 from .monitor import PoolMonitor
 from .monitor.condor import CondorMonitor
 from .planner import Decision
@@ -47,14 +46,15 @@ def query_deadline(tick_s: float) -> float:
 class ElasticThread(threading.Thread):
     """Runs the elastic loop until ``stop`` is set (see the module docstring)."""
 
-    def __init__(self, spec: ClusterSpec, fw: MesosFramework, key: bytes, clock: Clock,
-                 stop: threading.Event,
+    def __init__(self, spec: ClusterSpec, backend: Backend, started: Callable[[], bool],
+                 key: bytes, clock: Clock, stop: threading.Event,
                  on_decision: Callable[[Decision], None] | None = None,
                  monitor: PoolMonitor | None = None) -> None:
-        """``monitor``: the pool's monitor (default: the real pool's
+        """``started``: whether the central manager has run (nothing to ask before);
+        ``monitor``: the pool's monitor (default: the real pool's
         :class:`~framework.monitor.condor.CondorMonitor`; tests script one)."""
         super().__init__(name="htcmesos-elastic", daemon=True)
-        self.spec, self.fw, self.clock, self.stop_event = spec, fw, clock, stop
+        self.spec, self.started, self.clock, self.stop_event = spec, started, clock, stop
         self.on_decision = on_decision
         self.tokens = Path(tempfile.mkdtemp(prefix="htcmesos-tokens-"))
         os.chmod(self.tokens, 0o700)
@@ -71,7 +71,7 @@ class ElasticThread(threading.Thread):
             if policy.hooks_folder else None
         if monitor is None:
             monitor = CondorMonitor(self.worker, collector_address(spec.master_address))
-        self.loop = ElasticLoop(spec, monitor, MesosBackend(fw), CondorControl(self.worker),
+        self.loop = ElasticLoop(spec, monitor, backend, CondorControl(self.worker),
                                 CluesHooks(self.hooks) if self.hooks else None)
         self.last: Decision | None = None
         self.api: ApiServer | None = None
@@ -85,8 +85,7 @@ class ElasticThread(threading.Thread):
                 # nothing to ask before the collector first runs; from then on the loop
                 # ticks whatever the master's state: an unhealthy or replaced master is
                 # a stale snapshot, which scales nothing in and says why
-                started = started or any(r.role is Role.MASTER and r.confirmed
-                                         for r in self.fw.snapshot_records())
+                started = started or self.started()
                 if not started:
                     continue
                 try:

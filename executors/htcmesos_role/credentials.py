@@ -16,6 +16,9 @@ logged, never contents.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +55,11 @@ def _source_files(src: Path) -> List[Path]:
 
 def _copy_private(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` atomically with mode 0600, contents never leave memory."""
-    data = src.read_bytes()
+    _write_private(dst, src.read_bytes())
+
+
+def _write_private(dst: Path, data: bytes) -> None:
+    """Write ``data`` to ``dst`` atomically with mode 0600."""
     tmp = dst.with_name("." + dst.name + ".htcmesos-tmp")
     if tmp.exists() or tmp.is_symlink():
         tmp.unlink()
@@ -108,13 +115,53 @@ def _non_empty(directory: Path) -> List[str]:
     return [p.name for p in _source_files(directory) if p.stat().st_size > 0]
 
 
-def install_secrets(paths: Paths, role: str, log: Log, sandbox: str = "") -> InstalledSecrets:
+#: Environment variable holding a credential bundle (Marathon mode: a secret reference
+#: Marathon resolves into the task's environment; environment secrets are what the Mesos
+#: Docker containerizer supports, file secrets need the Mesos containerizer).
+BUNDLE_ENV = "HTCMESOS_CREDENTIALS"
+_BUNDLE_DIRS = ("passwords", "tokens")
+
+
+def install_bundle(paths: Paths, text: str, log: Log) -> None:
+    """Install a bundle ``{"passwords/NAME": base64, "tokens/NAME": base64}`` (the file
+    names the Mesos fetcher delivers in framework mode) into the private directories.
+    Raises :class:`RoleSetupError` naming the entry that is wrong, never its value."""
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        raise RoleSetupError("%s is not a JSON object of credential files (is the secret "
+                             "store's value the one `htcmesos marathon secrets` wrote?)"
+                             % BUNDLE_ENV) from None
+    if not isinstance(entries, dict) or not entries:
+        raise RoleSetupError("%s must be a non-empty JSON object of credential files" % BUNDLE_ENV)
+    for name, value in sorted(entries.items()):
+        kind, _, base = str(name).partition("/")
+        if kind not in _BUNDLE_DIRS or not base or "/" in base or base.startswith("."):
+            raise RoleSetupError("%s entry %r is not passwords/NAME or tokens/NAME" % (BUNDLE_ENV, name))
+        try:
+            data = base64.b64decode(str(value), validate=True)
+        except (ValueError, binascii.Error):
+            raise RoleSetupError("%s entry %r is not base64" % (BUNDLE_ENV, name)) from None
+        dst = paths.passwords_dst if kind == "passwords" else paths.tokens_dst
+        _prepare_dir(dst)
+        try:
+            _write_private(dst / base, data)
+        except OSError as exc:
+            raise RoleSetupError("cannot install %s into %s: %s" % (name, dst, exc.strerror)) from None
+        log("installed %s from %s into %s (mode 0600)" % (name, BUNDLE_ENV, dst))
+
+
+def install_secrets(paths: Paths, role: str, log: Log, sandbox: str = "",
+                    bundle: str = "") -> InstalledSecrets:
     """Copy signing keys and tokens into place; require at least one of them.
 
-    ``sandbox`` is ``$MESOS_SANDBOX`` (empty: nothing was fetched). Files already present
+    ``sandbox`` is ``$MESOS_SANDBOX`` (empty: nothing was fetched); ``bundle`` the value of
+    :data:`BUNDLE_ENV` (empty: none). Files already present
     in the destination directories (e.g. mounted there directly) count too. Raises
     :class:`RoleSetupError` when no key and no token is available.
     """
+    if bundle:
+        install_bundle(paths, bundle, log)
     if sandbox:
         fetched = paths.fetched_dir(sandbox)
         _copy_dir(fetched / "passwords", paths.passwords_dst, "fetched signing key", log, True)
@@ -129,8 +176,9 @@ def install_secrets(paths: Paths, role: str, log: Log, sandbox: str = "") -> Ins
     if not found.keys and not found.tokens:
         raise RoleSetupError(
             "no HTCondor credentials for the %s role: none fetched into the sandbox, no "
+            "%s, no "
             "signing key / pool password in %s and no token in %s (mount at least one "
-            "non-empty file there)" % (role, paths.passwords_src, paths.tokens_src)
+            "non-empty file there)" % (role, BUNDLE_ENV, paths.passwords_src, paths.tokens_src)
         )
     if role == "master" and not found.keys:
         log(

@@ -25,11 +25,13 @@ from typing import Dict, List, Mapping, Optional
 
 from . import ROLES
 from .config import write_config
-from .credentials import install_secrets
+from .credentials import BUNDLE_ENV, install_secrets
 from .errors import EXIT_NOT_FOUND, EXIT_USAGE, RoleSetupError
 from .paths import Paths, paths_from_env
 
 DEFAULT_EXEC = ["condor_master", "-f"]
+#: The task id the startd advertises (framework mode sets it; else ``MESOS_TASK_ID``).
+TASK_ID_ENV = "HTCMESOS_TASK_ID"
 DEFAULT_HEALTH_PORT = 5000
 HEALTH_READY_TIMEOUT_S = 5.0
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -139,7 +141,13 @@ def run(args: List[str], env: Dict[str, str]) -> None:
     role = resolve_role(args, env)
     paths = paths_from_env(env)
     log("role %s, root %s" % (role, paths.root))
-    install_secrets(paths, role, log, env.get("MESOS_SANDBOX", ""))
+    # a credential bundle (Marathon mode) never reaches the daemons' environment
+    bundle = env.pop(BUNDLE_ENV, "")
+    os.environ.pop(BUNDLE_ENV, None)
+    install_secrets(paths, role, log, env.get("MESOS_SANDBOX", ""), bundle)
+    if not env.get(TASK_ID_ENV) and env.get("MESOS_TASK_ID"):
+        # Marathon names its tasks; Mesos hands the id to every task's environment
+        env[TASK_ID_ENV] = os.environ[TASK_ID_ENV] = env["MESOS_TASK_ID"]
     write_config(env, paths, log)
     health_pid = start_health_server(role, env, paths)
     argv = exec_argv(env)

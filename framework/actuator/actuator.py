@@ -39,6 +39,19 @@ class Backend(abc.ABC):
     def kill(self, task_id: str) -> bool:
         """End one executor task; False if it is unknown or over."""
 
+    def kill_many(self, task_ids: list[str]) -> tuple[list[str], list[str]]:
+        """End these executor tasks (one tick's drained ones): the ids ended, and what
+        failed. One call per task by default; a backend with a batch call (Marathon's
+        ``tasks/delete?scale=true``) ends them all at once."""
+        killed, errors = [], []
+        for task_id in task_ids:
+            try:
+                if self.kill(task_id) is not False:
+                    killed.append(task_id)
+            except Exception as exc:  # noqa: BLE001 - the others are still ended
+                errors.append(f"kill {task_id}: {exc}")
+        return killed, errors
+
     def held_sites(self) -> dict[str, str]:
         """Sites that take no launch now (a black hole, a back-off) → why; none by default."""
         return {}
@@ -101,12 +114,16 @@ class Actuator:
                 cancelled.append(drain.task_id)
             except Exception as exc:  # noqa: BLE001 - logged and survived
                 errors.append(f"cancel drain of {drain.startd}: {exc}")
-        killed = []
-        for task_id in decision.kill:
-            if self.before_kill is not None:
-                self._call(errors, f"before kill {task_id}", self.before_kill, task_id)
-            if self._call(errors, f"kill {task_id}", self.backend.kill, task_id):
-                killed.append(task_id)
+        killed: list[str] = []
+        if decision.kill:
+            for task_id in decision.kill:
+                if self.before_kill is not None:
+                    self._call(errors, f"before kill {task_id}", self.before_kill, task_id)
+            try:
+                killed, failed = self.backend.kill_many(list(decision.kill))
+                errors.extend(failed)
+            except Exception as exc:  # noqa: BLE001 - logged and survived
+                errors.append(f"kill {', '.join(decision.kill)}: {exc}")
         drained = []
         refused = []
         for startd in decision.drain:

@@ -168,3 +168,46 @@ def test_missing_condor_master_stops_health_server(role_root, run_entrypoint, b6
         time.sleep(0.05)
     assert not process_alive(result.health_pid)
     assert_no_secrets(result, secret_values)
+
+
+def _bundle(files: "dict[str, bytes]") -> str:
+    import base64
+    return json.dumps({name: base64.b64encode(data).decode("ascii") for name, data in files.items()})
+
+
+def test_marathon_bundle_installs_credentials_and_never_reaches_the_daemons(
+        role_root, run_entrypoint, b64_config, secret_values):
+    # Marathon mode: the credentials arrive as one environment secret, the task id as
+    # Mesos' MESOS_TASK_ID (Marathon names the tasks)
+    pool, token = secret_values[0].encode(), secret_values[1].encode()
+    result = run_entrypoint(["executor"], env={
+        "HTCMESOS_CONDOR_CONFIG_B64": b64_config(CONFIG),
+        "HTCMESOS_CREDENTIALS": _bundle({"passwords/HTCMESOS_EXECUTORS": pool,
+                                         "tokens/executor": token}),
+        "MESOS_TASK_ID": "htcondor_p1_executor-dc.instance-1234._app.1"})
+    assert result.returncode == 0, result.output
+    passwords = role_root.path("/etc/condor/passwords.d")
+    tokens = role_root.path("/etc/condor/tokens.d")
+    assert (passwords / "HTCMESOS_EXECUTORS").read_bytes() == pool
+    assert (tokens / "executor").read_bytes() == token
+    assert mode(passwords / "HTCMESOS_EXECUTORS") == 0o600 and mode(tokens) == 0o700
+    env = result.record["env"]
+    assert "HTCMESOS_CREDENTIALS" not in env
+    assert env["HTCMESOS_TASK_ID"] == "htcondor_p1_executor-dc.instance-1234._app.1"
+    assert_no_secrets(result, secret_values)
+
+
+@pytest.mark.parametrize("bundle, named", [
+    ("not json", "not a JSON object"),
+    ("{}", "non-empty JSON object"),
+    ('{"keys/POOL": "eA=="}', "'keys/POOL' is not passwords/NAME"),
+    ('{"passwords/../POOL": "eA=="}', "is not passwords/NAME"),
+    ('{"tokens/executor": "not base64!"}', "'tokens/executor' is not base64"),
+])
+def test_a_bad_marathon_bundle_is_named_not_shown(role_root, run_entrypoint, b64_config,
+                                                 bundle, named):
+    result = run_entrypoint(["submitter"], env={"HTCMESOS_CONDOR_CONFIG_B64": b64_config(CONFIG),
+                                               "HTCMESOS_CREDENTIALS": bundle})
+    assert result.returncode == 1
+    assert "HTCMESOS_CREDENTIALS" in result.stderr and named in result.stderr
+    assert result.record is None
