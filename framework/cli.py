@@ -323,6 +323,12 @@ def clues_jobs(spec_path: str, url: str | None, token_file: str | None) -> None:
     click.echo(json.dumps(_api(spec_path, url, token_file)[1].get("/v1/clues/jobs")))
 
 
+# -- Marathon mode: htcmesos marathon render|apply|status|scale|delete|secrets ----------
+from .cli_marathon import marathon as _marathon  # noqa: E402 - its own module (size)
+
+cli.add_command(_marathon)
+
+
 def format_status_line(status) -> str:
     """One line: connection, tasks per role/site/phase, first waiting reason."""
     parts = [f"{role}@{site}:{phase}={n}" for (role, site, phase), n in

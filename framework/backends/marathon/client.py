@@ -263,8 +263,10 @@ class MarathonClient:
         the caller waiting after ``stop``."""
         stop = stop or threading.Event()
         params = [("event_type", t) for t in types]
+        session = requests.Session()      # its own: the stream is read in another thread
+        session.auth = self.session.auth
         try:
-            resp = self.session.get(f"{self.url}/v2/events", params=params, stream=True,
+            resp = session.get(f"{self.url}/v2/events", params=params, stream=True,
                                     headers={"Accept": "text/event-stream"},
                                     timeout=(self.timeout_s, None))
         except requests.RequestException as exc:

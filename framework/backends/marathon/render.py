@@ -1,0 +1,110 @@
+"""The pool as one Marathon group: ``render_group(spec)`` (docs/marathon.md, "The group").
+
+The apps carry what framework mode sends each task (:mod:`framework.backends.roleparts`:
+environment, labels, docker parameters) in Marathon 1.5+'s form only: ``networks`` and
+``container.portMappings``, never ``ipAddress`` / ``docker.network`` / ``ports`` (mixed
+with ``networks`` they are a 422; alone Marathon converts them silently). Keys and tokens
+are referenced from the operator's secret store (``secrets`` + an ``env`` entry
+``{"secret": …}``), never rendered as values. Ids are absolute, so the rendered group,
+Marathon's answer to ``GET /v2/groups`` and the diff of :mod:`.apply` name apps alike.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ...model import Role
+from ...spec import ClusterSpec, SiteSpec
+from ..roleparts import role_docker_parameters, role_environment, role_labels
+from .secrets import BUNDLE_ENV, SECRET_NAME, secret_source
+
+DEFAULT_GROUP = "/htcondor"
+#: one at a time: a second master cannot hold the fixed address, nor a second submitter
+#: the queue, so the old task goes before the new one starts
+SINGLETON_UPGRADE = {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
+#: never below healthy capacity: a new executor is healthy before an old one is killed
+EXECUTOR_UPGRADE = {"minimumHealthCapacity": 1, "maximumOverCapacity": 0.2}
+BACKOFF = {"backoffSeconds": 1, "backoffFactor": 1.15, "maxLaunchDelaySeconds": 300}
+HEALTH_PORT_NAME = "health"
+
+
+def group_id(spec: ClusterSpec) -> str:
+    """``<backend.marathon.group>/<pool>``, e.g. ``/htcondor/twosites``."""
+    m = spec.backend.marathon
+    base = (m.group if m is not None else DEFAULT_GROUP).rstrip("/")
+    return f"{base}/{spec.pool.name}"
+
+
+def app_id(spec: ClusterSpec, role: Role, site: str | None = None) -> str:
+    """Absolute id of a role's app: ``…/master``, ``…/submitter``, ``…/executor-<site>``."""
+    if role is Role.EXECUTOR:
+        if not site:
+            raise ValueError("an executor app is per site: give the site")
+        return f"{group_id(spec)}/executor-{site}"
+    return f"{group_id(spec)}/{role.value}"
+
+
+def constraints(site: SiteSpec) -> list[list[str]]:
+    """Pin to the site's agents: by attribute, or by Marathon 1.5+'s fault-domain fields."""
+    if site.agents.attribute is not None:
+        name, value = site.agents.attribute
+        return [[name, "CLUSTER", value]]
+    pins = [["@region", "CLUSTER", str(site.agents.region)]]
+    if site.agents.zone:
+        pins.append(["@zone", "CLUSTER", site.agents.zone])
+    return pins
+
+
+def _num(value: float) -> int | float:
+    """Whole numbers as ints (JSON ``2048``, not ``2048.0``): what an operator writes."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def render_app(spec: ClusterSpec, role: Role, site: SiteSpec) -> dict[str, Any]:
+    """One role's app at ``site`` (the master's site for master and submitter)."""
+    r = spec.roles[role]
+    hc = r.health_check
+    env: dict[str, Any] = dict(role_environment(spec, role, site.name))
+    env[BUNDLE_ENV] = {"secret": SECRET_NAME}
+    app: dict[str, Any] = {
+        "id": app_id(spec, role, site.name),
+        "instances": site.executors_min if role is Role.EXECUTOR else 1,
+        "cpus": _num(r.cpus), "mem": _num(r.mem_mb), "disk": _num(r.disk_mb),
+        "args": [role.value],          # keep the image's entrypoint, as framework mode does
+        "container": {
+            "type": "DOCKER",
+            "docker": {"image": r.image, "forcePullImage": False, "privileged": False,
+                       "parameters": role_docker_parameters(spec, role)},
+            "portMappings": [{"containerPort": hc.port, "name": HEALTH_PORT_NAME,
+                              "protocol": "tcp"}],
+            "volumes": [{"containerPath": v.container_path, "hostPath": v.host_path,
+                         "mode": v.mode} for v in r.volumes],
+        },
+        "networks": [{"mode": "container", "name": site.calico_network}],
+        "env": env,
+        "secrets": {SECRET_NAME: {"source": secret_source(spec, role)}},
+        "labels": role_labels(spec, role, site.name),
+        "constraints": constraints(site),
+        "healthChecks": [{
+            "protocol": "MESOS_HTTP", "path": hc.path, "portIndex": 0,
+            "gracePeriodSeconds": _num(hc.grace_period_s),
+            "intervalSeconds": _num(hc.interval_s), "timeoutSeconds": _num(hc.timeout_s),
+            "maxConsecutiveFailures": hc.consecutive_failures}],
+        "upgradeStrategy": dict(EXECUTOR_UPGRADE if role is Role.EXECUTOR
+                                else SINGLETON_UPGRADE),
+        **BACKOFF,
+        "taskKillGracePeriodSeconds": _num(r.kill_grace_period_s),
+    }
+    if role is not Role.MASTER:        # the collector first: everyone else registers there
+        app["dependencies"] = [app_id(spec, Role.MASTER)]
+    if role is not Role.EXECUTOR:
+        # a replacement cannot take an address (or a queue) still held behind a partition
+        app["unreachableStrategy"] = "disabled"
+    return app
+
+
+def render_group(spec: ClusterSpec) -> dict[str, Any]:
+    """The pool's group: master, submitter, and one executor app per site."""
+    home = spec.master_site
+    apps = [render_app(spec, Role.MASTER, home), render_app(spec, Role.SUBMITTER, home)]
+    apps += [render_app(spec, Role.EXECUTOR, site) for site in spec.sites]
+    return {"id": group_id(spec), "apps": apps}
