@@ -34,6 +34,7 @@ from .plan import ApplyPlan, AppChange, plan_apply  # noqa: F401 - the module's 
 
 Echo = Callable[[str], None]
 _APP_PATH = re.compile(r"^/apps\((\d+)\)")
+_EVENTS = ("event_stream_attached", "deployment_success", "deployment_failed")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class DeploymentEvents:
 
     def _follow(self, client: MarathonClient) -> None:
         try:
-            for kind, data in client.events(stop=self._stop):
+            for kind, data in client.events(_EVENTS, stop=self._stop):
                 self._attached.set()
                 if kind in ("deployment_success", "deployment_failed") and isinstance(data, dict):
                     plan = data.get("plan") or {}
