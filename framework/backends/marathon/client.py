@@ -13,6 +13,7 @@ fields are stripped from anything sent (:func:`writable_app`).
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,7 +280,7 @@ class MarathonClient:
         def watch() -> None:
             while not done.is_set():
                 if stop.wait(0.1):
-                    resp.close()
+                    _abort(resp)
                     return
 
         threading.Thread(target=watch, name="marathon-events-stop", daemon=True).start()
@@ -296,6 +297,22 @@ class MarathonClient:
         finally:
             done.set()
             resp.close()
+
+
+def _abort(resp: requests.Response) -> None:
+    """End a streamed response now: closing alone does not wake a thread blocked reading
+    its socket, shutting the socket down does."""
+    conn = getattr(resp.raw, "_connection", None) or getattr(resp.raw, "connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is None:           # a closing connection lets go of it; the reader still has it
+        reader = getattr(getattr(resp.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    resp.close()
 
 
 def client_for(spec: Any, url: str | None = None, timeout_s: float = 10.0) -> MarathonClient:
