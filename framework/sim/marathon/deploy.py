@@ -60,20 +60,23 @@ def capacities(spec: dict[str, Any]) -> tuple[int, int]:
 
 def plan_app(spec: dict[str, Any], config_version: str, tasks: Iterable[TaskView]) -> AppPlan:
     """Kills and launches for an app whose current config is ``config_version``."""
+    tasks = list(tasks)
     live = [t for t in tasks if not t.killing]
     old = [t for t in live if t.config_version != config_version]
     new = [t for t in live if t.config_version == config_version]
     n = spec["instances"]
     plan = AppPlan()
-    if old:
+    old_alive = sum(1 for t in tasks if t.config_version != config_version)
+    if old_alive:
         min_healthy, max_capacity = capacities(spec)
         new_healthy = sum(1 for t in new if is_healthy(spec, t))
         keep = max(0, min_healthy - new_healthy)
         # unhealthy and not yet running ones go first, then the youngest
         victims = sorted(old, key=lambda t: (is_healthy(spec, t), -t.staged_at))
         plan.kill = [t.id for t in victims[:max(0, len(old) - keep)]]
-        remaining_old = len(old) - len(plan.kill)
-        plan.launch = max(0, min(n - len(new), max_capacity - remaining_old - len(new)))
+        # old tasks being killed still hold their capacity (and a fixed address) until
+        # Mesos reports them gone: TaskReplaceActor counts them until they are terminal
+        plan.launch = max(0, min(n - len(new), max_capacity - old_alive - len(new)))
     else:
         plan.launch = max(0, n - len(new))
     if len(new) > n:

@@ -168,6 +168,27 @@ class MarathonHandler(BaseHTTPRequestHandler):
             else:
                 self._reply(200, {"tasks": killed})
             return True
+        if rest.endswith("/restart"):
+            if not self._only(method, ("POST",)):
+                self._deployment_result(store.restart_app(rest[:-8], force))
+            return True
+        if "/versions" in rest and (rest.endswith("/versions") or "/versions/" in rest):
+            app_id, _, version = rest.partition("/versions")
+            version = version.lstrip("/")
+            if self._only(method, ("GET",)):
+                return True
+            versions = store.app_versions(app_id)
+            if versions is None:
+                raise AppInvalid(404, {"message": f"App '{dep_app(app_id)}' does not exist"})
+            if not version:
+                self._reply(200, {"versions": versions})
+                return True
+            spec = store.app_version(app_id, version)
+            if spec is None:
+                raise AppInvalid(404, {"message": f"App '{dep_app(app_id)}' does not exist in "
+                                                  f"version {version}"})
+            self._reply(200, spec)
+            return True
         app_id = rest
         if method == "GET":
             embed = any(e in ("app.tasks", "apps.tasks") for e in query.get("embed", []))

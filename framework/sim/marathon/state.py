@@ -59,6 +59,7 @@ class Task:
     killing: bool = False
     kill_sent_at: float | None = None  # clock seconds
     message: str = ""
+    unreachable_since: float | None = None   # clock seconds
     consecutive_failures: int = 0
     first_success: str | None = None
     last_success: str | None = None
@@ -132,6 +133,18 @@ class Store:
     def app_tasks(self, app_id: str) -> list[Task]:
         return [t for t in self.tasks.values() if t.app_id == app_id]
 
+    def _active_tasks(self, app: App) -> list[Task]:
+        """The app's tasks that count: an unreachable one stops counting after
+        ``unreachableStrategy.inactiveAfterSeconds`` (never when ``disabled``), and a
+        replacement is launched (``core/instance/UnreachableStrategy.scala``)."""
+        strategy = app.spec["unreachableStrategy"]
+        tasks = self.app_tasks(app.spec["id"])
+        if strategy == "disabled":
+            return tasks
+        now = self.clock.now()
+        return [t for t in tasks if t.unreachable_since is None
+                or now - t.unreachable_since < strategy["inactiveAfterSeconds"]]
+
     def _holding(self, app_ids: Iterable[str]) -> list[Deployment]:
         ids = set(app_ids)
         return [d for d in self.deployments.values() if ids & set(d.affected)]
@@ -162,8 +175,9 @@ class Store:
     # -- deployments -----------------------------------------------------------------------
 
     def deploy(self, changes: dict[str, dict[str, Any] | None], force: bool,
-               actions: dict[str, str] | None = None) -> Deployment:
-        """Apply ``changes`` (app id → normalized spec, None: delete) as one deployment."""
+               restart: Iterable[str] = ()) -> Deployment:
+        """Apply ``changes`` (app id → normalized spec, None: delete) as one deployment;
+        apps in ``restart`` get new tasks even when their config is unchanged."""
         self._check_locks(changes, force)
         version = self.new_version()
         acts: dict[str, str] = {}
@@ -176,9 +190,7 @@ class Store:
                     self.stopping[app_id] = self.apps.pop(app_id)
                     acts[app_id] = "StopApplication"
                 continue
-            acts[app_id] = self._set_app(app_id, spec, current, version)
-        if actions:
-            acts.update({a: act for a, act in actions.items() if a in acts})
+            acts[app_id] = self._set_app(app_id, spec, current, version, app_id in set(restart))
         deps = {a: (self.apps[a].spec if a in self.apps else original[a] or {}).get("dependencies", [])
                 for a in acts}
         dep = Deployment(str(self._uuid()), version, deploy.order_steps(acts, deps), original)
@@ -186,12 +198,13 @@ class Store:
         for app_id in acts:
             app = self.apps.get(app_id) or self.stopping.get(app_id)
             if app is not None:
-                self.min_healthy[app_id] = deploy.healthy_count(app.spec, self.app_tasks(app_id))
+                self.min_healthy[app_id] = deploy.healthy_count(app.spec, self._active_tasks(app))
         self.hub.publish("deployment_info", {"plan": self.deployment_json(dep),
                                              "currentStep": self._step_json(dep)})
         return dep
 
-    def _set_app(self, app_id: str, spec: dict[str, Any], current: App | None, version: str) -> str:
+    def _set_app(self, app_id: str, spec: dict[str, Any], current: App | None, version: str,
+                 restart: bool = False) -> str:
         spec = copy.deepcopy(spec)
         spec.pop("version", None)
         spec.pop("versionInfo", None)
@@ -206,7 +219,7 @@ class Store:
             self.apps[app_id] = app
             action = "StartApplication"
             self._ensure_groups(app_id, version)
-        elif config_of(spec) != config_of(current.spec):
+        elif restart or config_of(spec) != config_of(current.spec):
             spec["versionInfo"] = {"lastScalingAt": version, "lastConfigChangeAt": version}
             current.spec, current.config_version = spec, version
             current.delay_n, current.launch_after = 0, 0.0     # a new config starts afresh
@@ -249,7 +262,7 @@ class Store:
             else:
                 app = self.apps.get(app_id)
                 if app is not None and not deploy.app_ready(app.spec, app.config_version,
-                                                            self.app_tasks(app_id)):
+                                                            self._active_tasks(app)):
                     return False
         return True
 
@@ -268,7 +281,7 @@ class Store:
                 app.pending = 0
                 if self._held(app_id):
                     continue
-                plan = deploy.plan_app(app.spec, app.config_version, self.app_tasks(app_id))
+                plan = deploy.plan_app(app.spec, app.config_version, self._active_tasks(app))
                 for task_id in plan.kill:
                     kills.append(self._mark_killing(self.tasks[task_id], now))
                 app.pending = plan.launch if now >= app.launch_after else 0
@@ -279,6 +292,7 @@ class Store:
                 if not live:
                     del self.stopping[app_id]
                 kills += [self._mark_killing(t, now) for t in live if not t.killing]
+            self._expunge(now)
             for task in self.tasks.values():       # kills Mesos did not act on: again
                 if task.killing and task.kill_sent_at is not None \
                         and now - task.kill_sent_at >= KILL_RETRY_S:
@@ -286,6 +300,17 @@ class Store:
             self._progress()
             self._observe_health()
             self._pending_kills.extend(kills)
+
+    def _expunge(self, now: float) -> None:
+        """Unreachable tasks past ``expungeAfterSeconds`` are forgotten (killed should
+        they come back: an update of an unknown task is answered with a kill)."""
+        for task in list(self.tasks.values()):
+            app = self.apps.get(task.app_id) or self.stopping.get(task.app_id)
+            strategy = app.spec["unreachableStrategy"] if app is not None else "disabled"
+            if task.unreachable_since is not None and strategy != "disabled" \
+                    and now - task.unreachable_since >= strategy["expungeAfterSeconds"]:
+                del self.tasks[task.id]
+                self._pending_kills.append((task.id, task.agent_id))
 
     def _mark_killing(self, task: Task, now: float) -> tuple[str, str]:
         task.killing, task.kill_sent_at = True, now
@@ -297,7 +322,7 @@ class Store:
                 app = self.apps.get(app_id)
                 if app is None:
                     continue
-                healthy = deploy.healthy_count(app.spec, self.app_tasks(app_id))
+                healthy = deploy.healthy_count(app.spec, self._active_tasks(app))
                 self.min_healthy[app_id] = min(self.min_healthy.get(app_id, healthy), healthy)
 
     def pending_launches(self) -> int:
@@ -381,6 +406,10 @@ class Store:
                     self._pending_kills.append((task_id, agent))
                 return
             task.state, task.message = state, status.get("message", "")
+            if state == "TASK_UNREACHABLE":
+                task.unreachable_since = task.unreachable_since or self.clock.now()
+            else:
+                task.unreachable_since = None
             if state == "TASK_RUNNING" and task.started_at is None:
                 task.started_at = self.clock.wall()
             ips = [ip["ip_address"] for net in (status.get("container_status") or {}).get("network_infos", [])
@@ -433,8 +462,6 @@ class Store:
                 raise AppInvalid(409, {"message": f"An app with id [{spec['id']}] already exists."})
             if spec["id"] in self.groups:
                 raise AppInvalid(409, {"message": f"A group with id [{spec['id']}] already exists."})
-            if "version" in raw:
-                raise not_valid([("/version", ["version must not be set when creating an app"])])
             dep = self.deploy({spec["id"]: spec}, force)
             self.hub.publish("api_post_event", {"clientIp": "127.0.0.1", "uri": f"/v2/apps{spec['id']}",
                                                 "appDefinition": self.apps[spec["id"]].spec})
@@ -471,6 +498,29 @@ class Store:
         dep = self.deploy({app_id: copy.deepcopy(old)}, force)
         self.reconcile()
         return dep
+
+    def restart_app(self, app_id: str, force: bool) -> Deployment:
+        """``POST /v2/apps/{id}/restart``: every task replaced (upgrade strategy applies)."""
+        with self.lock:
+            app_id = resolve(app_id)
+            if app_id not in self.apps:
+                raise AppInvalid(404, {"message": f"App '{app_id}' does not exist"})
+            dep = self.deploy({app_id: copy.deepcopy(self.apps[app_id].spec)}, force,
+                              restart=[app_id])
+            self.reconcile()
+            return dep
+
+    def app_versions(self, app_id: str) -> list[str] | None:
+        with self.lock:
+            app_id = resolve(app_id)
+            if app_id not in self.apps:
+                return None
+            return sorted(self.versions.get(app_id, {}), reverse=True)
+
+    def app_version(self, app_id: str, version: str) -> dict[str, Any] | None:
+        with self.lock:
+            spec = self.versions.get(resolve(app_id), {}).get(version)
+            return copy.deepcopy(spec) if spec is not None else None
 
     def delete_app(self, app_id: str, force: bool) -> Deployment:
         with self.lock:
@@ -556,6 +606,10 @@ class Store:
             if create and gid in self.groups:
                 raise AppInvalid(409, {"message": f"Group {gid} is already created. Use PUT to "
                                                   "change this group."})
+            if isinstance(body, dict) and "version" in body:
+                # a group rollback (GroupUpdate.version): not emulated
+                raise not_valid([("/version", ["rolling a group back to a version is not "
+                                               "supported by the emulator"])])
             errors: list[tuple[str, list[str]]] = []
             apps: dict[str, dict[str, Any]] = {}
             groups: dict[str, dict[str, Any]] = {}
