@@ -108,7 +108,7 @@ def apply_cmd(spec: str, url: str | None, force: bool, no_wait: bool, timeout: f
             click.echo("dry run: nothing written")
             return
         result = apply(client, plan, force=force, wait=not no_wait, timeout_s=timeout,
-                       echo=click.echo)
+                       echo=click.echo, poll_s=0.5)
     click.echo(result.message, err=not result.ok)
     sys.exit(0 if result.ok else EXIT_RUNTIME)
 

@@ -146,13 +146,15 @@ def _app_line(client: MarathonClient, app_id: str) -> str:
             f"healthy {app.get('tasksHealthy', 0)}/{n}")
 
 
-def progress_line(client: MarathonClient, dep: dict[str, Any]) -> str:
-    """One deployment's step, current actions and each affected app's tasks."""
+def progress_lines(client: MarathonClient, dep: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, line): the deployment's step and current actions, then each affected app's
+    running / healthy tasks against its instances."""
     actions = ", ".join(f"{a.get('action')} {a.get('app')}"
                         for a in dep.get("currentActions") or [])
-    apps = "; ".join(_app_line(client, a) for a in dep.get("affectedApps") or [])
-    return (f"deployment {dep.get('id')}: step {dep.get('currentStep', '?')}/"
-            f"{dep.get('totalSteps', '?')} [{actions or 'waiting'}] {apps}")
+    head = (f"deployment {dep.get('id')}: step {dep.get('currentStep', '?')}/"
+            f"{dep.get('totalSteps', '?')}: {actions or 'waiting'}")
+    return [(f"deployment {dep.get('id')}", head)] + [
+        (str(a), "  " + _app_line(client, a)) for a in dep.get("affectedApps") or []]
 
 
 def _ours(dep: dict[str, Any], deployment: Deployment | None, group_id: str) -> bool:
@@ -167,7 +169,7 @@ def watch(client: MarathonClient, deployment: Deployment | None, group_id: str,
           events: DeploymentEvents | None = None) -> ApplyResult:
     """Show progress until the deployment leaves ``/v2/deployments`` (success), fails
     (``deployment_failed``) or ``deadline`` passes (failure: it goes on in Marathon)."""
-    last = ""
+    shown: dict[str, str] = {}         # what was last shown per deployment and app
     dep_id = deployment.id if deployment is not None else ""
     while True:
         if events is not None and events.ended.get(dep_id) == "deployment_failed":
@@ -182,10 +184,11 @@ def watch(client: MarathonClient, deployment: Deployment | None, group_id: str,
                 if events.ended.get(dep_id) == "deployment_failed":
                     return ApplyResult(False, deployment, f"deployment {dep_id} failed")
             return ApplyResult(True, deployment, f"{group_id}: deployed")
-        line = " | ".join(progress_line(client, d) for d in mine)
-        if line != last:
-            echo(line)
-            last = line
+        for d in mine:
+            for key, line in progress_lines(client, d):
+                if shown.get(key) != line:
+                    echo(line)
+                    shown[key] = line
         if clock() >= deadline:
             return ApplyResult(False, deployment,
                                f"deployment {dep_id or '(unnamed)'} not finished in time; it "

@@ -184,3 +184,53 @@ def test_the_event_stream_yields_frames_and_stops_promptly(pool: Pool):
     stop.set()
     thread.join(5)
     assert not thread.is_alive() and time.monotonic() - started < 1.0
+
+
+def test_forcing_cancels_the_running_deployment_which_then_fails(pool: Pool):
+    import threading
+
+    pool.cluster.set_start_delay("dc", 0.5, 1.0)
+    results: list[ApplyResult] = []
+    waiting = threading.Thread(target=lambda: results.append(pool.apply()), daemon=True)
+    waiting.start()
+    wait_for(lambda: pool.client.deployments(), 10, "the first deployment")
+    newer = with_app(render_group(pool.spec), "submitter",
+                     container__docker__image="htcmesos/submitter:0.2")
+    forced = pool.apply(newer, force=True, wait=False)
+    assert forced.ok
+    waiting.join(30)
+    [first] = results
+    assert not first.ok and "failed" in first.message, first
+    assert ("PUT", "/v2/groups/htcondor/twosites?force=true") in \
+        {w[:2] for w in pool.marathon.writes()}
+
+
+def test_a_deployment_that_never_gets_healthy_times_out(pool: Pool):
+    pool.cluster.fail_at_launch("campus")
+    group = with_app(render_group(pool.spec), "executor-campus", instances=1)
+    result = pool.apply(group, timeout_s=3)
+    assert not result.ok and "not finished in time" in result.message
+    assert pool.client.deployments()                   # it goes on in Marathon
+
+
+def test_the_cli_applies_shows_status_scales_and_deletes(pool: Pool, tmp_path: Path):
+    from tests.framework.backends.marathon.test_cli import run
+
+    spec, url = str(tmp_path / "pool.yaml"), pool.marathon.url
+    code, out = run("marathon", "apply", spec, "--marathon", url, "--timeout", "30")
+    assert code == 0, out
+    assert f"+ {G}: new group" in out and f"{G}: deployed" in out
+    code, out = run("marathon", "apply", spec, "--marathon", url)
+    assert code == 0 and "up to date, nothing to change" in out
+    code, out = run("marathon", "status", spec, "--marathon", url)
+    assert code == 0, out
+    assert f"{G}/executor-dc: instances 1, running 1, healthy 1" in out
+    assert "TASK_RUNNING 10.1." in out and "no deployment running" in out
+    code, out = run("marathon", "scale", spec, "dc", "2", "--marathon", url)
+    assert code == 0 and "1 → 2" in out
+    wait_for(lambda: len(pool.running("executor-dc")) == 2, 20, "2 executors")
+    code, out = run("marathon", "apply", spec, "--marathon", url, "--dry-run")
+    assert code == 0 and "up to date" in out                # the autoscaler's count is kept
+    code, out = run("marathon", "delete", spec, "--yes", "--marathon", url)
+    assert code == 0 and "deleting" in out
+    wait_for(lambda: pool.client.get_group(G) is None, 20, "the group deleted")
