@@ -123,14 +123,17 @@ def render_config_cmd(spec: str, role: str, site: str | None,
               help="Stop after S seconds (default: when the jobs are done, or Ctrl-C).")
 @click.option("--simulated", is_flag=True,
               help="Simulated agents and no jobs (no Docker engine needed).")
-def demo(duration: float | None, simulated: bool) -> None:
+@click.option("--backend", type=click.Choice(["mesos", "marathon"]), default="mesos",
+              show_default=True, help="mesos: htcmesos is the Mesos framework; marathon: "
+              "the pool is a Marathon group (an emulated Marathon) htcmesos applies and sizes.")
+def demo(duration: float | None, simulated: bool, backend: str) -> None:
     """Run the embedded default: the two-site example pool on an emulated cluster.
 
     With a Docker engine, its agents run the real role images (real HTCondor daemons)
     and jobs run at both sites; otherwise, or with --simulated, the agents simulate."""
     from .demo import run_demo
 
-    sys.exit(run_demo(_template("demo.yaml"), duration, click.echo, simulated))
+    sys.exit(run_demo(_template("demo.yaml"), duration, click.echo, simulated, backend))
 
 
 @cli.group()

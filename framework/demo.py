@@ -39,8 +39,9 @@ Echo = Callable[[str], None]
 
 
 def run_demo(spec_text: str, duration: float | None, echo: Echo,
-             simulated: bool = False) -> int:
-    """Run the demo; return the process exit code."""
+             simulated: bool = False, backend: str = "mesos") -> int:
+    """Run the demo (``backend``: ``mesos``, the framework, or ``marathon``: the pool as a
+    Marathon group, :mod:`.demo_marathon`); return the process exit code."""
     try:
         spec = parse_spec(spec_text, "embedded demo spec", Path.cwd())
     except SpecError as exc:  # the embedded spec is ours: a failure is a bug
@@ -57,6 +58,11 @@ def run_demo(spec_text: str, duration: float | None, echo: Echo,
             key.chmod(0o600)
             spec = dataclasses.replace(spec, pool=dataclasses.replace(spec.pool,
                                                                       signing_key_file=key))
+            if backend == "marathon":
+                from .demo_marathon import MarathonDemo
+                started = time.monotonic()
+                return MarathonDemo(spec, Path(tmp), echo, stop,
+                                    _DecisionView(echo, started).show).run(client, duration)
             if client is None:
                 return _Run(spec, Path(tmp), echo, stop).simulated(duration)
             return _Run(spec, Path(tmp), echo, stop).real(client, duration)

@@ -200,10 +200,19 @@ class Workload(threading.Thread):
         count = executors_by_site(self.run_.records())
         return all(count[site] <= n for site, n in self.minimum.items())
 
-    def report(self) -> int:
-        """Print the summary; 0 if every job completed and the pool shrank back, else 1."""
+    def report(self, cut_short: bool = False) -> int:
+        """Print the summary; 0 if every job completed and the pool shrank back, else 1.
+        ``cut_short``: the demo's --duration ended it, which is not a failure by itself
+        (an error of the workload still is)."""
         self.echo("")
         self.echo("summary:")
+        if cut_short and self.error is None and not (self._done() and self.shrank_at is not None):
+            if self.submitted:
+                for line in summary_lines(self.submitted, self._completed(), self.waits,
+                                          self.usage, self.shrank_at, self.minimum):
+                    self.echo("  " + line)
+            self.echo("  the demo's --duration ended it before every wave was done")
+            return 0
         if not self.submitted:
             self.echo(f"  jobs: none submitted ({self.error or 'stopped before the pool was ready'})")
             return 1

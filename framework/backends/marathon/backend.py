@@ -1,0 +1,158 @@
+"""Marathon mode as the elastic loop's backend: each site's executor app.
+
+Marathon owns the tasks (it restarts failed ones and runs the health checks); htcmesos
+only moves each executor app's ``instances``, and only in two safe ways:
+
+- **up**: a partial PUT of ``instances`` (Marathon starts the new ones);
+- **down**: ``POST /v2/tasks/delete?scale=true`` naming exactly the tasks whose startds
+  were drained (one call per tick for all of them), which kills those and lowers
+  ``instances`` by as many. ``instances`` is never lowered by itself below the tasks that
+  exist: Marathon would pick the victims (``killSelection``) and kill running jobs. Only
+  instances that have no task yet (waiting for an offer) are given back that way.
+
+A scale call that meets a deployment (409) is forced only when every deployment holding
+the app merely scales it (an earlier scale still waiting for offers or health checks):
+forcing replaces that instance target and nothing else. A configuration roll-out
+(``htcmesos marathon apply``) is never cancelled by the autoscaler: the change waits
+for the next tick.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any, Callable, Mapping
+
+from ...actuator import Backend
+from ...clock import Clock
+from ...errors import BackendError, MarathonLocked
+from ...model import Role
+from ...planner import Executor, TaskState
+from ...spec import ClusterSpec
+from .client import MarathonClient, MarathonTask
+from .render import app_id
+
+log = logging.getLogger(__name__)
+
+#: Task states that are alive (``TASK_UNREACHABLE`` is not counted: it comes back or is
+#: replaced, as in framework mode).
+_STARTING = {"TASK_STAGING", "TASK_STARTING", "TASK_STAGED"}
+#: Deployment actions that only change how many instances run.
+_SCALE_ACTIONS = {"ScaleApplication", "StartApplication"}
+
+
+def _epoch(stamp: str | None) -> float | None:
+    """Seconds since the epoch of Marathon's ISO-8601 time (``2026-12-05T04:14:01.123Z``)."""
+    if not stamp:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class MarathonBackend(Backend):
+    """The executor apps of one pool's Marathon group (see the module docstring)."""
+
+    def __init__(self, spec: ClusterSpec, client: MarathonClient, clock: Clock) -> None:
+        self.spec, self.client, self.clock = spec, client, clock
+        self.apps = {site.name: app_id(spec, Role.EXECUTOR, site.name) for site in spec.sites}
+        self._site_of_app = {app: site for site, app in self.apps.items()}
+        self._size = (spec.roles[Role.EXECUTOR].cpus, spec.roles[Role.EXECUTOR].mem_mb)
+        self._held: dict[str, str] = {}
+
+    # -- what runs -----------------------------------------------------------------------
+
+    def executors(self) -> list[Executor]:
+        out = []
+        for site, app in self.apps.items():
+            for task in self.client.app_tasks(app):
+                state = self._state(task)
+                if state is not None:
+                    out.append(Executor(task.id, site, state, self._launched_at(task),
+                                        *self._size))
+        return out
+
+    @staticmethod
+    def _state(task: MarathonTask) -> TaskState | None:
+        if task.state == "TASK_KILLING":
+            return TaskState.KILLING
+        if task.state in _STARTING:
+            return TaskState.STARTING
+        if task.state == "TASK_RUNNING":
+            # healthy None: the app has no health check (htcmesos renders one)
+            return TaskState.RUNNING if task.healthy is not False else TaskState.STARTING
+        return None                         # over, or unreachable
+
+    def _launched_at(self, task: MarathonTask) -> float:
+        """Marathon's wall-clock start on the loop's clock (it only orders executors)."""
+        at = _epoch(task.started_at)
+        if at is None:
+            return self.clock.now()
+        return self.clock.now() - max(0.0, self.clock.wall() - at)
+
+    def held_sites(self) -> dict[str, str]:
+        return dict(self._held)
+
+    # -- changes -------------------------------------------------------------------------
+
+    def set_desired(self, site: str, count: int,
+                    sizes: Mapping[tuple[float, float], int] | None = None) -> None:
+        app = self.apps[site]
+        current = self.client.get_app(app)
+        if current is None:
+            self._held[site] = (f"executor app {app} does not exist in Marathon: run "
+                                f"`htcmesos marathon apply`")
+            raise BackendError(self._held[site])
+        self._held.pop(site, None)
+        instances = int(current.get("instances", 0))
+        alive = int(current.get("tasksStaged", 0)) + int(current.get("tasksRunning", 0))
+        if count > instances:
+            target = count
+        elif count < instances and alive < instances:
+            target = max(count, alive)      # only instances that have no task yet
+        else:
+            return
+        self._scale(app, lambda force: self.client.scale_app(app, target, force=force),
+                    f"{app} instances {instances} → {target}")
+
+    def kill(self, task_id: str) -> bool:
+        killed, errors = self.kill_many([task_id])
+        if errors:
+            raise BackendError(errors[0])
+        return bool(killed)
+
+    def kill_many(self, task_ids: list[str]) -> tuple[list[str], list[str]]:
+        """One ``tasks/delete?scale=true`` for this tick's drained executors (Marathon
+        lowers each app's ``instances`` by its killed tasks in the same deployment)."""
+        known = {task.id: task for app in self.apps.values()
+                 for task in self.client.app_tasks(app)}
+        ids = [t for t in task_ids if t in known and self._state(known[t]) is not None]
+        gone = [t for t in task_ids if t not in ids]
+        if not ids:
+            return [], [f"kill {t}: no such live task in Marathon" for t in gone]
+        apps = sorted({known[t].app_id for t in ids})
+        self._scale(", ".join(apps), lambda force: self.client.kill_tasks(ids, scale=True,
+                                                                          force=force),
+                    f"remove {len(ids)} drained executor(s) from {', '.join(apps)}",
+                    apps)
+        return ids, [f"kill {t}: no such live task in Marathon" for t in gone]
+
+    def _scale(self, what: str, call: Callable[[bool], Any], describe: str,
+               apps: list[str] | None = None) -> None:
+        """``call(force)``; on 409 force only past deployments that merely scale."""
+        try:
+            call(False)
+            log.info("marathon: %s", describe)
+            return
+        except MarathonLocked as exc:
+            holding = set(exc.deployments)
+        plans = [d for d in self.client.deployments() if d.get("id") in holding]
+        mine = set(apps or [what])
+        for plan in plans:
+            actions = [a for step in plan.get("steps", []) for a in step.get("actions", [])]
+            if any(a.get("action") not in _SCALE_ACTIONS for a in actions
+                   if a.get("app") in mine or not a.get("app")):
+                raise BackendError(f"{describe}: deferred, deployment {plan.get('id')} is "
+                                   f"rolling out a new configuration of {what}")
+        call(True)
+        log.info("marathon: %s (a scale-only deployment was replaced)", describe)
