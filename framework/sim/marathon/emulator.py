@@ -40,7 +40,7 @@ class EmulatedMarathon:
     def __init__(self, master_url: str, *, secrets_dir: Path | None = None,
                  features: tuple[str, ...] = ("secrets",), seed: int = 1,
                  clock: Clock | None = None, deployment_poll_s: float = 0.2,
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", task_launch_timeout_s: float = 300.0):
         self.master_url = master_url
         self.clock = clock or WallClock()
         self.features = tuple(features)
@@ -50,7 +50,8 @@ class EmulatedMarathon:
         self.hub = EventHub(lambda: iso(self.clock.wall()))
         self.store = Store(self.hub, self.clock, self.features,
                            Path(secrets_dir) if secrets_dir is not None else None,
-                           lambda: uuid.UUID(int=rng.getrandbits(128), version=4))
+                           lambda: uuid.UUID(int=rng.getrandbits(128), version=4),
+                           task_launch_timeout_s=task_launch_timeout_s)
         self.requests: list[tuple[str, str, int]] = []
         self._requests_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -58,6 +59,7 @@ class EmulatedMarathon:
         self.driver: Any = None
         self._httpd: Any = None
         self._ticker: threading.Thread | None = None
+        self._flush_lock = threading.Lock()
         self._had_demand = False
         self._last_revive = 0.0
         self.master_info: dict[str, Any] | None = None
@@ -151,19 +153,38 @@ class EmulatedMarathon:
     def _safely(self, fn: Callable[..., Any], *args: Any) -> None:
         call_safely(fn, *args)
 
-    def _on_registered(self, master_info: dict[str, Any]) -> None:
-        self.master_info = master_info
-        self.hub.publish("scheduler_registered_event",
+    def _on_registered(self, master_info: dict[str, Any] | None, first: bool) -> None:
+        if master_info is not None:
+            self.master_info = master_info
+        self.hub.publish("scheduler_registered_event" if first else "scheduler_reregistered_event",
                          {"frameworkId": self.scheduler.framework_id,
-                          "master": master_info.get("hostname", "")})
+                          "master": (self.master_info or {}).get("hostname", "")})
+        # explicit reconciliation of every task it knows (SchedulerActions.reconcileTasks)
+        with self.store.lock:
+            known = [{"task_id": {"value": t.id}, "agent_id": {"value": t.agent_id}}
+                     for t in self.store.tasks.values()]
+        if known:
+            self._call("RECONCILE", self.driver.reconcileTasks, known)
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> bool:
+        """A driver call; False (logged) when the master is unreachable or refuses."""
+        try:
+            fn(*args)
+            return True
+        except Exception as exc:  # noqa: BLE001 - pymesos raises RuntimeError / OSError
+            log.warning("marathon emulator: %s failed: %s", what, exc)
+            return False
 
     def _on_offers(self, offers: list[dict[str, Any]]) -> None:
         launches, declines = self.store.match_offers(offers)
         for offer_id, infos in launches.items():
-            self.driver.launchTasks([{"value": offer_id}], infos, {"refuse_seconds": REFUSE_UNFIT_S})
+            if not self._call("ACCEPT", self.driver.launchTasks, [{"value": offer_id}], infos,
+                              {"refuse_seconds": REFUSE_UNFIT_S}):
+                self.store.launch_not_sent([i["task_id"]["value"] for i in infos])
         if declines:
             refuse = REFUSE_UNFIT_S if self.store.pending_launches() else REFUSE_NO_DEMAND_S
-            self.driver.declineOffer([{"value": o} for o in declines], {"refuse_seconds": refuse})
+            self._call("DECLINE", self.driver.declineOffer, [{"value": o} for o in declines],
+                       {"refuse_seconds": refuse})
         self._flush()
 
     def _on_status(self, status: dict[str, Any]) -> None:
@@ -174,14 +195,16 @@ class EmulatedMarathon:
         """Send queued kills; revive offers when launches wait."""
         if self.driver is None or self.stopping.is_set():
             return
-        for task_id, agent_id in self.store.take_kills():
-            self.driver.killTask({"value": task_id})
-        demand = self.store.pending_launches() > 0
-        now = self.clock.now()
-        if demand and (not self._had_demand or now - self._last_revive >= REVIVE_EVERY_S):
-            self._last_revive = now
-            self.driver.reviveOffers()
-        self._had_demand = demand
+        with self._flush_lock:
+            for task_id, _agent_id in self.store.take_kills():
+                # not sent: the store sends it again after KILL_RETRY_S
+                self._call("KILL", self.driver.killTask, {"value": task_id})
+            demand = self.store.pending_launches() > 0
+            now = self.clock.now()
+            if demand and (not self._had_demand or now - self._last_revive >= REVIVE_EVERY_S):
+                self._last_revive = now
+                self._call("REVIVE", self.driver.reviveOffers)
+            self._had_demand = demand
 
     def _tick_loop(self) -> None:
         while not self.stopping.wait(self.deployment_poll_s):

@@ -54,10 +54,11 @@ class MarathonScheduler(Scheduler):
     def registered(self, driver: Any, framework_id: dict[str, Any], master_info: dict[str, Any]) -> None:
         self.framework_id = framework_id["value"]
         self.registered_event.set()
-        self.owner._on_registered(master_info)
+        self.owner._safely(self.owner._on_registered, master_info, True)
 
     def reregistered(self, driver: Any, master_info: dict[str, Any]) -> None:
         self.registered_event.set()
+        self.owner._safely(self.owner._on_registered, master_info, False)
 
     def resourceOffers(self, driver: Any, offers: list[dict[str, Any]]) -> None:  # noqa: N802
         self.owner._safely(self.owner._on_offers, offers)
@@ -65,7 +66,9 @@ class MarathonScheduler(Scheduler):
     def statusUpdate(self, driver: Any, status: dict[str, Any]) -> None:  # noqa: N802
         self.owner._safely(self.owner._on_status, status)
         if "uuid" in status:
-            driver.acknowledgeStatusUpdate(status)
+            # a failed ACK is harmless (Mesos resends the update); an exception here would
+            # abort pymesos' IO thread
+            self.owner._safely(driver.acknowledgeStatusUpdate, status)
 
     def offerRescinded(self, driver: Any, offer_id: dict[str, Any]) -> None:  # noqa: N802
         pass

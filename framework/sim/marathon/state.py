@@ -52,6 +52,7 @@ class Task:
     host: str
     placement: dict[str, Any]          # hostname, attributes, domain of the offer
     staged_at: float                   # wall seconds
+    launched: float = 0.0              # clock seconds
     state: str = "TASK_STAGING"
     started_at: float | None = None
     ips: list[str] = field(default_factory=list)
@@ -102,12 +103,14 @@ class Store:
     """The emulator's state; every public method takes the lock."""
 
     def __init__(self, hub: EventHub, clock: Clock, features: Iterable[str],
-                 secrets_dir: Path | None, rng_uuid: Callable[[], uuid.UUID]):
+                 secrets_dir: Path | None, rng_uuid: Callable[[], uuid.UUID],
+                 task_launch_timeout_s: float = 300.0):
         self.lock = threading.RLock()
         self.hub, self.clock = hub, clock
         self.features = tuple(features)
         self.secrets_dir = secrets_dir
         self._uuid = rng_uuid
+        self.task_launch_timeout_s = task_launch_timeout_s
         self.apps: dict[str, App] = {}
         self.stopping: dict[str, App] = {}            # deleted apps whose tasks still run
         self.groups: dict[str, dict[str, Any]] = {"/": {"dependencies": [], "version": None}}
@@ -293,6 +296,10 @@ class Store:
                     del self.stopping[app_id]
                 kills += [self._mark_killing(t, now) for t in live if not t.killing]
             self._expunge(now)
+            for task in self.tasks.values():       # --task_launch_timeout: never started
+                if task.state == "TASK_STAGING" and not task.killing \
+                        and now - task.launched >= self.task_launch_timeout_s:
+                    kills.append(self._mark_killing(task, now))
             for task in self.tasks.values():       # kills Mesos did not act on: again
                 if task.killing and task.kill_sent_at is not None \
                         and now - task.kill_sent_at >= KILL_RETRY_S:
@@ -363,7 +370,7 @@ class Store:
                     break
                 task = Task(new_task_id(app_id, self._uuid()), app_id, app.config_version,
                             spec["version"], agent_id, offer.get("hostname", ""), placement,
-                            self.clock.wall())
+                            self.clock.wall(), self.clock.now())
                 try:
                     info = build_task_info(spec, task.id, agent_id, self.secrets_dir, role)
                 except SecretMissing as exc:
@@ -375,6 +382,16 @@ class Store:
                 app.pending -= 1
                 infos.append(info)
         return infos
+
+    def launch_not_sent(self, task_ids: list[str]) -> None:
+        """The ACCEPT never reached the master: those launches failed."""
+        with self.lock:
+            for task_id in task_ids:
+                task = self.tasks.pop(task_id, None)
+                app = self.apps.get(task.app_id) if task is not None else None
+                if task is not None and app is not None:
+                    self._launch_failed(app, task, "the launch could not be sent to the master")
+            self.reconcile()
 
     def _launch_failed(self, app: App, task: Task, message: str) -> None:
         """A launch that never reached Mesos (e.g. a missing secret): TASK_FAILED."""

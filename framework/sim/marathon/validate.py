@@ -174,7 +174,7 @@ def normalize_app(raw: Any, base: str = "/", features: Iterable[str] = ("secrets
     """The normalized app of ``raw`` (ids resolved against group ``base``), or AppInvalid.
     ``version`` and ``versionInfo`` of ``raw`` are kept as given (the store assigns them)."""
     if not isinstance(raw, dict):
-        raise invalid_json([("", ["error.expected.jsobject"])])
+        raise invalid_json([("/", ["error.expected.jsobject"])])
     e = _Errors()
     for key in raw:
         if key not in APP_FIELDS:

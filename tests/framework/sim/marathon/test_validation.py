@@ -192,3 +192,41 @@ def test_put_merges_and_rollback_needs_known_version(marathon):
     assert r.status_code == 422
     r = requests.put(marathon.url + "/v2/apps/new", json={"cmd": "sleep 1", "instances": 0})
     assert r.status_code == 201 and r.headers["Marathon-Deployment-Id"] == r.json()["deploymentId"]
+
+
+def test_groups_resolve_relative_ids(marathon):
+    url = marathon.url
+    body = {"id": "inner", "apps": [{"id": "a", "cmd": "sleep 1", "instances": 0,
+                                     "dependencies": ["../b"]},
+                                    {"id": "/outer/inner/c", "cmd": "sleep 1", "instances": 0}]}
+    r = requests.put(url + "/v2/groups/outer", json=body)
+    assert r.status_code == 200, r.text
+    assert r.headers["Marathon-Deployment-Id"] == r.json()["deploymentId"]
+    assert marathon.app("/outer/inner/a")["dependencies"] == ["/outer/b"]
+    group = requests.get(url + "/v2/groups/outer").json()
+    assert group["apps"] == [] and [g["id"] for g in group["groups"]] == ["/outer/inner"]
+    assert [a["id"] for a in group["groups"][0]["apps"]] == ["/outer/inner/a", "/outer/inner/c"]
+    r = requests.put(url + "/v2/groups/outer/inner", json={"apps": [{"id": "/elsewhere/x", "cmd": "x"}]})
+    assert r.status_code == 422 and r.json()["message"] == NOT_VALID
+    r = requests.put(url + "/v2/groups/outer/inner", json={"apps": [{"id": "a", "cpus": 0}]})
+    assert r.json() == {"message": "Invalid JSON",
+                        "details": [{"path": "/apps(0)/cpus", "errors": ["error.min"]}]}
+    listed = requests.get(url + "/v2/apps?id=/outer/&embed=apps.tasks").json()["apps"]
+    assert [a["id"] for a in listed] == ["/outer/inner/a", "/outer/inner/c"]
+    assert all(a["tasks"] == [] for a in listed)
+    assert requests.delete(url + "/v2/groups/outer").status_code == 200
+    assert requests.get(url + "/v2/groups/outer").status_code == 404
+    assert marathon.app("/outer/inner/a") is None
+
+
+def test_marathon_side_checks_are_accepted(marathon):
+    app = {"id": "/checks/http", "cmd": "sleep 1", "instances": 0,
+           "portDefinitions": [{"port": 0}],
+           "healthChecks": [{"protocol": "HTTP", "path": "/"}, {"protocol": "TCP"},
+                            {"protocol": "COMMAND", "command": {"value": "true"}}]}
+    r = post(marathon, app)
+    assert r.status_code == 201, r.text
+    assert [h["protocol"] for h in marathon.app("/checks/http")["healthChecks"]] == [
+        "HTTP", "TCP", "COMMAND"]
+    events = [e for e in marathon.events() if e["eventType"] == "api_post_event"]
+    assert any(e["appDefinition"]["id"] == "/checks/http" for e in events)
