@@ -2,7 +2,7 @@
 
 Why not the PyPI ``marathon`` package: 0.13.0 raises on Python ≥ 3.10 as soon as it
 serialises an app with a container (shared/DESIGN.md). Every HTTP error becomes one of
-:mod:`framework.errors`' ``Marathon*`` exceptions in :func:`error_for` (the only place
+:mod:`framework.errors`' ``Marathon*`` exceptions in :func:`.wire.error_for` (the only place
 that maps statuses), so callers never see requests' exceptions.
 
 Two traps of the API are handled here once (shared/PROTOCOLS.md, "Marathon REST v2"):
@@ -12,17 +12,18 @@ fields are stripped from anything sent (:func:`writable_app`).
 """
 from __future__ import annotations
 
-import json
-import socket
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import requests
 
-from ...errors import (BackendError, MarathonError, MarathonInvalid, MarathonLocked,
-                       MarathonNotFound, MarathonUnavailable)
+from ...errors import BackendError, MarathonUnavailable
+from ...spec import ClusterSpec
+from .wire import abort_stream, body_of, error_for, parse_sse, read_credentials
+
+__all__ = ["MarathonClient", "MarathonTask", "Deployment", "client_for", "writable_app",
+           "error_for", "parse_sse", "read_credentials", "READ_ONLY_APP_FIELDS"]
 
 #: Fields Marathon reports but never takes back (sending ``version`` means "roll back").
 READ_ONLY_APP_FIELDS = frozenset({
@@ -76,81 +77,6 @@ def writable_app(app: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in app.items() if k not in READ_ONLY_APP_FIELDS}
 
 
-def read_credentials(path: Path) -> tuple[str, str]:
-    """(user, password) from a ``user:password`` file; the content is never logged or
-    put in an error."""
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BackendError(f"cannot read backend.marathon.credentials_file {path}: "
-                           f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
-    user, sep, password = text.partition(":")
-    if not sep or not user or "\n" in text:
-        raise BackendError(f"backend.marathon.credentials_file {path} must hold one line "
-                           f"user:password")
-    return user, password
-
-
-def _body(resp: requests.Response) -> Any:
-    try:
-        return resp.json()
-    except ValueError:
-        return resp.text
-
-
-def error_for(status: int, body: Any, url: str, what: str = "") -> MarathonError:
-    """The exception for one error answer (the only place statuses are mapped)."""
-    message = (body.get("message") if isinstance(body, dict) else None) or \
-        (str(body).strip()[:200] if body else f"HTTP {status}")
-    if status == 409:
-        ids = [str(d.get("id")) for d in (body.get("deployments") or [])
-               if isinstance(d, dict)] if isinstance(body, dict) else []
-        return MarathonLocked(status, f"{what or url}: {message}", body, ids)
-    if status in (400, 422):
-        details = []
-        for d in (body.get("details") or []) if isinstance(body, dict) else []:
-            if isinstance(d, dict):
-                errors = d.get("errors") or []
-                details.append((str(d.get("path", "/")),
-                                [str(e) for e in (errors if isinstance(errors, list)
-                                                  else [errors])]))
-        return MarathonInvalid(status, message, body, details, what or url)
-    if status == 404:
-        return MarathonNotFound(status, f"{what or url}: {message}", body)
-    if status in (401, 403):
-        return MarathonError(status, f"Marathon at {url} refused the credentials "
-                                     f"(HTTP {status}); check backend.marathon."
-                                     f"credentials_file", body)
-    if status >= 500:
-        return MarathonUnavailable(status, f"Marathon at {url} cannot answer (HTTP {status}): "
-                                           f"{message}", body)
-    return MarathonError(status, f"HTTP {status} from {url}: {message}", body)
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
-    """(event type, data) per Server-Sent-Events frame; data is parsed JSON when it is."""
-    kind, data = "message", []
-    for line in lines:
-        if line == "":
-            if data:
-                text = "\n".join(data)
-                try:
-                    value: Any = json.loads(text)
-                except ValueError:
-                    value = text
-                yield kind, value
-            kind, data = "message", []
-        elif line.startswith(":"):
-            continue                       # a comment (keep-alive)
-        else:
-            field, _, value_text = line.partition(":")
-            value_text = value_text[1:] if value_text.startswith(" ") else value_text
-            if field == "event":
-                kind = value_text
-            elif field == "data":
-                data.append(value_text)
-
-
 class MarathonClient:
     """REST v2 at ``url``; ``timeout_s`` per request; ``auth``: (user, password)."""
 
@@ -181,8 +107,8 @@ class MarathonClient:
         if allow_404 and resp.status_code == 404:
             return None
         if resp.status_code >= 400:
-            raise error_for(resp.status_code, _body(resp), url, what)
-        return _body(resp) if resp.content else None
+            raise error_for(resp.status_code, body_of(resp), url, what)
+        return body_of(resp) if resp.content else None
 
     @staticmethod
     def _path(kind: str, id_: str) -> str:
@@ -274,16 +200,17 @@ class MarathonClient:
             raise MarathonUnavailable(0, f"no answer from Marathon at {self.url} "
                                          f"(events: {str(exc).splitlines()[0][:160]})") from None
         if resp.status_code >= 400:
-            raise error_for(resp.status_code, _body(resp), f"{self.url}/v2/events", "events")
+            raise error_for(resp.status_code, body_of(resp), f"{self.url}/v2/events", "events")
         done = threading.Event()
 
         def watch() -> None:
             while not done.is_set():
                 if stop.wait(0.1):
-                    _abort(resp)
+                    abort_stream(resp)
                     return
 
         threading.Thread(target=watch, name="marathon-events-stop", daemon=True).start()
+        resp.encoding = resp.encoding or "utf-8"     # SSE is UTF-8 (a bare content type)
         try:
             lines = resp.iter_lines(decode_unicode=True)
             for event in parse_sse(line or "" for line in lines):
@@ -299,23 +226,8 @@ class MarathonClient:
             resp.close()
 
 
-def _abort(resp: requests.Response) -> None:
-    """End a streamed response now: closing alone does not wake a thread blocked reading
-    its socket, shutting the socket down does."""
-    conn = getattr(resp.raw, "_connection", None) or getattr(resp.raw, "connection", None)
-    sock = getattr(conn, "sock", None)
-    if sock is None:           # a closing connection lets go of it; the reader still has it
-        reader = getattr(getattr(resp.raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(reader, "raw", None), "_sock", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-    resp.close()
-
-
-def client_for(spec: Any, url: str | None = None, timeout_s: float = 10.0) -> MarathonClient:
+def client_for(spec: ClusterSpec, url: str | None = None,
+               timeout_s: float = 10.0) -> MarathonClient:
     """The client of the spec's ``backend.marathon`` (``url`` overrides its URL)."""
     m = spec.backend.marathon
     if m is None and url is None:

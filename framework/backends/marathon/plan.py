@@ -110,8 +110,9 @@ def settle_instances(want: dict[str, Any], have: dict[str, Any] | None) -> dict[
     if have is None or not _is_executor(want):
         return want
     current = have.get("instances")
-    if isinstance(current, int) and current >= int(want.get("instances", 0)):
-        return {**want, "instances": current}
+    if isinstance(current, (int, float)) and not isinstance(current, bool) and \
+            current >= int(want.get("instances", 0)):
+        return {**want, "instances": int(current)}
     return want
 
 
