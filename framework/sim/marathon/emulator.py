@@ -11,6 +11,18 @@ Usage::
 It subscribes to the Mesos master with pymesos' MesosSchedulerDriver (real HTTP), launches
 instances on offers that fit (resources, constraints) and declines the rest, tracks
 TASK_* updates and health, and runs deployments (:mod:`.state`, :mod:`.deploy`).
+
+Not emulated (or only approximately), by choice:
+- a secrets *plugin* is played (:mod:`.taskinfo`): real Marathon without one injects nothing;
+- host ports (``portDefinitions``, ``hostPort``) are accepted but no port resources are
+  taken and no service ports assigned (tasks show ``ports: []``);
+- Marathon-side health checks (HTTP, HTTPS, TCP, COMMAND) are not run: their tasks count as
+  healthy once running and show no ``healthCheckResults`` entries;
+- readiness checks, pods, persistent volumes, ``acceptedResourceRoles``, launch throttling,
+  leader election, a persistent store (a restarted emulator knows nothing), group rollback
+  (a group body with ``version`` → 422) and ``scaleBy``;
+- GROUP_BY placement is approximate (never on a value used more than the least used one);
+- unknown top-level app fields are 422 ``error.unknown.property`` (our code word).
 """
 from __future__ import annotations
 

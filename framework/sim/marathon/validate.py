@@ -557,10 +557,16 @@ def _unreachable(e: _Errors, raw: dict) -> Any:
     if not isinstance(u, dict):
         e.type("/unreachableStrategy", "error.expected.jsobject")
         return dict(UNREACHABLE_DEFAULT)
-    return {"inactiveAfterSeconds": _number(e, u, "inactiveAfterSeconds", "/unreachableStrategy",
-                                            300, minimum=1, integer=True),
-            "expungeAfterSeconds": _number(e, u, "expungeAfterSeconds", "/unreachableStrategy",
-                                           600, minimum=2, integer=True)}
+    # types/unreachableStrategy.raml: defaults 300 / 600, minimum 1, inactive < expunge
+    out = {"inactiveAfterSeconds": _number(e, u, "inactiveAfterSeconds", "/unreachableStrategy",
+                                           300, minimum=1, integer=True),
+           "expungeAfterSeconds": _number(e, u, "expungeAfterSeconds", "/unreachableStrategy",
+                                          600, minimum=1, integer=True)}
+    if isinstance(out["inactiveAfterSeconds"], int) and isinstance(out["expungeAfterSeconds"], int) \
+            and out["inactiveAfterSeconds"] >= out["expungeAfterSeconds"]:
+        e.rule("/unreachableStrategy/inactiveAfterSeconds",
+               "inactiveAfterSeconds must be less than expungeAfterSeconds")
+    return out
 
 
 # -- what counts as a change ----------------------------------------------------------------
