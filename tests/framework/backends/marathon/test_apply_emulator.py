@@ -229,6 +229,7 @@ def test_the_cli_applies_shows_status_scales_and_deletes(pool: Pool, tmp_path: P
     code, out = run("marathon", "scale", spec, "dc", "2", "--marathon", url)
     assert code == 0 and "1 → 2" in out
     wait_for(lambda: len(pool.running("executor-dc")) == 2, 20, "2 executors")
+    wait_for(lambda: pool.client.deployments() == [], 20, "the scale-up")
     code, out = run("marathon", "apply", spec, "--marathon", url, "--dry-run")
     assert code == 0 and "up to date" in out                # the autoscaler's count is kept
     code, out = run("marathon", "delete", spec, "--yes", "--marathon", url)
