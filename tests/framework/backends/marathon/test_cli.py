@@ -106,3 +106,13 @@ def test_secrets_without_the_key_file_exits_1(tmp_path):
     (tmp_path / "key").unlink()
     code, out = run("marathon", "secrets", spec, "--out", str(tmp_path / "s"))
     assert code == 1 and "signing_key_file" in out
+
+
+def test_help_lists_the_subcommands():
+    code, out = run("marathon", "--help")
+    assert code == 0
+    for sub in ("render", "apply", "status", "scale", "delete", "secrets"):
+        assert f"  {sub} " in out, out
+    code, out = run("marathon", "apply", "--help")
+    assert code == 0 and all(o in out for o in ("--force", "--no-wait", "--timeout",
+                                                 "--dry-run", "--marathon"))
