@@ -10,6 +10,7 @@ Marathon's answer to ``GET /v2/groups`` and the diff of :mod:`.apply` name apps 
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ...model import Role
@@ -54,6 +55,12 @@ def constraints(site: SiteSpec) -> list[list[str]]:
     return pins
 
 
+def _seconds(value: float) -> int:
+    """Marathon's durations are whole seconds: a fraction rounds up (never a shorter
+    grace or timeout than the spec asks for)."""
+    return int(math.ceil(value))
+
+
 def _num(value: float) -> int | float:
     """Whole numbers as ints (JSON ``2048``, not ``2048.0``): what an operator writes."""
     return int(value) if float(value).is_integer() else float(value)
@@ -86,13 +93,14 @@ def render_app(spec: ClusterSpec, role: Role, site: SiteSpec) -> dict[str, Any]:
         "constraints": constraints(site),
         "healthChecks": [{
             "protocol": "MESOS_HTTP", "path": hc.path, "portIndex": 0,
-            "gracePeriodSeconds": _num(hc.grace_period_s),
-            "intervalSeconds": _num(hc.interval_s), "timeoutSeconds": _num(hc.timeout_s),
+            "gracePeriodSeconds": _seconds(hc.grace_period_s),
+            "intervalSeconds": _seconds(hc.interval_s),
+            "timeoutSeconds": _seconds(hc.timeout_s),
             "maxConsecutiveFailures": hc.consecutive_failures}],
         "upgradeStrategy": dict(EXECUTOR_UPGRADE if role is Role.EXECUTOR
                                 else SINGLETON_UPGRADE),
         **BACKOFF,
-        "taskKillGracePeriodSeconds": _num(r.kill_grace_period_s),
+        "taskKillGracePeriodSeconds": _seconds(r.kill_grace_period_s),
     }
     if role is not Role.MASTER:        # the collector first: everyone else registers there
         app["dependencies"] = [app_id(spec, Role.MASTER)]

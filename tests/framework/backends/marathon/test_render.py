@@ -147,3 +147,13 @@ def test_committed_template_equals_a_fresh_render(group):
     regenerate it with that command when this fails."""
     committed = json.loads((ROOT / "marathon_apps" / "two-sites.json").read_text())
     assert committed == group
+
+
+def test_fractional_seconds_round_up_to_marathons_whole_seconds():
+    text = MARATHON.replace("image: e:1", "image: e:1\n    kill_grace_period: 7.5\n"
+                            "    health_check: {interval: 0.5, timeout: 2.2, grace_period: 9.1}")
+    spec = parse_spec(text, "t.yaml", Path("/b"))
+    app = next(a for a in render_group(spec)["apps"] if a["id"].endswith("executor-alpha"))
+    [hc] = app["healthChecks"]
+    assert (hc["intervalSeconds"], hc["timeoutSeconds"], hc["gracePeriodSeconds"]) == (1, 3, 10)
+    assert app["taskKillGracePeriodSeconds"] == 8
