@@ -97,7 +97,7 @@ class MarathonDemo:
                                    name="demo-marathon-view")
         watcher.start()
         if not self._healthy(run, [Role.MASTER, Role.SUBMITTER]):
-            return 0 if self.timed_out else 1
+            return 1                # a pool that never came up is a failure, however short
         self.echo(f"*** demo: master and submitter running and healthy ({self._t()})")
         if docker is None:
             return self._simulated(run)
@@ -139,7 +139,8 @@ class MarathonDemo:
             running = [r for r in run.records() if r.role is Role.EXECUTOR and r.confirmed]
             return all(sum(r.site == s for r in running) >= n for s, n in want.items())
         if not self._until(full, 60):
-            return 0 if self.timed_out else 1
+            self.echo("htcmesos demo: the executor apps did not reach their instances")
+            return 1
         victim = next(r for r in run.records() if r.role is Role.EXECUTOR and r.confirmed
                       and r.agent_id not in {c.agent_id for c in run.records()
                                              if c.role is not Role.EXECUTOR})
@@ -154,7 +155,9 @@ class MarathonDemo:
         if ok:
             self.echo(f"*** demo: Marathon replaced the lost executor ({self._t()})")
         self._final(run)
-        return 0 if ok or self.timed_out else 1
+        if not ok:
+            self.echo("htcmesos demo: Marathon did not replace the lost executor")
+        return 0 if ok else 1
 
     def _until(self, done: Callable[[], bool], timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s

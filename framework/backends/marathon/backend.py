@@ -63,13 +63,27 @@ class MarathonBackend(Backend):
     # -- what runs -----------------------------------------------------------------------
 
     def executors(self) -> list[Executor]:
+        """Each app's live tasks, and its instances that have no task yet (waiting for an
+        offer, or in Marathon's launch back-off) as starting executors named
+        ``<app>#pending-<n>``: asked for, so the planner must not ask again (framework
+        mode counts its launches the same way). No startd ever names them, so they are
+        never drained or killed; lowering ``instances`` gives them back."""
         out = []
+        now = self.clock.now()
         for site, app in self.apps.items():
+            current = self.client.get_app(app)
+            if current is None:
+                continue
+            live = 0
             for task in self.client.app_tasks(app):
                 state = self._state(task)
                 if state is not None:
+                    live += 1
                     out.append(Executor(task.id, site, state, self._launched_at(task),
                                         *self._size))
+            for n in range(max(0, int(current.get("instances", 0)) - live)):
+                out.append(Executor(f"{app}#pending-{n}", site, TaskState.STARTING, now,
+                                    *self._size))
         return out
 
     @staticmethod

@@ -93,6 +93,10 @@ def render_app(spec: ClusterSpec, role: Role, site: SiteSpec) -> dict[str, Any]:
         "constraints": constraints(site),
         "healthChecks": [{
             "protocol": "MESOS_HTTP", "path": hc.path, "portIndex": 0,
+            # the first check at once (Marathon waits 15 s by default): the container's
+            # check tolerates a collector that is still starting, and the submitter and
+            # executors start only once the master is healthy
+            "delaySeconds": 0,
             "gracePeriodSeconds": _seconds(hc.grace_period_s),
             "intervalSeconds": _seconds(hc.interval_s),
             "timeoutSeconds": _seconds(hc.timeout_s),

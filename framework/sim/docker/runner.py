@@ -41,7 +41,7 @@ from .health import HEALTH_UPDATED, HealthCheck, probe
 from .objects import (AGENT_LABEL, LOG_LINES, OWNER_LABEL, RUNNER_LABEL, TASK_LABEL,
                              NetworkPool, remove_container, remove_emulator_objects,
                              runner_containers)
-from .tasks import DockerTask, LaunchOptions, TaskWorker, slug
+from .tasks import DockerTask, LaunchOptions, TaskWorker, host_name, slug
 from .translate import (LAUNCH_FAILED, PARAMETERS, SANDBOX, ContainerPlan, LaunchError,
                                plan_container)
 from ..runner import AgentInfo, StatusSink, TaskRunner
@@ -95,7 +95,7 @@ class DockerTaskRunner(TaskRunner):
 
     def launch(self, agent: AgentInfo, task_info: dict[str, Any], sink: StatusSink) -> None:
         task_id = str((task_info.get("task_id") or {}).get("value", ""))
-        name = f"htcm-{self.runner_id}-{slug(agent.agent_id, 20)}-{slug(task_id)}"
+        name = host_name(f"htcm-{self.runner_id}-{slug(agent.agent_id, 20)}-{slug(task_id)}")
         task = DockerTask(agent, task_id, task_info, sink, name,
                           self.sandbox_root / slug(agent.agent_id) / slug(task_id))
         with self._lock:

@@ -73,6 +73,21 @@ def slug(text: str, limit: int = 60) -> str:
     return safe
 
 
+def host_name(text: str) -> str:
+    """``text`` as a valid DNS name: letters, digits, ``-`` and dots, no label over 63
+    characters (long ones cut and hash-suffixed). Docker's embedded DNS answers a
+    container's address with its name; an invalid host name (``_`` in it, or a label over
+    63 characters: Marathon's task ids give both) is dropped by glibc, which then asks
+    upstream — a 10 s wait per reverse lookup, blocking a collector that authenticates a
+    daemon. Mesos itself names containers ``mesos-<uuid>``."""
+    labels = []
+    for label in re.sub(r"[^A-Za-z0-9.-]", "-", text).split("."):
+        if len(label) > 63:
+            label = label[:54] + "-" + hashlib.sha1(label.encode()).hexdigest()[:8]
+        labels.append(label.strip("-") or "x")
+    return ".".join(labels)
+
+
 @dataclass(frozen=True)
 class LaunchOptions:
     """How a runner turns TaskInfos into containers (see :class:`DockerTaskRunner`)."""

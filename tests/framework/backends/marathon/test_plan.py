@@ -33,7 +33,8 @@ def as_marathon_stores(group: dict) -> dict:
         for pm in app["container"]["portMappings"]:
             pm.update(servicePort=10101, labels={})
         for hc in app["healthChecks"]:
-            hc.update(delaySeconds=15, ipProtocol="IPv4")
+            hc.setdefault("delaySeconds", 15)
+            hc.update(ipProtocol="IPv4")
         app["upgradeStrategy"] = {k: float(v) for k, v in app["upgradeStrategy"].items()}
     out["version"] = "2026-01-01T00:00:00.000Z"
     out["groups"], out["pods"] = [], []

@@ -131,3 +131,19 @@ def test_health_check_parsing_and_defaults():
 
 def test_parameter_table_covers_the_required_keys():
     assert {"volume", "env", "label", "ulimit", "cap-add"} <= set(PARAMETERS)
+
+
+def test_container_names_are_host_names_docker_dns_can_answer():
+    from framework.sim.docker.tasks import host_name
+    # framework mode's names are left alone
+    name = "htcm-b373f4cd29-6513270e-269e-4d37-b-87417ac1-twosites.submitter.dc.7817795d26b6"
+    assert host_name(name) == name
+    # a Marathon task id: underscores and a label over 63 characters
+    long = ("htcm-1ddd56d37a-6513270e-269e-4d37-b-87417ac1-htcondor_twosites_submitter"
+            ".instance-78e51061-7311-48a3-82ce-6a40162f")
+    out = host_name(long)
+    labels = out.split(".")
+    assert "_" not in out and all(0 < len(label) <= 63 for label in labels)
+    assert labels[0].startswith("htcm-1ddd56d37a-6513270e-269e-4d37-b-87417ac1-htcondor-")
+    assert labels[1] == "instance-78e51061-7311-48a3-82ce-6a40162f"
+    assert host_name(long) == out and host_name(long + "x") != out   # stable, distinct
