@@ -1,5 +1,5 @@
 """``htcmesos marathon …``: the pool as a Marathon group (render, apply, status, scale,
-delete, secrets).
+delete, secrets, and run: the elastic loop on the executor apps).
 
 Exit codes as everywhere: 0 success, 1 a failure at Marathon (no answer, a deployment
 that failed or outlasted ``--timeout``), 2 invalid input (spec, arguments, a group
@@ -222,3 +222,43 @@ def secrets(spec: str, out_dir: str) -> None:
         click.echo(f"wrote {path}")
     click.echo("load each file's content into the secret store at the path below "
                f"{out_dir}; never into the app's env")
+
+
+@marathon.command("run")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_marathon_option
+@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="Stop after S seconds (default: until Ctrl-C or SIGTERM).")
+def run_cmd(spec: str, url: str | None, duration: float | None) -> None:
+    """Size each site's executor app from the queue (the elastic loop), until stopped.
+
+    Marathon keeps the apps running; `apply` puts their configuration in place; this
+    drains idle executors and removes exactly those tasks (never lowering instances
+    by itself), and raises instances for queued jobs."""
+    import logging
+    import signal
+    import threading
+
+    from .marathon_run import run_marathon
+
+    cluster = _load(spec)
+    _client(cluster, spec, url).ping  # noqa: B018 - validates the block and the URL
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if duration is not None:
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+
+    def show(decision) -> None:
+        if decision.changes:
+            click.echo(" ".join(f"{site}={n}" for site, n in decision.desired.items())
+                       + "  " + "; ".join(str(r) for r in decision.reasons))
+    logging.getLogger(__name__).debug("marathon run %s", spec)
+    with _reasons():
+        try:
+            run_marathon(cluster, stop, url=url, on_decision=show)
+        except KeyboardInterrupt:
+            stop.set()
+    click.echo("stopped; Marathon keeps the apps running")

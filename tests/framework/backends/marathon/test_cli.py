@@ -116,3 +116,24 @@ def test_help_lists_the_subcommands():
     code, out = run("marathon", "apply", "--help")
     assert code == 0 and all(o in out for o in ("--force", "--no-wait", "--timeout",
                                                  "--dry-run", "--marathon"))
+
+
+def test_run_sizes_the_group_until_its_duration_then_stops(tmp_path):
+    """``marathon run`` against the emulator: the loop starts (the master app is healthy)
+    and stops at --duration, leaving the apps to Marathon."""
+    from framework.sim.marathon_run import MarathonRun
+
+    spec = load_spec(marathon_spec(tmp_path))
+    with MarathonRun(spec, tmp_path) as m:
+        m.apply(wait=True, timeout_s=60)
+        code, out = run("marathon", "run", marathon_spec(tmp_path), "--marathon",
+                        m.marathon.url, "--duration", "2")
+        assert code == 0 and "stopped; Marathon keeps the apps running" in out, out
+        assert m.marathon.app(f"{spec.backend.marathon.group}/twosites/master")["instances"] == 1
+
+
+def test_run_without_the_key_file_exits_1_naming_it(tmp_path):
+    path = marathon_spec(tmp_path)
+    (tmp_path / "key").unlink()
+    code, out = run("marathon", "run", path, "--duration", "1")
+    assert code == 1 and "pool.signing_key_file" in out, out
