@@ -152,10 +152,13 @@ def status(spec: str, url: str | None) -> None:
 @click.argument("site")
 @click.argument("count", metavar="N", type=click.IntRange(min=0))
 @_marathon_option
-@click.option("--force", is_flag=True, help="Lower instances anyway (Marathon kills tasks "
-              "it chooses, with their jobs).")
-def scale(spec: str, site: str, count: int, url: str | None, force: bool) -> None:
-    """Set the executor instances of SITE to N (raising; lowering needs --force)."""
+@click.option("--allow-lower", is_flag=True, help="Lower instances anyway (Marathon kills "
+              "tasks it chooses, running ones first, with their jobs).")
+@click.option("--force", is_flag=True, help="Cancel deployments that hold the app (a "
+              "roll-out of apply included).")
+def scale(spec: str, site: str, count: int, url: str | None, allow_lower: bool,
+          force: bool) -> None:
+    """Set the executor instances of SITE to N (raising; lowering needs --allow-lower)."""
     from .backends.marathon.render import app_id
 
     cluster = _load(spec)
@@ -173,11 +176,11 @@ def scale(spec: str, site: str, count: int, url: str | None, force: bool) -> Non
         if count == current:
             click.echo(f"{aid}: already {count} instance(s)")
             return
-        if count < current and not force:
+        if count < current and not allow_lower:
             _fail(f"refusing to lower {aid} from {current} to {count}: lowering `instances` "
                   f"lets Marathon kill executors of its choosing, with their running jobs; "
                   f"htcmesos drains executors and removes exactly those itself (its elastic "
-                  f"loop); use --force to lower anyway", EXIT_INVALID)
+                  f"loop); use --allow-lower to lower anyway", EXIT_INVALID)
         deployment = client.scale_app(aid, count, force=force)
     click.echo(f"{aid}: instances {current} → {count} (deployment {deployment.id})")
 
@@ -242,7 +245,8 @@ def run_cmd(spec: str, url: str | None, duration: float | None) -> None:
     from .marathon_run import run_marathon
 
     cluster = _load(spec)
-    _client(cluster, spec, url).ping  # noqa: B018 - validates the block and the URL
+    with _reasons():
+        _client(cluster, spec, url).ping()        # a wrong URL fails here, clearly
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -5,7 +5,7 @@ Two small interfaces say what it may touch: the :class:`Backend` that runs execu
 (drains). Order within a tick: cancel drains, kill drained tasks, start drains, then the
 desired counts (so a kill is never undone by a relaunch). A failing call is logged and
 survived: a drain that could not start is forgotten and decided again next tick; a kill
-that failed stays in the planner's memory until a later drain shows the startd gone.
+that failed keeps its drain in the planner's memory, so the next tick decides it again.
 """
 from __future__ import annotations
 
@@ -103,6 +103,7 @@ class Actuator:
     def __init__(self, backend: Backend, control: PoolControl,
                  before_kill: Callable[[str], None] | None = None) -> None:
         self.backend, self.control, self.before_kill = backend, control, before_kill
+        self._drains: dict[str, Drain] = {}     # the drains after the last tick
 
     def apply(self, decision: Decision) -> Applied:
         drains = dict(decision.state.drains)
@@ -124,6 +125,9 @@ class Actuator:
                 errors.extend(failed)
             except Exception as exc:  # noqa: BLE001 - logged and survived
                 errors.append(f"kill {', '.join(decision.kill)}: {exc}")
+            for task_id in decision.kill:      # not ended: its drain is followed again
+                if task_id not in killed and task_id in self._drains:
+                    drains[task_id] = self._drains[task_id]
         drained = []
         refused = []
         for startd in decision.drain:
@@ -146,6 +150,7 @@ class Actuator:
                        count, decision.sizes.get(site))
         for error in errors:
             log.warning("actuator: %s", error)
+        self._drains = drains
         return Applied(dataclasses.replace(decision.state, drains=drains), tuple(drained),
                        tuple(killed), tuple(cancelled), tuple(errors), tuple(refused))
 

@@ -17,8 +17,10 @@ The write is one request for the whole group, never per-app PUTs:
   their own DELETEs between them.
 
 The whole group carries each executor app's ``instances`` as read just before (the
-autoscaler's). The autoscaler only ever raises them; one that raises in the moment
-between the read and the write would see its raise undone and repeat it on its next tick.
+autoscaler's; a group PUT replaces each listed app whole). A lower count would let
+Marathon kill executors of its choosing, so before every write — and again after waiting
+out a lock, which is often the autoscaler's own raise — the group is read again and the
+plan made anew (:func:`_fresh`). The moment between that read and the write remains.
 """
 from __future__ import annotations
 
@@ -113,23 +115,34 @@ def _wait_unlocked(client: MarathonClient, ids: list[str], deadline: float, echo
     return False
 
 
+def _fresh(client: MarathonClient, plan: ApplyPlan) -> ApplyPlan:
+    """The plan again, on the group as it is now (executor ``instances`` the autoscaler
+    may have raised since the plan was made are kept)."""
+    return plan_apply(plan.desired, client.get_group(plan.group_id))
+
+
+_UNCHANGED = Deployment("", "")
+
+
 def _write(client: MarathonClient, plan: ApplyPlan, force: bool, deadline: float,
            echo: Echo, clock: Callable[[], float], sleep: Callable[[float], None],
            poll_s: float) -> Deployment | None:
-    """The one write (retried after a lock); None when the lock outlasted ``deadline``."""
-    create = plan.create_group
+    """The one write (retried after a lock, on a fresh plan); None when the lock outlasted
+    ``deadline``; :data:`_UNCHANGED` when, after a wait, nothing is left to change."""
+    plan = _fresh(client, plan)
     while True:
+        if not plan.changed:
+            return _UNCHANGED
         try:
-            if create:
+            if plan.create_group:
                 return client.create_group(plan.desired)
             return client.put_group(plan.group_id, plan.desired, force=force)
         except MarathonLocked as exc:
-            if create and not exc.deployments:   # created meanwhile by someone else
-                create = False
-                continue
-            if not _wait_unlocked(client, exc.deployments, deadline, echo, clock, sleep,
-                                  poll_s):
-                return None
+            if not (plan.create_group and not exc.deployments):  # not: created meanwhile
+                if not _wait_unlocked(client, exc.deployments, deadline, echo, clock,
+                                      sleep, poll_s):
+                    return None
+            plan = _fresh(client, plan)
         except MarathonInvalid as exc:
             raise name_apps(exc, plan.desired) from None
 
@@ -213,6 +226,8 @@ def apply(client: MarathonClient, plan: ApplyPlan, *, force: bool = False, wait:
             return ApplyResult(False, None, f"{plan.group_id} stayed locked by other "
                                             f"deployments for {timeout_s:g} s; nothing "
                                             f"written (--force cancels them)")
+        if deployment is _UNCHANGED:
+            return ApplyResult(True, None, f"{plan.group_id}: nothing to change")
         echo(f"deployment {deployment.id or '(unnamed)'} started (version "
              f"{deployment.version or '?'})")
         if not wait:

@@ -6,15 +6,14 @@ only moves each executor app's ``instances``, and only in two safe ways:
 - **up**: a partial PUT of ``instances`` (Marathon starts the new ones);
 - **down**: ``POST /v2/tasks/delete?scale=true`` naming exactly the tasks whose startds
   were drained (one call per tick for all of them), which kills those and lowers
-  ``instances`` by as many. ``instances`` is never lowered by itself below the tasks that
-  exist: Marathon would pick the victims (``killSelection``) and kill running jobs. Only
-  instances that have no task yet (waiting for an offer) are given back that way.
+  ``instances`` by as many. ``instances`` is never lowered by itself: Marathon would pick
+  the victims, running tasks before instances that have no task yet.
 
-A scale call that meets a deployment (409) is forced only when every deployment holding
-the app merely scales it (an earlier scale still waiting for offers or health checks):
-forcing replaces that instance target and nothing else. A configuration roll-out
-(``htcmesos marathon apply``) is never cancelled by the autoscaler: the change waits
-for the next tick.
+A scale call that meets a deployment (409) is forced only past this backend's own
+scale-ups (an earlier raise still waiting for offers or health checks): forcing replaces
+that instance target and nothing else. A configuration roll-out or a group creation
+(``htcmesos marathon apply``) is never cancelled by the autoscaler, nor its own removals:
+the change waits for the next tick (a removal that waits keeps its drain).
 """
 from __future__ import annotations
 
@@ -36,8 +35,6 @@ log = logging.getLogger(__name__)
 #: Task states that are alive (``TASK_UNREACHABLE`` is not counted: it comes back or is
 #: replaced, as in framework mode).
 _STARTING = {"TASK_STAGING", "TASK_STARTING", "TASK_STAGED"}
-#: Deployment actions that only change how many instances run.
-_SCALE_ACTIONS = {"ScaleApplication", "StartApplication"}
 
 
 def _epoch(stamp: str | None) -> float | None:
@@ -59,6 +56,7 @@ class MarathonBackend(Backend):
         self._site_of_app = {app: site for site, app in self.apps.items()}
         self._size = (spec.roles[Role.EXECUTOR].cpus, spec.roles[Role.EXECUTOR].mem_mb)
         self._held: dict[str, str] = {}
+        self._scale_ups: set[str] = set()       # deployments this backend started to scale up
 
     # -- what runs -----------------------------------------------------------------------
 
@@ -111,6 +109,12 @@ class MarathonBackend(Backend):
 
     def set_desired(self, site: str, count: int,
                     sizes: Mapping[tuple[float, float], int] | None = None) -> None:
+        """Raise the site's ``instances`` to ``count``; never lower them. Marathon picks
+        the victims of a lower ``instances`` itself, and it takes running tasks before
+        instances that have no task yet (``ScalingProposition.sortByConditionAndDate``:
+        unreachable, staging, starting, running, then the rest): lowering would kill
+        executors with jobs. Instances not needed after all start, stay idle, and are
+        drained and removed by name like any other."""
         app = self.apps[site]
         current = self.client.get_app(app)
         if current is None:
@@ -119,15 +123,10 @@ class MarathonBackend(Backend):
             raise BackendError(self._held[site])
         self._held.pop(site, None)
         instances = int(current.get("instances", 0))
-        alive = int(current.get("tasksStaged", 0)) + int(current.get("tasksRunning", 0))
-        if count > instances:
-            target = count
-        elif count < instances and alive < instances:
-            target = max(count, alive)      # only instances that have no task yet
-        else:
+        if count <= instances:
             return
-        self._scale(app, lambda force: self.client.scale_app(app, target, force=force),
-                    f"{app} instances {instances} → {target}")
+        self._call([app], lambda force: self.client.scale_app(app, count, force=force),
+                   f"{app} instances {instances} → {count}", kills=False)
 
     def kill(self, task_id: str) -> bool:
         killed, errors = self.kill_many([task_id])
@@ -141,32 +140,32 @@ class MarathonBackend(Backend):
         known = {task.id: task for app in self.apps.values()
                  for task in self.client.app_tasks(app)}
         ids = [t for t in task_ids if t in known and self._state(known[t]) is not None]
-        gone = [t for t in task_ids if t not in ids]
+        gone = [f"kill {t}: no such live task in Marathon" for t in task_ids if t not in ids]
         if not ids:
-            return [], [f"kill {t}: no such live task in Marathon" for t in gone]
+            return [], gone
         apps = sorted({known[t].app_id for t in ids})
-        self._scale(", ".join(apps), lambda force: self.client.kill_tasks(ids, scale=True,
-                                                                          force=force),
-                    f"remove {len(ids)} drained executor(s) from {', '.join(apps)}",
-                    apps)
-        return ids, [f"kill {t}: no such live task in Marathon" for t in gone]
+        self._call(apps, lambda force: self.client.kill_tasks(ids, scale=True, force=force),
+                   f"remove {len(ids)} drained executor(s) from {', '.join(apps)}", kills=True)
+        return ids, gone
 
-    def _scale(self, what: str, call: Callable[[bool], Any], describe: str,
-               apps: list[str] | None = None) -> None:
-        """``call(force)``; on 409 force only past deployments that merely scale."""
+    def _call(self, apps: list[str], call: Callable[[bool], Any], describe: str,
+              kills: bool) -> None:
+        """``call(force)``, remembering the deployment it starts. On 409 it forces only
+        past deployments this backend started itself to scale up (their target is stored
+        already; forcing replaces nothing else) — never past a roll-out or a group
+        creation by ``apply``, nor past its own removals (Marathon may not have killed
+        the named tasks yet). Otherwise BackendError: tried again next tick."""
         try:
-            call(False)
-            log.info("marathon: %s", describe)
-            return
+            deployment = call(False)
         except MarathonLocked as exc:
             holding = set(exc.deployments)
-        plans = [d for d in self.client.deployments() if d.get("id") in holding]
-        mine = set(apps or [what])
-        for plan in plans:
-            actions = [a for step in plan.get("steps", []) for a in step.get("actions", [])]
-            if any(a.get("action") not in _SCALE_ACTIONS for a in actions
-                   if a.get("app") in mine or not a.get("app")):
-                raise BackendError(f"{describe}: deferred, deployment {plan.get('id')} is "
-                                   f"rolling out a new configuration of {what}")
-        call(True)
-        log.info("marathon: %s (a scale-only deployment was replaced)", describe)
+            if not holding or not holding <= self._scale_ups:
+                raise BackendError(f"{describe}: deferred, {', '.join(apps)} held by "
+                                   f"deployment(s) {', '.join(sorted(holding)) or '?'} "
+                                   f"this loop did not start to scale up") from None
+            deployment = call(True)
+            self._scale_ups -= holding
+            describe += " (over a scale-up still in progress)"
+        if deployment is not None and not kills:
+            self._scale_ups.add(deployment.id)
+        log.info("marathon: %s", describe)

@@ -91,6 +91,22 @@ def _by_kill_selection(spec: dict[str, Any], tasks: list[TaskView]) -> list[Task
                                         -t.staged_at if youngest else t.staged_at))
 
 
+#: Who goes first when ``instances`` is lowered (``ScalingProposition.scala``): lower
+#: weights first; an instance that has no task yet (Scheduled) weighs most, so Marathon
+#: kills running tasks before it drops a scheduled instance.
+_DECOMMISSION_WEIGHT = {"TASK_UNREACHABLE": 1, "TASK_STAGING": 2, "TASK_STARTING": 3,
+                        "TASK_RUNNING": 4}
+
+
+def decommission_order(spec: dict[str, Any], tasks: list[TaskView]) -> list[TaskView]:
+    """Live tasks in the order Marathon decommissions them when ``instances`` is lowered:
+    unreachable, staging, starting, running; within a state by ``killSelection``
+    (``ScalingProposition.sortByConditionAndDate``)."""
+    youngest = spec.get("killSelection", "YOUNGEST_FIRST") == "YOUNGEST_FIRST"
+    return sorted(tasks, key=lambda t: (_DECOMMISSION_WEIGHT.get(t.state, 5),
+                                        -t.staged_at if youngest else t.staged_at))
+
+
 def app_ready(spec: dict[str, Any], config_version: str, tasks: Iterable[TaskView]) -> bool:
     """Deployment goal reached: exactly ``instances`` tasks, all of the current config,
     running and (with a Mesos health check) healthy, nothing else alive."""

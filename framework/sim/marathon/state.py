@@ -178,9 +178,11 @@ class Store:
     # -- deployments -----------------------------------------------------------------------
 
     def deploy(self, changes: dict[str, dict[str, Any] | None], force: bool,
-               restart: Iterable[str] = ()) -> Deployment:
+               restart: Iterable[str] = (), decommission: bool = True) -> Deployment:
         """Apply ``changes`` (app id → normalized spec, None: delete) as one deployment;
-        apps in ``restart`` get new tasks even when their config is unchanged."""
+        apps in ``restart`` get new tasks even when their config is unchanged;
+        ``decommission``: a lower ``instances`` picks its victims (not when the caller
+        names them: ``tasks/delete?scale=true``)."""
         self._check_locks(changes, force)
         version = self.new_version()
         acts: dict[str, str] = {}
@@ -193,7 +195,8 @@ class Store:
                     self.stopping[app_id] = self.apps.pop(app_id)
                     acts[app_id] = "StopApplication"
                 continue
-            acts[app_id] = self._set_app(app_id, spec, current, version, app_id in set(restart))
+            acts[app_id] = self._set_app(app_id, spec, current, version, app_id in set(restart),
+                                         decommission)
         deps = {a: (self.apps[a].spec if a in self.apps else original[a] or {}).get("dependencies", [])
                 for a in acts}
         dep = Deployment(str(self._uuid()), version, deploy.order_steps(acts, deps), original)
@@ -207,7 +210,7 @@ class Store:
         return dep
 
     def _set_app(self, app_id: str, spec: dict[str, Any], current: App | None, version: str,
-                 restart: bool = False) -> str:
+                 restart: bool = False, decommission: bool = True) -> str:
         spec = copy.deepcopy(spec)
         spec.pop("version", None)
         spec.pop("versionInfo", None)
@@ -230,10 +233,25 @@ class Store:
         else:
             last_config = current.spec["versionInfo"]["lastConfigChangeAt"]
             spec["versionInfo"] = {"lastScalingAt": version, "lastConfigChangeAt": last_config}
+            old_n = int(current.spec["instances"])
             current.spec = spec
+            if decommission:
+                self._decommission(current, old_n, int(spec["instances"]))
             action = "ScaleApplication"
         self.versions.setdefault(app_id, {})[version] = copy.deepcopy(spec)
         return action
+
+    def _decommission(self, app: App, old_n: int, new_n: int) -> None:
+        """Instances lowered: as upstream's ``ScalingProposition.propose``, the instances
+        going are taken from the live tasks first (:func:`deploy.decommission_order`),
+        and only then from those that have no task yet (the launches not made)."""
+        live = [t for t in self._active_tasks(app) if not t.killing]
+        count = min(len(live), max(old_n, len(live)) - new_n)   # old_n: live + scheduled
+        if count <= 0:
+            return
+        now = self.clock.now()
+        victims = deploy.decommission_order(app.spec, live)[:count]
+        self._pending_kills.extend(self._mark_killing(t, now) for t in victims)
 
     def cancel_deployment(self, dep_id: str, force: bool) -> Deployment | None:
         """``DELETE /v2/deployments/{id}``: force → cancelled, no rollback (None);
@@ -560,6 +578,7 @@ class Store:
                      and (app_id is None or self.tasks[t].app_id == app_id)]
             killed = [self.task_json(t) for t in found]
             dep = None
+            now = self.clock.now()
             if scale:
                 per_app: dict[str, int] = {}
                 for task in found:
@@ -570,9 +589,8 @@ class Store:
                     spec = copy.deepcopy(self.apps[a].spec)
                     spec["instances"] = max(0, spec["instances"] - count)
                     changes[a] = spec
-                self._check_locks(changes, force)
-                dep = self.deploy(changes, force)
-            now = self.clock.now()
+                # the named ones are the ones that go: the lower count takes no other
+                dep = self.deploy(changes, force, decommission=False)
             self._pending_kills.extend(self._mark_killing(t, now) for t in found if not t.killing)
             self.reconcile()
             return dep, killed

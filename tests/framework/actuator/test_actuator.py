@@ -79,3 +79,34 @@ def test_the_startd_saying_no_is_a_refusal_and_anything_else_an_error():
     with pytest.raises(CondorError, match="no answer within the deadline"):
         CondorControl(Worker("no answer within the deadline (5 s)")).drain(startd("a"))
     assert CondorControl(Worker(None)).drain(startd("a")) == "7"
+
+
+class Refusing(Pool):
+    """A backend whose batch removal is refused (Marathon: an app held by a deployment)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse = True
+
+    def kill_many(self, task_ids):
+        if self.refuse:
+            raise RuntimeError("deferred: held by a deployment")
+        return list(task_ids), []
+
+
+def test_a_kill_that_fails_keeps_its_drain_for_the_next_tick():
+    pool = Refusing()
+    actuator = Actuator(pool, pool)
+    ad = startd("idle")
+    drained = actuator.apply(Decision(1.0, {"dc": 1}, {"dc": 0}, drain=(ad,), state=PlannerState(
+        drains={"idle": Drain("idle", ad.name, 1.0)})))
+    assert set(drained.state.drains) == {"idle"}
+    # the planner drops the drain when it decides the kill; the kill is refused
+    failed = actuator.apply(Decision(2.0, {"dc": 0}, {"dc": 0}, kill=("idle",),
+                                     state=PlannerState(drains={})))
+    assert failed.killed == () and "deferred" in failed.errors[0]
+    assert failed.state.drains == drained.state.drains        # followed again
+    pool.refuse = False
+    done = actuator.apply(Decision(3.0, {"dc": 0}, {"dc": 0}, kill=("idle",),
+                                   state=PlannerState(drains={})))
+    assert done.killed == ("idle",) and done.state.drains == {}

@@ -37,6 +37,8 @@ class LockedMarathon:
             self.calls.append(name)
             if name == "deployments":
                 return [{"id": "d-1", "affectedApps": ["/g/p/master"]}]
+            if name == "get_group":
+                return GROUP
             if name in ("put_group", "create_group"):
                 raise MarathonLocked(409, "App is locked", {}, ["d-1"])
             raise AssertionError(f"unexpected call {name}")
@@ -55,7 +57,8 @@ def test_a_lock_that_never_clears_ends_at_the_deadline_without_a_write():
     result = apply(client, plan_apply(changed, GROUP), wait=False, timeout_s=30,
                    echo=lines.append, clock=clock, sleep=clock.sleep, poll_s=1.0)
     assert not result.ok and "stayed locked" in result.message and "--force" in result.message
-    assert client.calls[0] == "put_group" and set(client.calls) == {"put_group", "deployments"}
+    assert client.calls[:2] == ["get_group", "put_group"]
+    assert set(client.calls) == {"get_group", "put_group", "deployments"}
     assert 29 <= clock.t <= 31
     assert lines == ["locked by deployment(s) d-1; waiting for it to finish "
                      "(--force would cancel)"]
@@ -82,3 +85,35 @@ def test_deployment_from_json_tolerates_missing_fields():
 def test_settled_instances(current, kept):
     have = {**GROUP, "apps": [GROUP["apps"][0], {**GROUP["apps"][1], "instances": current}]}
     assert plan_apply(GROUP, have).desired["apps"][1]["instances"] == kept
+
+
+class RaisedDuringTheLock:
+    """The first write meets the autoscaler's scale-up; meanwhile it raised executor-a."""
+
+    def __init__(self) -> None:
+        self.instances, self.puts = 1, []
+
+    def get_group(self, gid):
+        return {**GROUP, "apps": [GROUP["apps"][0], {**GROUP["apps"][1],
+                                                     "instances": self.instances}]}
+
+    def deployments(self):
+        return []
+
+    def put_group(self, gid, group, force=False):
+        self.puts.append(group)
+        if len(self.puts) == 1:
+            self.instances = 5                   # raised while apply waited
+            raise MarathonLocked(409, "App is locked", {}, ["scale-up"])
+        return Deployment("d-2", "v2")
+
+
+def test_a_write_after_a_lock_carries_the_instances_raised_meanwhile():
+    client, clock = RaisedDuringTheLock(), FakeClock()
+    changed = {**GROUP, "apps": [{**GROUP["apps"][0], "cpus": 2}, GROUP["apps"][1]]}
+    result = apply(client, plan_apply(changed, GROUP), wait=False, echo=lambda _: None,
+                   clock=clock, sleep=clock.sleep)
+    assert result.ok and result.deployment == Deployment("d-2", "v2")
+    executors = [a["instances"] for g in client.puts for a in g["apps"]
+                 if a["id"] == "/g/p/executor-a"]
+    assert executors == [1, 5]                  # never back down to the planned 1

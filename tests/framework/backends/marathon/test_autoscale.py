@@ -142,7 +142,14 @@ def test_the_loop_grows_and_shrinks_each_site_app_without_killing_a_running_job(
         writes = run.marathon.writes()[writes_before:]
         removals = [w for w in writes if w[1].startswith("/v2/tasks/delete")]
         assert removals and all("scale=true" in w[1] for w in removals), writes
-        # instances only go down through named tasks: a PUT never lowers them while the
-        # app's tasks run (the only PUTs raise them, or give back task-less instances)
+        # instances only go down through named tasks: every version of an executor app
+        # made by a PUT has more instances than the one before (test_backend.py: the
+        # backend never lowers them)
         assert all(w[0] in ("PUT", "POST") for w in writes), writes
+        for site in JOBS:
+            app = app_id(run.spec, Role.EXECUTOR, site)
+            versions = run.marathon.store.versions[app]
+            counts = [versions[v]["instances"] for v in sorted(versions)]
+            drops = sum(1 for a, b in zip(counts, counts[1:]) if b < a)
+            assert drops <= len(removals), (site, counts)
         assert len(pool.seen) == sum(JOBS.values())   # no executor launched twice over

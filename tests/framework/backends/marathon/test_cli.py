@@ -67,7 +67,7 @@ def test_lowering_instances_is_refused_unless_forced(tmp_path, server):  # noqa:
     spec = marathon_spec(tmp_path, url)
     canned.body = {"app": {"id": "/htcondor/twosites/executor-dc", "instances": 4}}
     code, out = run("marathon", "scale", spec, "dc", "2")
-    assert code == 2 and "running jobs" in out and "drains" in out and "--force" in out
+    assert code == 2 and "running jobs" in out and "drains" in out and "--allow-lower" in out
     assert [r[0] for r in canned.requests] == ["GET"]            # nothing written
     canned.body = {"app": {"id": "/htcondor/twosites/executor-dc", "instances": 4},
                    "deploymentId": "d-1", "version": "v"}
@@ -75,7 +75,10 @@ def test_lowering_instances_is_refused_unless_forced(tmp_path, server):  # noqa:
     assert code == 0 and "4 → 6" in out
     assert canned.requests[-1][:3] == ("PUT", "/v2/apps/htcondor/twosites/executor-dc",
                                        {"instances": 6})
-    code, out = run("marathon", "scale", spec, "dc", "2", "--force")
+    code, out = run("marathon", "scale", spec, "dc", "2", "--allow-lower")
+    assert code == 0 and canned.requests[-1][:3] == (
+        "PUT", "/v2/apps/htcondor/twosites/executor-dc", {"instances": 2})
+    code, out = run("marathon", "scale", spec, "dc", "2", "--allow-lower", "--force")
     assert code == 0 and canned.requests[-1][:3] == (
         "PUT", "/v2/apps/htcondor/twosites/executor-dc?force=true", {"instances": 2})
 
@@ -132,8 +135,15 @@ def test_run_sizes_the_group_until_its_duration_then_stops(tmp_path):
         assert m.marathon.app(f"{spec.backend.marathon.group}/twosites/master")["instances"] == 1
 
 
-def test_run_without_the_key_file_exits_1_naming_it(tmp_path):
-    path = marathon_spec(tmp_path)
+def test_run_without_the_key_file_exits_1_naming_it(tmp_path, server):  # noqa: F811
+    canned, url = server
+    canned.body = "pong"
+    path = marathon_spec(tmp_path, url)
     (tmp_path / "key").unlink()
     code, out = run("marathon", "run", path, "--duration", "1")
     assert code == 1 and "pool.signing_key_file" in out, out
+
+
+def test_run_against_no_marathon_exits_1_naming_the_url(tmp_path):
+    code, out = run("marathon", "run", marathon_spec(tmp_path), "--duration", "1")
+    assert code == 1 and "127.0.0.1:9" in out, out

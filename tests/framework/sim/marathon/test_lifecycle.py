@@ -157,3 +157,19 @@ def test_slow_subscriber_is_cut_off():
     assert not picky.closed.is_set() and picky.queue.qsize() == 0
     hub.publish("deployment_success", {"id": "d"})
     assert picky.queue.get_nowait().startswith(b"event: deployment_success\ndata: {")
+
+
+def test_lowering_instances_kills_a_running_task_before_a_scheduled_instance(marathon):
+    """Upstream ``ScalingProposition``: an instance that has no task yet weighs most, so
+    lowering ``instances`` by one with a scheduled instance waiting kills a running task
+    (why htcmesos never lowers ``instances`` itself)."""
+    post(marathon, docker_app("/c/low", 4, constraints=[["hostname", "UNIQUE"]]))
+    wait_for(lambda: len(healthy_tasks(marathon, "/c/low")) == 3, 10, "3 tasks, 1 waiting")
+    before = {t["id"] for t in marathon.tasks("/c/low")}
+    r = requests.put(marathon.url + "/v2/apps/c/low?force=true", json={"instances": 3})
+    assert r.status_code == 200, r.text
+    # one of the three running tasks goes; the scheduled instance takes its host
+    wait_for(lambda: len(before - {t["id"] for t in marathon.tasks("/c/low")}) == 1, 10,
+             "a running task killed")
+    wait_for(lambda: len(healthy_tasks(marathon, "/c/low")) == 3, 10, "3 tasks again")
+    assert len({t["id"] for t in marathon.tasks("/c/low")} - before) == 1
