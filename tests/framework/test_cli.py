@@ -226,6 +226,41 @@ def test_demo_runs_real_jobs_at_both_sites_and_cleans_up(docker_engine, role_ima
     assert "networks kept" not in out, tail
 
 
+def test_simulated_marathon_demo_replaces_a_lost_executor():
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "demo", "--backend",
+                           "marathon", "--simulated", "--duration", "60"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    final = proc.stdout.split("final Marathon group:")[1]
+    for row in ("master    dc       healthy=1", "submitter dc       healthy=1",
+                "executor  campus   healthy=3", "executor  dc       healthy=3"):
+        assert row in final, proc.stdout
+    assert "Marathon replaced the lost executor" in proc.stdout
+
+
+@pytest.mark.docker
+def test_marathon_demo_of_60_seconds_applies_the_group_runs_jobs_and_cleans_up(
+        docker_engine, role_images):
+    """``htcmesos demo --backend marathon --duration 60``: the group is applied (master
+    first), the executor apps grow for the jobs, exit 0, nothing left behind."""
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "demo", "--backend",
+                           "marathon", "--duration", "60"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    assert "as Marathon group /htcondor/twosites" in out
+    assert re.search(r"master and submitter running and healthy \(t\+ *[\d.]+s\)", out)
+    assert re.search(r"^>>> t\+ *[\d.]+s elastic: launch dc\+\d", out, re.M), out[-3000:]
+    assert re.search(r"elastic: .*launch campus\+\d", out), out[-3000:]
+    assert re.search(r"jobs: .*running=", out), out[-3000:]     # jobs ran
+    runner = re.search(r"cleaning up containers, networks and firewall rules \(emulator "
+                       r"runner (\w+)\)", out)
+    assert runner, out[-1500:]
+    label = {"label": f"htcmesos.runner={runner[1]}"}
+    assert not docker_engine.containers.list(all=True, filters=label)
+    assert not docker_engine.networks.list(filters=label)
+
+
 @pytest.mark.parametrize("content, line, words", [
     (b"pool:\n  name: x\x01y\n", 2, "U+0001 is not allowed"),
     (b"pool:\n  name: \x1b[31mred\n", 2, "U+001B is not allowed"),
