@@ -84,6 +84,22 @@ def _docker_client(echo: Echo) -> Any:
         return None
 
 
+def docker_runner(client: Any, spec: ClusterSpec, echo: Echo) -> Any:
+    """The role images built (or found up to date) and a Docker runner for the agents;
+    None (said why) when the images cannot be built."""
+    from .condor.images import build_role_images
+    from .sim.docker.runner import DockerTaskRunner
+
+    try:
+        images = build_role_images(client, "auto", {r: spec.roles[r].image for r in Role},
+                                   log=echo)
+    except HtcmesosError as exc:
+        echo(f"htcmesos demo: cannot build the role images: {exc}")
+        return None
+    echo(f"role images ready ({images.describe()})")
+    return DockerTaskRunner(client, poll_s=0.25)
+
+
 class _Run:
     """One demo run: the emulated cluster, the framework and the live view."""
 
@@ -99,18 +115,11 @@ class _Run:
         return self._failed(run)
 
     def real(self, client: Any, duration: float | None) -> int:
-        from .condor.images import build_role_images
         from .demo_jobs import Workload
-        from .sim.docker.runner import DockerTaskRunner
 
-        try:
-            images = build_role_images(client, "auto", {r: self.spec.roles[r].image
-                                                         for r in Role}, log=self.echo)
-        except HtcmesosError as exc:
-            self.echo(f"htcmesos demo: cannot build the role images: {exc}")
+        runner = docker_runner(client, self.spec, self.echo)
+        if runner is None:
             return 1
-        self.echo(f"role images ready ({images.describe()})")
-        runner = DockerTaskRunner(client, poll_s=0.25)
         try:
             run = self._run(runner, None, elastic=True)
             work = Workload(self.spec, client, run, self.echo, self.stop, self.view.started)

@@ -51,16 +51,10 @@ class MarathonDemo:
 
         runner = None
         if docker is not None:
-            from .condor.images import build_role_images
-            from .sim.docker.runner import DockerTaskRunner
-            try:
-                images = build_role_images(docker, "auto", {r: self.spec.roles[r].image
-                                                            for r in Role}, log=self.echo)
-            except HtcmesosError as exc:
-                self.echo(f"htcmesos demo: cannot build the role images: {exc}")
+            from .demo import docker_runner
+            runner = docker_runner(docker, self.spec, self.echo)
+            if runner is None:
                 return 1
-            self.echo(f"role images ready ({images.describe()})")
-            runner = DockerTaskRunner(docker, poll_s=0.25)
         timer = None
         if duration is not None:
             def over() -> None:

@@ -21,30 +21,15 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
+from .pymesos_import import import_pymesos
 
-def _import_pymesos() -> None:
-    """Import pymesos from any thread: its import installs a SIGINT handler (to re-raise
-    IO-thread errors in the main thread, which this wrapper never lets happen), and only
-    the main thread may install handlers. Elsewhere, that one installation is skipped."""
-    if threading.current_thread() is threading.main_thread():
-        import pymesos  # noqa: F401
-        return
-    real = signal.signal
-    signal.signal = lambda signum, handler: signal.getsignal(signum)  # type: ignore[assignment]
-    try:
-        import pymesos  # noqa: F401
-    finally:
-        signal.signal = real
-
-
-_import_pymesos()
+import_pymesos()
 from pymesos import MesosSchedulerDriver  # noqa: E402
 from pymesos import process as _pm_process  # noqa: E402
 

@@ -6,30 +6,16 @@ acknowledgements — Marathon acknowledges an update once it has persisted it).
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from typing import Any, Callable
+
+from ...mesos.pymesos_import import import_pymesos
 
 log = logging.getLogger(__name__)
 
 FAILOVER_TIMEOUT_S = 604800.0
 REFUSE_NO_DEMAND_S = 5.0
 REFUSE_UNFIT_S = 1.0
-
-
-def import_pymesos() -> None:
-    """Import pymesos from any thread: its import installs a SIGINT handler, which only the
-    main thread may do; elsewhere that one installation is skipped (as
-    ``framework.mesos.driver._import_pymesos``, without that module's patches)."""
-    if threading.current_thread() is threading.main_thread():
-        import pymesos  # noqa: F401
-        return
-    real = signal.signal
-    signal.signal = lambda signum, handler: signal.getsignal(signum)  # type: ignore[assignment]
-    try:
-        import pymesos  # noqa: F401
-    finally:
-        signal.signal = real
 
 
 def framework_info() -> dict[str, Any]:
