@@ -21,7 +21,6 @@ from framework.sim.docker.objects import TASK_LABEL
 from framework.sim.docker.runner import DockerTaskRunner
 from framework.sim.marathon_run import MarathonRun
 from tests.realpool import KEY, job_attrs, make_spec, wait_job
-from tests.services import wait_for
 
 pytestmark = pytest.mark.docker
 
