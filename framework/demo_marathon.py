@@ -25,8 +25,6 @@ from .model import ROLE_ORDER, Role
 from .spec import ClusterSpec
 
 Echo = Callable[[str], None]
-#: The simulated demo's executors per site (within the spec's limits).
-DEMO_EXECUTORS = 3
 #: How long the group may take to become healthy.
 HEALTHY_TIMEOUT_S = 240.0
 
@@ -74,6 +72,9 @@ class MarathonDemo:
                 self.echo(f"cleaning up containers, networks and firewall rules (emulator "
                           f"runner {runner.runner_id})")
                 runner.close()
+                if runner.kept_networks:
+                    self.echo(f"networks kept (still in use by other containers): "
+                              f"{', '.join(runner.kept_networks)}")
 
     def _serve(self, run: Any, docker: Any) -> int:
         from .backends.marathon.render import render_group
@@ -109,25 +110,23 @@ class MarathonDemo:
         return work.report(cut_short=self.timed_out)
 
     def _healthy(self, run: Any, roles: list[Role]) -> bool:
-        deadline = time.monotonic() + HEALTHY_TIMEOUT_S
-        while not self.stop.wait(0.5):
+        def healthy() -> bool:
             records = run.records()
-            if all(any(r.role is role and r.confirmed for r in records) for role in roles):
-                return True
-            if time.monotonic() > deadline:
-                self.echo(f"htcmesos demo: {', '.join(r.value for r in roles)} not healthy "
-                          f"within {HEALTHY_TIMEOUT_S:g} s")
-                return False
-        self.echo("*** demo: stopped before the group was healthy")
+            return all(any(r.role is role and r.confirmed for r in records) for role in roles)
+        if self._until(healthy, HEALTHY_TIMEOUT_S):
+            return True
+        self.echo("*** demo: stopped before the group was healthy" if self.stop.is_set() else
+                  f"htcmesos demo: {', '.join(r.value for r in roles)} not healthy within "
+                  f"{HEALTHY_TIMEOUT_S:g} s")
         return False
 
     def _simulated(self, run: Any) -> int:
         from .backends.marathon.render import app_id
-        for site in self.spec.sites:
-            n = max(site.executors_min, min(DEMO_EXECUTORS, site.executors_max))
-            run.client.scale_app(app_id(run.spec, Role.EXECUTOR, site.name), n)
+        from .demo import DEMO_EXECUTORS
         want = {s.name: max(s.executors_min, min(DEMO_EXECUTORS, s.executors_max))
                 for s in self.spec.sites}
+        for site, n in want.items():
+            run.client.scale_app(app_id(run.spec, Role.EXECUTOR, site), n)
 
         def full() -> bool:
             running = [r for r in run.records() if r.role is Role.EXECUTOR and r.confirmed]

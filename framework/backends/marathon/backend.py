@@ -53,7 +53,6 @@ class MarathonBackend(Backend):
     def __init__(self, spec: ClusterSpec, client: MarathonClient, clock: Clock) -> None:
         self.spec, self.client, self.clock = spec, client, clock
         self.apps = {site.name: app_id(spec, Role.EXECUTOR, site.name) for site in spec.sites}
-        self._site_of_app = {app: site for site, app in self.apps.items()}
         self._size = (spec.roles[Role.EXECUTOR].cpus, spec.roles[Role.EXECUTOR].mem_mb)
         self._held: dict[str, str] = {}
         self._scale_ups: set[str] = set()       # deployments this backend started to scale up

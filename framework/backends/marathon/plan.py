@@ -15,6 +15,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...model import Role
+from ..roleparts import LABEL_ROLE
+
 #: maps whose keys are the operator's (or ours), not Marathon's: compared whole
 _FREE_FORM = frozenset({"env", "labels", "secrets"})
 _SHOWN = 60                                     # characters of a value the diff shows
@@ -59,7 +62,7 @@ class ApplyPlan:
 
 
 def _is_executor(app: dict[str, Any]) -> bool:
-    return (app.get("labels") or {}).get("htcmesos.role") == "executor"
+    return (app.get("labels") or {}).get(LABEL_ROLE) == Role.EXECUTOR.value
 
 
 def _same_number(a: Any, b: Any) -> bool:

@@ -11,14 +11,10 @@ import re
 import uuid
 
 #: one path segment (state/PathId.scala)
-SEGMENT = re.compile(r"(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])|(\.|\.\.)")
 SEGMENT_PATTERN = (r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*"
                    r"[a-z0-9])|(\.|\.\.)$")
+SEGMENT = re.compile(SEGMENT_PATTERN[1:-1])
 TASK_ID = re.compile(r"(?P<app>[a-z0-9_.\-]+)\.instance-(?P<uuid>[0-9a-f\-]{36})\._app\.(?P<n>[0-9]+)")
-
-
-class BadPath(ValueError):
-    """A path id with an invalid segment."""
 
 
 def segments(path: str) -> list[str]:
@@ -60,8 +56,3 @@ def is_under(path: str, group: str) -> bool:
 def new_task_id(app_id: str, rng_uuid: uuid.UUID, incarnation: int = 1) -> str:
     return f"{'_'.join(segments(app_id))}.instance-{rng_uuid}._app.{incarnation}"
 
-
-def task_app_prefix(task_id: str) -> str | None:
-    """The ``a_b_c`` part of a task id, or None when ``task_id`` is not one."""
-    match = TASK_ID.fullmatch(task_id)
-    return match["app"] if match else None
