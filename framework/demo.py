@@ -100,6 +100,16 @@ def docker_runner(client: Any, spec: ClusterSpec, echo: Echo) -> Any:
     return DockerTaskRunner(client, poll_s=0.25)
 
 
+def close_runner(runner: Any, echo: Echo) -> None:
+    """Remove the run's containers, networks and firewall rules, saying so."""
+    echo(f"cleaning up containers, networks and firewall rules (emulator runner "
+         f"{runner.runner_id})")
+    runner.close()
+    if runner.kept_networks:
+        echo(f"networks kept (still in use by other containers): "
+             f"{', '.join(runner.kept_networks)}")
+
+
 class _Run:
     """One demo run: the emulated cluster, the framework and the live view."""
 
@@ -129,12 +139,7 @@ class _Run:
             self._final(status)
             return self._failed(run) or work.report()
         finally:
-            self.echo(f"cleaning up containers, networks and firewall rules (emulator "
-                      f"runner {runner.runner_id})")
-            runner.close()
-            if runner.kept_networks:
-                self.echo(f"networks kept (still in use by other containers): "
-                          f"{', '.join(runner.kept_networks)}")
+            close_runner(runner, self.echo)
 
     def _run(self, runner: Any, executors: int | None, elastic: bool = False) -> EmulatedRun:
         """The run; ``executors`` per site kept by the framework, or (None) the sites'

@@ -69,12 +69,8 @@ class MarathonDemo:
             if timer is not None:
                 timer.cancel()
             if runner is not None:
-                self.echo(f"cleaning up containers, networks and firewall rules (emulator "
-                          f"runner {runner.runner_id})")
-                runner.close()
-                if runner.kept_networks:
-                    self.echo(f"networks kept (still in use by other containers): "
-                              f"{', '.join(runner.kept_networks)}")
+                from .demo import close_runner
+                close_runner(runner, self.echo)
 
     def _serve(self, run: Any, docker: Any) -> int:
         from .backends.marathon.render import render_group
