@@ -52,6 +52,15 @@ class SiteSpec:
     cidr: ipaddress.IPv4Network | ipaddress.IPv6Network
     executors_min: int
     executors_max: int
+    #: Calico IPPool of the site: "ipip" or "vxlan" (CrossSubnet: encapsulated only
+    #: between subnets) or "none"; NAT for traffic leaving the pool; block size (None:
+    #: chosen by framework/calico from the site's executor maximum)
+    encapsulation: str = "ipip"
+    nat_outgoing: bool = True
+    block_size: int | None = None
+    #: the public address of a NAT that forwards to this site's daemons (HTCondor's
+    #: TCP_FORWARDING_HOST); None: no such NAT
+    nat_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,39 @@ class BackendSpec:
 
 
 @dataclass(frozen=True)
+class BrokerSpec:
+    """HTCondor connection brokers (CCB servers) for the private sites' executors."""
+
+    #: how many CCB servers (None: planned from the registrations, framework/condor/brokers)
+    count: int | None = None
+    #: most CCB registrations one broker takes (HTCondor: "a few thousand slots" per server)
+    registrations_per_broker: int = 5000
+
+
+@dataclass(frozen=True)
+class DiscoverySpec:
+    """Where the central manager's address is published when it changes."""
+
+    type: str = "none"            # "zookeeper" | "consul" | "none"
+    #: zookeeper: zk://host:2181[,host:2181]/path (the znode); consul: http(s)://host:8500
+    url: str = ""
+    #: consul: the service name (executors may resolve <service>.service.consul)
+    service: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The pool's network beyond the sites' pools: who may connect, brokers, discovery."""
+
+    #: CIDRs of clients allowed to the master's and submitter's shared port (Calico policy)
+    client_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    #: open ssh (22) on the submitter to the client CIDRs
+    submitter_ssh: bool = False
+    brokers: BrokerSpec = BrokerSpec()
+    discovery: DiscoverySpec = DiscoverySpec()
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     pool: PoolSpec
     sites: tuple[SiteSpec, ...]
@@ -189,6 +231,7 @@ class ClusterSpec:
     backend: BackendSpec
     source: str | None = None
     api: ApiSpec = ApiSpec()
+    network: NetworkSpec = NetworkSpec()
 
     def site(self, name: str) -> SiteSpec:
         for site in self.sites:

@@ -11,6 +11,7 @@ from .spec import (AgentMatch, ApiSpec, AutoscalingSpec, ClusterSpec, HealthChec
                    RoleSpec, SiteSpec, Volume)
 from .specbackend import LISTEN, backend_spec
 from .specchecks import Checker, spec_file as _file
+from .specnetwork import network_spec
 
 NAME = r"[a-z][a-z0-9-]{0,62}"
 NAME_DESC = "lower-case letters, digits and '-', starting with a letter"
@@ -37,7 +38,8 @@ def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> Clu
     if not isinstance(data, dict):
         c.problem((), "must be a mapping with keys pool, sites, roles, backend (and autoscaling)")
         return None
-    top = c.mapping(data, (), ["pool", "sites", "roles", "autoscaling", "backend", "api"],
+    top = c.mapping(data, (), ["pool", "sites", "roles", "autoscaling", "backend", "api",
+                               "network"],
                     required=["pool", "sites", "roles", "backend"])
     # A missing block is reported once above, not again key by key.
     pool = _pool(top["pool"], c, base_dir) if "pool" in top else None
@@ -49,9 +51,10 @@ def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> Clu
     if Role.MASTER in roles and sites:
         _check_master_address(roles[Role.MASTER].address, sites, c)
     api = _api(top.get("api"), c, base_dir)
+    network = network_spec(top.get("network"), c, backend, pool.name if pool else "")
     if c.problems or pool is None or backend is None:
         return None
-    return ClusterSpec(pool, tuple(sites), roles, autoscaling, backend, source, api)
+    return ClusterSpec(pool, tuple(sites), roles, autoscaling, backend, source, api, network)
 
 
 def _api(value: Any, c: Checker, base_dir: Path) -> ApiSpec:
@@ -100,7 +103,8 @@ def _sites(value: Any, c: Checker) -> list[SiteSpec]:
     matches: dict[AgentMatch, int] = {}
     for i, item in enumerate(items):
         p = ("sites", i)
-        d = c.mapping(item, p, ["name", "agents", "private", "calico", "executors"],
+        d = c.mapping(item, p, ["name", "agents", "private", "calico", "executors",
+                                "nat_address"],
                       required=["name", "calico"])
         name = c.string(d, "name", p, pattern=NAME, describe=NAME_DESC)
         if name in names:
@@ -113,17 +117,27 @@ def _sites(value: Any, c: Checker) -> list[SiteSpec]:
                                        f"to one site")
         matches.setdefault(agents, i)
         private = c.boolean(d, "private", p, False)
-        cal = c.mapping(d.get("calico"), p + ("calico",), ["network", "cidr"],
+        cal = c.mapping(d.get("calico"), p + ("calico",),
+                        ["network", "cidr", "encapsulation", "nat_outgoing", "block_size"],
                         required=["network", "cidr"])
         network = c.string(cal, "network", p + ("calico",), pattern=r"[A-Za-z0-9][\w.-]*",
                            describe="a Calico/Docker network name")
         cidr = _cidr(cal, p + ("calico",), c)
+        encap = c.choice(cal, "encapsulation", p + ("calico",), ["ipip", "vxlan", "none"],
+                         "ipip" if cidr.version == 4 else "vxlan")
+        if encap == "ipip" and cidr.version == 6:
+            c.problem(p + ("calico", "encapsulation"), "Calico has no IPIP for IPv6 pools: "
+                                                      "use vxlan or none")
+        nat = c.boolean(cal, "nat_outgoing", p + ("calico",), True)
+        block = _block_size(cal, p + ("calico",), c, cidr)
+        nat_address = _address(d, "nat_address", p, c)
         ex = c.mapping(d.get("executors"), p + ("executors",), ["min", "max"])
         lo = c.integer(ex, "min", p + ("executors",), 0, minimum=0)
         hi = c.integer(ex, "max", p + ("executors",), 10, minimum=0)
         if lo > hi:
             c.problem(p + ("executors", "min"), f"min ({lo}) > max ({hi}); min must be ≤ max")
-        sites.append(SiteSpec(name, agents, private, network, cidr, lo, hi))
+        sites.append(SiteSpec(name, agents, private, network, cidr, lo, hi, encap, nat, block,
+                              nat_address))
     _check_overlaps(sites, c)
     return sites
 
@@ -162,6 +176,35 @@ def _cidr(d: dict, p: tuple, c: Checker):
             c.problem(p + ("cidr",), f"'{text}' is not a network in CIDR form "
                                      f"(e.g. 10.10.0.0/16): {exc}")
         return ipaddress.ip_network("0.0.0.0/32")
+
+
+def _block_size(d: dict, p: tuple, c: Checker, cidr) -> int | None:
+    """Calico's IPAM block size: IPv4 20–32, IPv6 116–128, never larger than the pool
+    (libcalico-go validator/v3/validator.go validateIPPool)."""
+    if "block_size" not in d:
+        return None
+    lo, hi = (20, 32) if cidr.version == 4 else (116, 128)
+    size = c.integer(d, "block_size", p, minimum=lo)
+    if size > hi:
+        c.problem(p + ("block_size",), f"IPv{cidr.version} block size must be between {lo} "
+                                       f"and {hi}; got {size}")
+    elif cidr.prefixlen and size < cidr.prefixlen:
+        c.problem(p + ("block_size",), f"block size /{size} is larger than the pool {cidr}: "
+                                       f"give at least {cidr.prefixlen}")
+    return size
+
+
+def _address(d: dict, key: str, p: tuple, c: Checker) -> str | None:
+    """An optional IP address at ``key``."""
+    if key not in d:
+        return None
+    text = c.string(d, key, p, describe="an IP address")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        if text:
+            c.problem(p + (key,), f"'{text}' is not an IP address")
+        return None
 
 
 def _check_overlaps(sites: list[SiteSpec], c: Checker) -> None:

@@ -29,7 +29,7 @@ SLOT_ATTRS = ["Name", "Machine", "HTCMESOS_TASK_ID", "HTCMESOS_SITE", "Partition
               "DynamicSlot", "Cpus", "Memory", "TotalSlotCpus", "TotalSlotMemory",
               "NumDynamicSlots", "State", "Activity", "Draining", "LastHeardFrom", "MyAddress"]
 JOB_ATTRS = ["ClusterId", "ProcId", "JobStatus", "RequestCpus", "RequestMemory",
-             "HTCMESOS_WANT_SITE", "QDate"]
+             "HTCMESOS_WANT_SITE", "QDate", "RemoteHost"]
 
 
 def _plain(ad: Any, attrs: list[str]) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 The queries run in the bindings worker (:mod:`framework.condor.worker`): the startd slots
 become one :class:`StartdInfo` per executor (its partitionable slot; the dynamic slots
 are its claims), the idle jobs are grouped by request shape and wanted site
-(``HTCMESOS_WANT_SITE``), the running ones counted per site. A failed or late query never
+(``HTCMESOS_WANT_SITE``), the running ones counted per site. A startd is busy when its
+ad shows a claim *or* the schedd runs a job on it (``RemoteHost``): the collector's copy of
+a startd ad lags a claim by up to one update, the schedd's job does not. A failed or late query never
 escapes: the snapshot is the last good data, marked stale with the reason. How long a
 startd has been idle is tracked here (first seen without a claim), never guessed: after a
 restart the monitor waits a full idle period again.
@@ -47,9 +49,13 @@ class CondorMonitor(PoolMonitor):
                 claims[task] += 1
             elif slot.get("PartitionableSlot"):
                 pslots[task] = slot
+        running_on = Counter(_startd_of(job.get("RemoteHost"))
+                             for job in answer.get("jobs", []) if job.get("JobStatus") == 2)
+        running_on.pop("", None)             # a job whose RemoteHost is not known
         startds = []
         for task, slot in sorted(pslots.items()):
-            held = max(claims[task], int(slot.get("NumDynamicSlots") or 0))
+            held = max(claims[task], int(slot.get("NumDynamicSlots") or 0),
+                       running_on[_startd_of(slot.get("Name"))])
             if held:
                 self._idle_since.pop(task, None)
                 idle_since = None
@@ -77,3 +83,9 @@ class CondorMonitor(PoolMonitor):
                                 shapes.items(), key=lambda kv: (kv[0][0], kv[0][1],
                                                                 kv[0][2] or ""))),
                             dict(running), None, now)
+
+
+def _startd_of(slot_name: Any) -> str:
+    """The startd part of a slot name: ``slot1_2@host`` and ``slot1@host`` → ``host``."""
+    name = str(slot_name or "")
+    return name.split("@", 1)[1] if "@" in name else ""

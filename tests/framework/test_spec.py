@@ -81,7 +81,7 @@ def test_acceptance_misspelt_key_negative_cpus_min_gt_max_all_reported():
                .replace("{min: 0, max: 7}", "{min: 9, max: 7}")
     assert problems(text) == [
         ("sites[1].privat", 11, "unknown key 'privat'; did you mean 'private'? valid keys "
-                                "here: name, agents, private, calico, executors"),
+                                "here: name, agents, private, calico, executors, nat_address"),
         ("sites[1].executors.min", 13, "min (9) > max (7); min must be ≤ max"),
         ("roles.executor.cpus", 19, "must be positive (> 0) (cores); got -4"),
     ]
