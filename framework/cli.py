@@ -14,7 +14,7 @@ import click
 
 from . import __version__
 from .errors import ConfigRenderError, HtcmesosError, SpecError
-from .model import Role
+from .model import IMAGE_ROLES, Role
 from .spec import ClusterSpec, load_spec
 
 log = logging.getLogger("htcmesos")
@@ -105,17 +105,36 @@ def validate(spec: str) -> None:
 @click.option("--master-address", metavar="ADDR",
               help="The central manager's IP or host name, instead of the spec's fixed "
                    "address (roles.master.address, or its default).")
+@click.option("--broker", type=click.IntRange(min=0), metavar="N",
+              help="--role broker: which extra broker (1 …); --role executor: the broker a "
+                   "private site's executor registers with (default: its site's, as in "
+                   "Marathon mode). See `htcmesos plan`.")
 def render_config_cmd(spec: str, role: str, site: str | None,
-                      master_address: str | None) -> None:
-    """Print the HTCondor configuration of one role (per site for executors) to stdout."""
+                      master_address: str | None, broker: int | None) -> None:
+    """Print the HTCondor configuration of one role (per site for executors) to stdout,
+    the pool's connection-broker plan first, as comments."""
+    from .condor.brokers import describe, plan_brokers
     from .condor.config import render_config
 
     cluster = _load(spec)
     try:
-        text = render_config(cluster, Role(role), site, master_address)
+        plan = plan_brokers(cluster)
+        text = render_config(cluster, Role(role), site, master_address, broker=broker,
+                             plan=plan)
     except ConfigRenderError as exc:
         raise click.UsageError(str(exc)) from None
+    click.echo("".join(f"# plan: {line}\n" for line in describe(plan)), nl=False)
     click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+def plan(spec: str) -> None:
+    """Print the pool's network plan: connection brokers (address, registrations, file
+    descriptors, whose executors), the collector's file descriptors, NAT forwarding."""
+    from .condor.brokers import describe, plan_brokers
+
+    click.echo("\n".join(describe(plan_brokers(_load(spec)))))
 
 
 @cli.command()
@@ -151,7 +170,7 @@ def images_build(spec: str | None, base: str, rebuild: bool) -> None:
     """Build the three role images (named as in SPEC, else htcmesos/<role>:0.1)."""
     from .condor.images import build_role_images, default_tags
 
-    tags = {r: _load(spec).roles[r].image for r in Role} if spec else default_tags()
+    tags = {r: _load(spec).roles[r].image for r in IMAGE_ROLES} if spec else default_tags()
     client = _docker()
     built = build_role_images(client, base, tags, rebuild=rebuild,
                               log=lambda m: click.echo(m, err=True))
@@ -330,6 +349,8 @@ def clues_jobs(spec_path: str, url: str | None, token_file: str | None) -> None:
 from .cli_marathon import marathon as _marathon  # noqa: E402 - its own module (size)
 
 cli.add_command(_marathon)
+from .cli_calico import calico as _calico  # noqa: E402 - htcmesos calico render|apply|check|networks
+cli.add_command(_calico)
 
 
 def format_status_line(status) -> str:

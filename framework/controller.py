@@ -12,6 +12,7 @@ from .backends.credentials import FetchedCredentials, read_signing_key
 from .backends.fetchserver import CredentialServer
 from .backends.mesos.framework import MesosFramework, Options, PoolStatus, framework_info
 from .clock import Clock, WallClock
+from .discovery import Announcer, publisher_for, running_master
 from .errors import BackendError
 from .mesos.driver import Driver
 from .monitor import PoolMonitor
@@ -31,6 +32,12 @@ def read_secret(path: Path | None) -> str | None:
     except OSError as exc:
         raise BackendError(f"cannot read backend.mesos.secret_file {path}: "
                            f"{exc.strerror or exc}") from None
+
+
+def _announcer(spec: ClusterSpec, clock: Clock) -> Announcer | None:
+    """Publishes the master's address (``network.discovery``; None when ``none``)."""
+    publisher = publisher_for(spec)
+    return Announcer(publisher, clock) if publisher is not None else None
 
 
 def run_framework(spec: ClusterSpec, stop: threading.Event, *,
@@ -70,6 +77,9 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
             on_start(fw)
         driver.start()
         cleanup.callback(driver.stop, failover=True)
+        announcer = _announcer(spec, clock)
+        if announcer is not None:
+            cleanup.callback(announcer.close)
         if spec.autoscaling.enabled if elastic is None else elastic:
             from .backends.mesos.elastic import MesosBackend
             from .elastic_run import ElasticThread
@@ -79,11 +89,17 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
                 return any(r.role is Role.MASTER and r.confirmed for r in fw.snapshot_records())
             thread = ElasticThread(spec, MesosBackend(fw), master_ran, key, clock, stop,
                                    on_decision, monitor)
+            if announcer is not None:
+                announcer.listeners.append(thread.follow)
             thread.start()
             cleanup.callback(thread.join, 30)
+        if announcer is not None:
+            announcer.start()
         status = fw.status()
         while not stop.wait(tick_s):
             status = fw.tick()
+            if announcer is not None:       # the master moved: publish where it is now
+                announcer.observe(running_master(fw.snapshot_records()))
             if on_status:
                 on_status(status)
     return status

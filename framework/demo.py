@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from .backends.mesos.framework import PoolStatus
 from .errors import HtcmesosError, SpecError
-from .model import ROLE_ORDER, Role
+from .model import IMAGE_ROLES, ROLE_ORDER, Role
 from .planner import Decision
 from .spec import ClusterSpec, parse_spec
 from .sim.emulated_run import EmulatedRun
@@ -91,7 +91,7 @@ def docker_runner(client: Any, spec: ClusterSpec, echo: Echo) -> Any:
     from .sim.docker.runner import DockerTaskRunner
 
     try:
-        images = build_role_images(client, "auto", {r: spec.roles[r].image for r in Role},
+        images = build_role_images(client, "auto", {r: spec.roles[r].image for r in IMAGE_ROLES},
                                    log=echo)
     except HtcmesosError as exc:
         echo(f"htcmesos demo: cannot build the role images: {exc}")
@@ -266,7 +266,7 @@ def _table(status: PoolStatus | None) -> list[str]:
     rows: dict[tuple[str, str], dict[str, int]] = {}
     for (role, site, phase), n in status.counts.items():
         rows.setdefault((role, site), {})[phase] = n
-    order = {r.value: i for i, r in enumerate(ROLE_ORDER)}
+    order = {r.value: i for i, r in enumerate(ROLE_ORDER + (Role.BROKER,))}
     lines = [f"{role:<9} {site:<8} " + " ".join(f"{p}={n}" for p, n in sorted(phases.items()))
              for (role, site), phases in sorted(rows.items(), key=lambda kv: (order[kv[0][0]],
                                                                              kv[0][1]))]

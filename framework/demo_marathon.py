@@ -187,7 +187,7 @@ def _table(records: list[Any]) -> list[str]:
         state = "healthy" if r.confirmed else r.state.removeprefix("TASK_").lower()
         row = rows.setdefault((r.role.value, r.site), {})
         row[state] = row.get(state, 0) + 1
-    order = {r.value: i for i, r in enumerate(ROLE_ORDER)}
+    order = {r.value: i for i, r in enumerate(ROLE_ORDER + (Role.BROKER,))}
     return [f"{role:<9} {site:<8} " + " ".join(f"{k}={v}" for k, v in sorted(states.items()))
             for (role, site), states in sorted(rows.items(),
                                                key=lambda kv: (order[kv[0][0]], kv[0][1]))] \

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .actuator.condor import CondorControl
 from .api.server import ApiServer, read_token
@@ -32,6 +32,9 @@ from .monitor import PoolMonitor
 from .monitor.condor import CondorMonitor
 from .planner import Decision
 from .spec import ClusterSpec
+
+if TYPE_CHECKING:
+    from .discovery import Record
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,13 @@ class ElasticThread(threading.Thread):
                                 CluesHooks(self.hooks) if self.hooks else None)
         self.last: Decision | None = None
         self.api: ApiServer | None = None
+
+    def follow(self, record: "Record") -> None:
+        """The central manager moved (discovery, docs/discovery.md): ask its collector."""
+        monitor = self.loop.monitor
+        if isinstance(monitor, CondorMonitor) and monitor.collector != record.collector:
+            log.info("pool monitor follows the central manager to %s", record.collector)
+            monitor.collector = record.collector
 
     def run(self) -> None:
         tick = self.spec.autoscaling.tick_s

@@ -45,6 +45,11 @@ class ConfigRenderError(HtcmesosError):
     """A role configuration cannot be rendered from the given spec and arguments."""
 
 
+class BrokerPlanError(ConfigRenderError):
+    """The spec's connection brokers cannot be planned (e.g. no room for their fixed
+    addresses in the master's site pool); framework/condor/brokers.py."""
+
+
 class ImageError(HtcmesosError):
     """A role or base image cannot be built (missing tool, failed build, no base)."""
 
@@ -60,6 +65,18 @@ class DrainRefused(HtcmesosError):
 
 class BackendError(HtcmesosError):
     """A cluster backend (Mesos, Marathon, Docker, simulator) failed."""
+
+
+class DiscoveryError(HtcmesosError):
+    """Publishing or reading the central manager's address failed (docs/discovery.md)."""
+
+
+class DiscoveryUnavailable(DiscoveryError):
+    """The discovery store (ZooKeeper, the Consul agent) cannot be reached now; retry."""
+
+
+class DiscoveryRejected(DiscoveryError):
+    """The discovery store refused the record (Consul: 400 with its plain-text reason)."""
 
 
 class ApiError(BackendError):
@@ -155,3 +172,30 @@ class MarathonNotFound(MarathonError):
 
 class MarathonUnavailable(MarathonError):
     """No answer (connection refused, timeout) or a 5xx from the Marathon at the URL named."""
+
+
+class CalicoError(HtcmesosError):
+    """Calico resources cannot be rendered, checked or written (framework/calico)."""
+
+
+class CalicoInvalid(CalicoError):
+    """Rendered resources (or the spec values behind them) break Calico v3's API rules;
+    ``problems`` lists each as "<kind>/<name>: <field>: <what>". Nothing was written."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__(f"{len(self.problems)} invalid Calico value(s):\n"
+                         + "\n".join("  " + p for p in self.problems))
+
+
+class SelectorError(CalicoError):
+    """A Calico label selector its parser would refuse; the message says why and where."""
+
+
+class CalicoDatastoreError(CalicoError):
+    """Calico's etcd datastore did not answer, refused a request, or holds something
+    htcmesos will not overwrite (a key of the same name that is not its own)."""
+
+
+class CalicoNetworkError(CalicoError):
+    """A Docker network for a site cannot be found or created."""

@@ -19,6 +19,7 @@ from .backends.marathon.backend import MarathonBackend
 from .backends.marathon.client import MarathonClient, client_for
 from .backends.marathon.render import app_id
 from .clock import Clock, WallClock
+from .discovery import Announcer, publisher_for
 from .elastic_run import ElasticThread
 from .errors import BackendError
 from .model import Role
@@ -27,6 +28,8 @@ from .planner import Decision
 from .spec import ClusterSpec
 
 log = logging.getLogger(__name__)
+#: seconds between looks at the master app's task (discovery)
+DISCOVERY_POLL_S = 2.0
 
 
 def master_healthy(client: MarathonClient, spec: ClusterSpec) -> Callable[[], bool]:
@@ -43,6 +46,23 @@ def master_healthy(client: MarathonClient, spec: ClusterSpec) -> Callable[[], bo
     return ran
 
 
+def marathon_master(client: MarathonClient, spec: ClusterSpec) -> tuple[str, str] | None:
+    """(task id, IP) of the master app's running, healthy task (the latest started), from
+    ``GET /v2/apps/<master>/tasks`` ``ipAddresses``; None when there is none or Marathon
+    does not answer (logged)."""
+    try:
+        tasks = client.app_tasks(app_id(spec, Role.MASTER))
+    except BackendError as exc:
+        log.info("master app not asked: %s", exc)
+        return None
+    running = [t for t in tasks if t.state == "TASK_RUNNING" and t.ip_addresses
+               and t.ip_addresses[0] and t.healthy is True]
+    if not running:
+        return None
+    best = max(running, key=lambda t: t.started_at or "")
+    return best.id, best.ip_addresses[0]
+
+
 def run_marathon(spec: ClusterSpec, stop: threading.Event, *, url: str | None = None,
                  clock: Clock | None = None,
                  on_decision: Callable[[Decision], None] | None = None,
@@ -55,9 +75,18 @@ def run_marathon(spec: ClusterSpec, stop: threading.Event, *, url: str | None = 
     backend = MarathonBackend(spec, client, clock)
     thread = ElasticThread(spec, backend, master_healthy(client, spec), key, clock, stop,
                            on_decision, monitor)
+    publisher = publisher_for(spec)
+    announcer = Announcer(publisher, clock) if publisher is not None else None
     with contextlib.ExitStack() as cleanup:
+        if announcer is not None:
+            cleanup.callback(announcer.close)
+            announcer.listeners.append(thread.follow)
+            announcer.start()
         thread.start()
         cleanup.callback(thread.join, 30)
         if on_start is not None:
             on_start(thread)
-        stop.wait()
+        if announcer is None:
+            stop.wait()
+        while announcer is not None and not stop.wait(DISCOVERY_POLL_S):
+            announcer.observe(marathon_master(client, spec))

@@ -80,6 +80,13 @@ class HealthCheck:
     consecutive_failures: int = 3
 
 
+#: ``roles.master.address: dynamic`` (see :attr:`ClusterSpec.master_dynamic`)
+DYNAMIC_ADDRESS = "dynamic"
+#: what the rendered configs say while only discovery knows the master's address (the
+#: ``.invalid`` top-level name never resolves, RFC 6761)
+DYNAMIC_MASTER_HOST = "central-manager.invalid"
+
+
 @dataclass(frozen=True)
 class RoleSpec:
     role: Role
@@ -94,7 +101,8 @@ class RoleSpec:
     kill_grace_period_s: float = 30
     jobs_per_executor: int = 1  # most jobs one executor runs at once (executor role)
     #: master only: the central manager's fixed IP in a public site's Calico pool (None:
-    #: derived, see :attr:`ClusterSpec.master_address`)
+    #: derived, see :attr:`ClusterSpec.master_address`; ``"dynamic"``: any address the
+    #: network's IPAM gives, found through discovery, docs/discovery.md)
     address: str | None = None
 
 
@@ -240,10 +248,20 @@ class ClusterSpec:
         raise KeyError(name)
 
     @property
+    def master_dynamic(self) -> bool:
+        """``roles.master.address: dynamic``: the master takes any address; the daemons
+        learn it through discovery (``network.discovery``)."""
+        return self.roles[Role.MASTER].address == DYNAMIC_ADDRESS
+
+    @property
     def master_address(self) -> str:
         """The central manager's fixed IP: ``roles.master.address``, else the second host
-        address of the first public site's Calico pool (the first is often a gateway)."""
+        address of the first public site's Calico pool (the first is often a gateway).
+        With a dynamic address: :data:`DYNAMIC_MASTER_HOST`, a name that never resolves,
+        which the role containers replace with the published address before they start."""
         explicit = self.roles[Role.MASTER].address
+        if explicit == DYNAMIC_ADDRESS:
+            return DYNAMIC_MASTER_HOST
         if explicit:
             return explicit
         return str(self.master_site.cidr.network_address + 2)
@@ -252,7 +270,7 @@ class ClusterSpec:
     def master_site(self) -> SiteSpec:
         """The site whose Calico pool holds the master's address (a public one)."""
         explicit = self.roles[Role.MASTER].address
-        if explicit:
+        if explicit and explicit != DYNAMIC_ADDRESS:
             ip = ipaddress.ip_address(explicit)
             return next(s for s in self.sites if ip in s.cidr)
         return next((s for s in self.sites if not s.private), self.sites[0])

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .model import Role
-from .spec import (AgentMatch, ApiSpec, AutoscalingSpec, ClusterSpec, HealthCheck, PoolSpec,
-                   RoleSpec, SiteSpec, Volume)
+from .model import IMAGE_ROLES, Role
+from .spec import (DYNAMIC_ADDRESS, AgentMatch, ApiSpec, AutoscalingSpec, ClusterSpec,
+                   HealthCheck, PoolSpec, RoleSpec, SiteSpec, Volume)
 from .specbackend import LISTEN, backend_spec
 from .specchecks import Checker, spec_file as _file
 from .specnetwork import network_spec
@@ -26,7 +26,9 @@ ROLE_KEYS = ["image", "cpus", "mem", "disk", "condor_config", "volumes", "docker
              "health_check", "kill_grace_period"]
 #: Keys only one role has.
 ROLE_ONLY_KEYS = {Role.MASTER: ["address"], Role.EXECUTOR: ["jobs_per_executor"],
-                  Role.SUBMITTER: []}
+                  Role.SUBMITTER: [], Role.BROKER: []}
+#: A broker's resources unless ``roles.broker`` says (framework/condor/brokers.py)
+BROKER_CPUS, BROKER_MEM_MB = 0.5, 512
 
 
 def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> ClusterSpec | None:
@@ -52,9 +54,27 @@ def build_spec(data: Any, c: Checker, base_dir: Path, source: str | None) -> Clu
         _check_master_address(roles[Role.MASTER].address, sites, c)
     api = _api(top.get("api"), c, base_dir)
     network = network_spec(top.get("network"), c, backend, pool.name if pool else "")
+    if Role.MASTER in roles and roles[Role.MASTER].address == DYNAMIC_ADDRESS \
+            and network.discovery.type == "none":
+        c.problem(("roles", "master", "address"),
+                  "a dynamic master address needs network.discovery (zookeeper or consul): "
+                  "only discovery tells the daemons where the master is")
     if c.problems or pool is None or backend is None:
         return None
-    return ClusterSpec(pool, tuple(sites), roles, autoscaling, backend, source, api, network)
+    spec = ClusterSpec(pool, tuple(sites), roles, autoscaling, backend, source, api, network)
+    _check_brokers(spec, c)
+    return spec
+
+
+def _check_brokers(spec: ClusterSpec, c: Checker) -> None:
+    """The planned brokers' fixed addresses fit the master's site pool."""
+    from .condor.brokers import plan_brokers
+    from .errors import BrokerPlanError
+
+    try:
+        plan_brokers(spec)
+    except BrokerPlanError as exc:
+        c.problem(("network", "brokers"), str(exc))
 
 
 def _api(value: Any, c: Checker, base_dir: Path) -> ApiSpec:
@@ -221,7 +241,7 @@ def _check_overlaps(sites: list[SiteSpec], c: Checker) -> None:
 def _check_master_address(address: str | None, sites: list[SiteSpec], c: Checker) -> None:
     """The master's fixed address must be a host address in a public site's pool."""
     where = ("roles", "master", "address")
-    if address is None:
+    if address is None or address == DYNAMIC_ADDRESS:
         if all(s.private for s in sites):
             c.problem(("sites",), "every site is private: the central manager needs a public "
                                   "site (executors at private sites connect out to it)")
@@ -242,9 +262,20 @@ def _check_master_address(address: str | None, sites: list[SiteSpec], c: Checker
 
 
 def _roles(value: Any, c: Checker) -> dict[Role, RoleSpec]:
-    names = [r.value for r in Role]
-    d = c.mapping(value, ("roles",), names, required=names)
-    return {Role(n): _role(Role(n), d[n], c) for n in names if n in d}
+    required = [r.value for r in IMAGE_ROLES]
+    d = c.mapping(value, ("roles",), [r.value for r in Role], required=required)
+    roles = {Role(n): _role(Role(n), d[n], c) for n in [r.value for r in Role] if n in d}
+    if Role.BROKER not in roles and Role.MASTER in roles:
+        roles[Role.BROKER] = broker_role(roles[Role.MASTER])
+    return roles
+
+
+def broker_role(master: RoleSpec) -> RoleSpec:
+    """The broker's role when the spec gives no ``roles.broker``: the master's image and
+    health check, small resources (a collector holding CCB connections, no negotiator)."""
+    return RoleSpec(Role.BROKER, master.image, BROKER_CPUS, BROKER_MEM_MB, master.disk_mb,
+                    health_check=master.health_check,
+                    kill_grace_period_s=master.kill_grace_period_s)
 
 
 def _role(role: Role, value: Any, c: Checker) -> RoleSpec:
@@ -259,12 +290,14 @@ def _role(role: Role, value: Any, c: Checker) -> RoleSpec:
     jobs = c.integer(d, "jobs_per_executor", p, max(1, int(cpus)), minimum=1)
     address = None
     if "address" in d:
-        text = c.string(d, "address", p, describe="an IP address")
+        text = c.string(d, "address", p, describe="an IP address, or dynamic")
         try:
-            address = str(ipaddress.ip_address(text))
+            address = text if text == DYNAMIC_ADDRESS else str(ipaddress.ip_address(text))
         except ValueError:
             if text:
-                c.problem(p + ("address",), f"'{text}' is not an IP address")
+                c.problem(p + ("address",), f"'{text}' is not an IP address (nor "
+                                            f"'{DYNAMIC_ADDRESS}': any address, found through "
+                                            f"network.discovery)")
     return RoleSpec(
         role, image, cpus, mem, disk,
         condor_config=_knobs(d.get("condor_config"), p + ("condor_config",), c),

@@ -23,6 +23,7 @@ from typing import Any
 from framework.autoscaler.backoff import BackoffPolicy
 from framework.backends.mesos.framework import Options
 from framework.backends.mesos.needs import TaskRecord
+from framework.condor.brokers import plan_brokers
 from framework.condor.config import render_config
 from framework.model import Role
 from framework.sim.condorpool import SubmitHost
@@ -61,7 +62,7 @@ SPEC = textwrap.dedent("""\
         executors: {{min: 0, max: 4}}
     roles:
       master:
-        image: {master}
+        image: {master}{master_address}
         cpus: 1
         mem: 1024
         health_check: {{grace_period: 120, interval: 1, timeout: 5,
@@ -82,7 +83,7 @@ SPEC = textwrap.dedent("""\
                   max_launches_per_tick: 4, idle_before_scale_in: 6, scale_up_cooldown: 10,
                   scale_down_cooldown: 4, tick: 2}}
     backend: {{type: sim, sim: {{seed: 3, agents_per_site: 3}}}}
-    """)
+    {network}""")
 FAST = Options(reconcile_settle_s=0.3, refuse_s=0.5, idle_refuse_s=2.0,
                backoff=BackoffPolicy(base_s=0.5, max_s=5.0))
 KEY = b"real-pool test signing key, not for production\n"
@@ -92,17 +93,22 @@ JOB_LEASE_S = 20
 def make_spec(client: Any, images: dict, workdir: Path, campus_private: bool = True,
               nets: dict | None = None, elastic: bool = False,
               master_failures: int = 3, executor_size: str = "slot",
-              job_lease_s: int | None = None) -> tuple[ClusterSpec, dict]:
+              job_lease_s: int | None = None, network: str = "",
+              master_address: str = "") -> tuple[ClusterSpec, dict]:
     """The test pool's spec (fresh network names and free CIDRs unless ``nets`` given);
     ``master_failures``: failed health checks in a row that get the master replaced;
-    ``executor_size``: autoscaling.executor_size; ``job_lease_s``: pool.job_lease."""
+    ``executor_size``: autoscaling.executor_size; ``job_lease_s``: pool.job_lease;
+    ``network``: a ``network:`` block (YAML, one line), e.g. brokers; ``master_address``:
+    roles.master.address (e.g. ``dynamic``)."""
     tag = uuid.uuid4().hex[:6]
     nets = nets or {"dc_net": f"htcm-rp-dc-{tag}", "dc_cidr": free_docker_cidr(client, 231),
                     "campus_net": f"htcm-rp-campus-{tag}",
                     "campus_cidr": free_docker_cidr(client, 232)}
     text = SPEC.format(lease=job_lease_s or JOB_LEASE_S, campus_private=str(campus_private).lower(),
                        elastic=str(elastic).lower(), master_failures=master_failures,
-                       executor_size=executor_size,
+                       executor_size=executor_size, network=network,
+                       master_address=f"\n    address: {master_address}"
+                       if master_address else "",
                        master=images[Role.MASTER], submitter=images[Role.SUBMITTER],
                        executor=images[Role.EXECUTOR], **nets)
     return parse_spec(text, "real-pool.yaml", workdir), nets
@@ -114,7 +120,8 @@ class RealPool:
     def __init__(self, client: Any, images: dict, workdir: Path,
                  desired: dict[str, int], elastic: bool = False,
                  master_failures: int = 3, executor_size: str = "slot",
-                 job_lease_s: int | None = None) -> None:
+                 job_lease_s: int | None = None, network: str = "",
+                 master_address: str = "") -> None:
         """``desired``: executors per site, kept by the framework; with ``elastic`` the
         queue decides instead (the elastic loop runs, ``desired`` is ignored)."""
         self.client, self.images, self.workdir = client, images, workdir
@@ -122,7 +129,8 @@ class RealPool:
         self.key_file.write_bytes(KEY)
         self.spec, self.nets = make_spec(client, images, workdir, elastic=elastic,
                                          master_failures=master_failures,
-                                         executor_size=executor_size, job_lease_s=job_lease_s)
+                                         executor_size=executor_size, job_lease_s=job_lease_s,
+                                         network=network, master_address=master_address)
         self.runner = DockerTaskRunner(client, poll_s=0.2)
         self.decisions: list = []        # (wall time, Decision) of the elastic loop
         self.run = EmulatedRun(self.spec, workdir, self.runner, options=FAST, tick_s=0.2,
@@ -130,6 +138,8 @@ class RealPool:
                                on_decision=lambda d: self.decisions.append((time.time(), d)))
         self.desired = {} if elastic else desired
         self.extra: list[Any] = []
+        #: the central manager's address when it is not the spec's (a dynamic master)
+        self.master_ip: str | None = None
         self._control: Any = None
 
     def start(self, timeout_s: float = 240.0) -> "RealPool":
@@ -137,6 +147,9 @@ class RealPool:
         # never had it: the master must still get its key (through the fetcher)
         self.run.start(self.desired, on_start=lambda fw: self.key_file.unlink())
         want = {(Role.MASTER, "dc"): 1, (Role.SUBMITTER, "dc"): 1}
+        extra = plan_brokers(self.spec).count - 1       # connection brokers beyond the master
+        if extra:
+            want[(Role.BROKER, "dc")] = extra
         want.update({(Role.EXECUTOR, site): n for site, n in self.desired.items()})
         self.run.wait(lambda: all(len(self.confirmed(role, site)) >= n
                                   for (role, site), n in want.items()), timeout_s,
@@ -212,7 +225,7 @@ class RealPool:
     # -- HTCondor from the host ------------------------------------------------------
     @property
     def collector_address(self) -> str:
-        return f"{self.spec.master_address}:9618?sock=collector"
+        return f"{self.master_ip or self.spec.master_address}:9618?sock=collector"
 
     def ads(self, ad_type: str, constraint: str = "true",
             projection: tuple[str, ...] = ()) -> list[dict]:

@@ -132,16 +132,19 @@ def four_letter_word(host: str, port: int, word: str = "ruok", timeout_s: float 
 
 @dataclass
 class ZooKeeperServer:
-    """A standalone ZooKeeper 3.8 on 127.0.0.1:``port`` with its data in ``workdir``."""
+    """A standalone ZooKeeper 3.8 on ``address``:``port`` with its data in ``workdir``."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
     started_in_s: float = 0.0
     _proc: subprocess.Popen | None = None
+    #: where it listens: loopback, or (containers must reach it) the gateway address of a
+    #: Docker network the test created
+    address: str = "127.0.0.1"
 
     @property
     def hosts(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         return f"zk://{self.hosts}/{path.lstrip('/')}"
@@ -152,7 +155,7 @@ class ZooKeeperServer:
 
     def ruok(self) -> bool:
         try:
-            return four_letter_word("127.0.0.1", self.port, "ruok") == "imok"
+            return four_letter_word(self.address, self.port, "ruok") == "imok"
         except OSError:
             return False
 
@@ -161,7 +164,7 @@ class ZooKeeperServer:
         data.mkdir(parents=True, exist_ok=True)
         (self.workdir / "zoo.cfg").write_text(
             f"tickTime=2000\ndataDir={data}\nclientPort={self.port}\n"
-            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+            f"clientPortAddress={self.address}\nadmin.enableServer=false\n"
             "4lw.commands.whitelist=ruok,stat,srvr,envi\nmaxClientCnxns=0\n")
 
     def start(self, timeout_s: float = ZOOKEEPER_READY_S) -> None:

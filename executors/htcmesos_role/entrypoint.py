@@ -2,8 +2,10 @@
 
 1. install the mounted secrets (:mod:`.credentials`);
 2. write the role's HTCondor config (:mod:`.config`);
-3. start the health server (:mod:`.health`) as a detached child process;
-4. exec ``condor_master -f`` (or ``HTCMESOS_EXEC``, space-separated, for tests), so the
+3. with ``HTCMESOS_DISCOVERY`` (not on the master): read where the central manager is
+   published and start the follower (:mod:`.discovery`) as a detached child process;
+4. start the health server (:mod:`.health`) as a detached child process;
+5. exec ``condor_master -f`` (or ``HTCMESOS_EXEC``, space-separated, for tests), so the
    master becomes the container's main process and receives its signals.
 
 The role comes from argv or ``HTCMESOS_ROLE``. Errors print one line naming the problem
@@ -26,6 +28,7 @@ from typing import Dict, List, Mapping, Optional
 from . import ROLES
 from .config import write_config
 from .credentials import BUNDLE_ENV, install_secrets
+from .discovery import ENV_DISCOVERY, initial_sync
 from .errors import EXIT_NOT_FOUND, EXIT_USAGE, RoleSetupError
 from .paths import Paths, paths_from_env
 
@@ -130,6 +133,25 @@ def _stop(pid: int) -> None:
         pass
 
 
+def start_discovery(role: str, env: Mapping[str, str], paths: Paths) -> Optional[int]:
+    """With ``HTCMESOS_DISCOVERY`` (submitter, executor): the published central manager
+    now (before the daemons start), then ``python3 -m htcmesos_role.discovery`` in a new
+    session; its PID (None: no discovery)."""
+    if role == "master" or not env.get(ENV_DISCOVERY, "").strip():
+        return None
+    try:
+        initial_sync(env, paths, log)
+    except (ValueError, RuntimeError) as exc:
+        raise RoleSetupError(str(exc)) from None
+    argv = [sys.executable, "-m", "htcmesos_role.discovery"]
+    proc = subprocess.Popen(argv, env=_child_env(env, role, paths), stdin=subprocess.DEVNULL,
+                            start_new_session=True, close_fds=True)
+    paths.discovery_pid_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.discovery_pid_file.write_text("%d\n" % proc.pid)
+    log("discovery follower pid %d" % proc.pid)
+    return proc.pid
+
+
 def exec_argv(env: Mapping[str, str]) -> List[str]:
     """``HTCMESOS_EXEC`` split like a shell would (tests), else ``condor_master -f``."""
     override = env.get("HTCMESOS_EXEC", "").strip()
@@ -149,7 +171,13 @@ def run(args: List[str], env: Dict[str, str]) -> None:
         # Marathon names its tasks; Mesos hands the id to every task's environment
         env[TASK_ID_ENV] = os.environ[TASK_ID_ENV] = env["MESOS_TASK_ID"]
     write_config(env, paths, log)
-    health_pid = start_health_server(role, env, paths)
+    follower_pid = start_discovery(role, env, paths)
+    try:
+        health_pid = start_health_server(role, env, paths)
+    except BaseException:
+        if follower_pid is not None:
+            _stop(follower_pid)
+        raise
     argv = exec_argv(env)
     os.environ["HTCMESOS_ROLE"] = role
     log("exec %s" % " ".join(argv))
@@ -159,6 +187,8 @@ def run(args: List[str], env: Dict[str, str]) -> None:
         os.execvp(argv[0], argv)
     except OSError as exc:
         _stop(health_pid)
+        if follower_pid is not None:
+            _stop(follower_pid)
         code = EXIT_NOT_FOUND if isinstance(exc, FileNotFoundError) else 126
         raise RoleSetupError("cannot exec %s: %s" % (argv[0], exc.strerror), code) from None
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Mapping
 
 CONFIG_FILE_NAME = "50-htcmesos.conf"
+#: The follower's override of CONDOR_HOST / COLLECTOR_HOST: read after the role's config.
+DISCOVERY_FILE_NAME = "60-htcmesos-discovery.conf"
 #: Sandbox folder of fetched credentials (framework/backends/fetchserver.py FETCH_DIR).
 FETCHED_DIR_NAME = "htcmesos-credentials"
 
@@ -59,6 +61,21 @@ class Paths:
     def mounted_config_dir(self) -> Path:
         """Fallback config source: ``*.conf`` files mounted here, concatenated by name."""
         return self._p("/etc/htcmesos/config.d")
+
+    @property
+    def discovery_config_file(self) -> Path:
+        """The discovered central manager (:mod:`.discovery`), read after ``config_file``."""
+        return self._p("/etc/condor/config.d/" + DISCOVERY_FILE_NAME)
+
+    @property
+    def central_manager_file(self) -> Path:
+        """The discovered central manager's address, one line (the health check asks it)."""
+        return self._p("/run/htcmesos/central-manager")
+
+    @property
+    def discovery_pid_file(self) -> Path:
+        """PID of the detached discovery follower, written by the entrypoint."""
+        return self._p("/run/htcmesos/discovery.pid")
 
     @property
     def health_pid_file(self) -> Path:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from .paths import paths_from_env
+
 COLLECTOR_PORT = 9618
 """Shared port of the collector (``SHARED_PORT_PORT``)."""
 
@@ -39,10 +41,17 @@ def collector_address(address: Optional[str]) -> Optional[str]:
 
 
 def address_for_role(role: str, env: Mapping[str, str]) -> Optional[str]:
-    """The collector a role's health check asks: the master asks its own (localhost)."""
+    """The collector a role's health check asks: the master asks its own (localhost), the
+    others the central manager the discovery follower found (:mod:`.discovery`), else
+    ``HTCMESOS_MASTER_ADDRESS``."""
     if role == "master":
         return collector_address("localhost")
-    return collector_address(env.get("HTCMESOS_MASTER_ADDRESS"))
+    # where the discovery follower found the central manager, else the rendered address
+    try:
+        found = paths_from_env(env).central_manager_file.read_text().strip()
+    except OSError:
+        found = ""
+    return collector_address(found or env.get("HTCMESOS_MASTER_ADDRESS"))
 
 
 def load_bindings() -> ModuleType:

@@ -47,8 +47,9 @@ class FetchedCredentials(CredentialSource):
         self._admin_key = admin_key(key)
 
     def files(self, role: Role, task_id: str) -> dict[str, bytes]:
-        """Sandbox file name → content for one task of ``role``."""
-        if role is Role.MASTER:
+        """Sandbox file name → content for one task of ``role`` (a broker: the master's,
+        the pool key, with which its collector checks the executors' tokens)."""
+        if role.container is Role.MASTER:
             return {KEY_FILE: self._key}
         token = mint_role_token(self._key, self.spec.pool.trust_domain, role, self.now(),
                                 token_id=task_id)

@@ -13,6 +13,7 @@ from .. import __version__
 from ..errors import ConfigRenderError
 from ..model import SHARED_PORT, Role
 from ..spec import ClusterSpec, SiteSpec
+from .brokers import DEFAULT_COLLECTOR_FDS, BrokerPlan, all_registrations, plan_brokers
 
 #: Environment variables the framework sets in every role container (none secret).
 ENV_MASTER_ADDRESS = "HTCMESOS_MASTER_ADDRESS"
@@ -21,14 +22,13 @@ ENV_MASTER_ADDRESS = "HTCMESOS_MASTER_ADDRESS"
 CM_IDENTITY = "condor"
 #: The framework's own identity: it drains executors (framework/condor/tokens.py).
 FRAMEWORK_IDENTITY = "htcmesos"
-IDENTITIES = {Role.MASTER: CM_IDENTITY, Role.SUBMITTER: "submitter", Role.EXECUTOR: "executor"}
+IDENTITIES = {Role.MASTER: CM_IDENTITY, Role.SUBMITTER: "submitter", Role.EXECUTOR: "executor",
+              Role.BROKER: CM_IDENTITY}
 ENV_TASK_ID = "HTCMESOS_TASK_ID"
 PASSWORD_DIR = "/etc/condor/passwords.d"
 TOKEN_DIR = "/etc/condor/tokens.d"
 #: Startd/master attributes that tie an HTCondor daemon to its Mesos task and site.
 ATTR_POOL, ATTR_SITE, ATTR_TASK = "HTCMESOS_POOL", "HTCMESOS_SITE", "HTCMESOS_TASK_ID"
-#: HTCondor's built-in default for the collector; sizing never goes below it.
-DEFAULT_COLLECTOR_FDS = 10240
 #: The negotiator fills one partitionable slot with as many jobs of a request as fit before
 #: it matches that request elsewhere (HTCondor's default: False). With HTCondor's default
 #: NEGOTIATOR_PRE_JOB_RANK (``... - (100000 * Cpus) - Memory``: the slot with the fewest
@@ -55,38 +55,63 @@ def check_address(address: str) -> str:
 
 
 def ccb_registrations(spec: ClusterSpec) -> int:
-    """Most CCB registrations the collector can hold.
+    """Most CCB registrations the collector can hold when it is the pool's only broker.
 
     One per condor_master, startd, schedd and running job behind CCB: every executor
     brings a master, a startd and up to ``jobs_per_executor`` jobs; the submitter a
-    master and a schedd.
+    master and a schedd (framework/condor/brokers.py plans more brokers above a limit).
     """
-    jobs = spec.roles[Role.EXECUTOR].jobs_per_executor
-    return spec.executors_max * (2 + jobs) + 2
+    return all_registrations(spec)
 
 
 def collector_file_descriptors(spec: ClusterSpec) -> int:
-    """Collector file descriptors: 2 × CCB registrations, never below HTCondor's default."""
-    return max(2 * ccb_registrations(spec), DEFAULT_COLLECTOR_FDS)
+    """The central collector's file descriptors (framework/condor/brokers.py): 2 × its CCB
+    registrations (plus every executor's update connections when brokers share the CCB
+    work), never below HTCondor's default."""
+    return plan_brokers(spec).collector_file_descriptors
 
 
 def render_config(spec: ClusterSpec, role: Role | str, site: str | None = None,
                   master_address: str | None = None,
-                  size: tuple[float, float] | None = None) -> str:
+                  size: tuple[float, float] | None = None, *,
+                  broker: int | None = None, plan: BrokerPlan | None = None) -> str:
     """The complete condor_config text for ``role`` (at ``site`` for executors).
 
     ``master_address`` overrides the spec's fixed central-manager address; ``size``
     (cpus, memory MiB): an executor sized to jobs of that size
-    (``autoscaling.executor_size: jobs``), which takes no other job."""
+    (``autoscaling.executor_size: jobs``), which takes no other job. ``broker``: for
+    ``Role.BROKER`` which one (1 … n-1, required); for a private site's executor the
+    broker it registers with (None: its site's broker in Marathon mode, see
+    :func:`~framework.condor.brokers.plan_brokers`). ``plan``: the spec's broker plan
+    (computed when not given)."""
     role = Role(role)
+    plan = plan or plan_brokers(spec)
     site_spec = _site(spec, role, site)
     lines = _header(spec, role, site_spec)
-    lines += _common(spec, role, check_address(master_address or spec.master_address))
-    lines += _security(spec, role)
-    if role is Role.EXECUTOR:
-        lines += _executor(spec, site_spec, size)
+    if role is Role.BROKER:
+        if broker is None or broker < 1:
+            raise ConfigRenderError(
+                f"the broker config is per broker: give one of 1 … {plan.count - 1}"
+                if plan.count > 1 else "this pool plans one broker, the central manager: "
+                                       "no broker task to configure")
+        address = plan.broker(broker).address
+        site_spec = site_spec or spec.master_site
+        # a collector of its own, as the central manager's (COLLECTOR_HOST left at its
+        # default); its daemons hold the pool key like the central manager's
+        lines += _common(spec, Role.MASTER, address)
+        lines += _security(spec, Role.MASTER)
+        lines += _broker(spec, plan, broker)
     else:
-        lines += _ROLE_PARTS[role](spec, site_spec)
+        lines += _common(spec, role, check_address(master_address or spec.master_address))
+        lines += _security(spec, role)
+        if role is Role.EXECUTOR:
+            lines += _executor(spec, site_spec, size, _ccb_address(spec, plan, site_spec,
+                                                                  broker))
+        elif role is Role.MASTER:
+            lines += _master(spec, site_spec, plan)
+        else:
+            lines += _ROLE_PARTS[role](spec, site_spec)
+    lines += _nat(site_spec or (spec.master_site if role is Role.MASTER else None))
     extra = spec.roles[role].condor_config
     if extra:
         lines += ["", "# --- extra configuration from the spec (roles.%s.condor_config)" % role]
@@ -121,10 +146,28 @@ def _header(spec: ClusterSpec, role: Role, site: SiteSpec | None) -> list[str]:
 
 def _common(spec: ClusterSpec, role: Role, host: str) -> list[str]:
     update = _seconds(spec.pool.update_interval_s)
-    lines = ["",
-             "# --- central manager: a fixed address in a public site's Calico pool, so a",
-             "# replaced master is found again without restarting anyone",
-             f"CONDOR_HOST = {host}"]
+    discovery = spec.network.discovery.type
+    if spec.master_dynamic and role is Role.MASTER:
+        lines = ["",
+                 "# --- central manager: this container, at whatever address its network",
+                 "# gave it (roles.master.address: dynamic); the framework publishes it",
+                 f"# ({discovery}) and the other roles follow",
+                 "CONDOR_HOST = $(IP_ADDRESS)"]
+    elif spec.master_dynamic:
+        lines = ["",
+                 f"# --- central manager: found through discovery ({discovery}); the",
+                 "# container's follower writes the published address into",
+                 "# 60-htcmesos-discovery.conf (read after this file) before the daemons",
+                 "# start, and again, with condor_reconfig, whenever the master moves",
+                 f"CONDOR_HOST = {host}"]
+    else:
+        lines = ["",
+                 "# --- central manager: a fixed address in a public site's Calico pool, so a",
+                 "# replaced master is found again without restarting anyone",
+                 f"CONDOR_HOST = {host}"]
+        if discovery != "none" and role is not Role.MASTER:
+            lines += [f"# (also published through {discovery}: should it move, the follower's",
+                      "# 60-htcmesos-discovery.conf overrides CONDOR_HOST and COLLECTOR_HOST)"]
     if role is Role.MASTER:
         lines += ["# COLLECTOR_HOST stays at its default, $(CONDOR_HOST): on the central",
                   "# manager a port or ?sock= in it makes the collector bind that port itself,",
@@ -192,9 +235,10 @@ def _seconds(value: float) -> int:
     return max(1, int(round(value)))
 
 
-def _master(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
-    regs = ccb_registrations(spec)
-    fds = collector_file_descriptors(spec)
+def _master(spec: ClusterSpec, site: SiteSpec | None, plan: BrokerPlan | None = None) -> list[str]:
+    plan = plan or plan_brokers(spec)
+    regs = plan.brokers[0].registrations
+    fds = plan.collector_file_descriptors
     jobs = spec.roles[Role.EXECUTOR].jobs_per_executor
     neg = _seconds(spec.pool.negotiator_interval_s)
     update = _seconds(spec.pool.update_interval_s)
@@ -216,13 +260,71 @@ def _master(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
         f"CLASSAD_LIFETIME = {max(3 * update, 20)}",
         "ENABLE_CCB_SERVER = True",
         "CCB_HEARTBEAT_INTERVAL = 300",
-        f"# CCB registrations at most: {spec.executors_max} executors × (1 master + 1 startd"
-        f" + {jobs} jobs) + 2 (submitter) = {regs}",
-        f"# collector file descriptors = max(2 × {regs}, HTCondor's default "
-        f"{DEFAULT_COLLECTOR_FDS}) = {fds}",
+    ] + (_sizing_single(spec, regs, fds, jobs) if plan.count == 1 else
+         _sizing_shared(spec, plan, jobs)) + [
         f"COLLECTOR_MAX_FILE_DESCRIPTORS = {fds}",
         f"COLLECTOR_ATTRS = $(COLLECTOR_ATTRS) {ATTR_POOL}",
     ]
+
+
+def _sizing_single(spec: ClusterSpec, regs: int, fds: int, jobs: int) -> list[str]:
+    return [f"# CCB registrations at most: {spec.executors_max} executors × (1 master + 1 startd"
+            f" + {jobs} jobs) + 2 (submitter) = {regs}",
+            f"# collector file descriptors = max(2 × {regs}, HTCondor's default "
+            f"{DEFAULT_COLLECTOR_FDS}) = {fds}"]
+
+
+def _sizing_shared(spec: ClusterSpec, plan: BrokerPlan, jobs: int) -> list[str]:
+    b0 = plan.brokers[0]
+    return [f"# one of {plan.count} CCB servers (framework/condor/brokers.py): at most "
+            f"{b0.registrations} registrations here",
+            f"# ({plan.registrations - 2} of the private sites' executors, each 1 master + 1 "
+            f"startd + {jobs} jobs, shared out, + 2 submitter)",
+            f"# collector file descriptors = max(2 × {b0.registrations} + 3 × "
+            f"{spec.executors_max} executors' updates, {DEFAULT_COLLECTOR_FDS}) = "
+            f"{b0.file_descriptors}"]
+
+
+def _broker(spec: ClusterSpec, plan: BrokerPlan, index: int) -> list[str]:
+    """A collector-only daemon set: a CCB server for its share of the private executors."""
+    b = plan.broker(index)
+    update = _seconds(spec.pool.update_interval_s)
+    return [
+        "",
+        f"# --- connection broker {index} of {plan.count - 1} extra (framework/condor/brokers.py):",
+        "# a collector only (no negotiator), the CCB server of the private sites' executors",
+        "# the framework assigns to it",
+        "DAEMON_LIST = MASTER COLLECTOR",
+        f'COLLECTOR_NAME = "{spec.pool.name} broker {index}"',
+        f"COLLECTOR_UPDATE_INTERVAL = {update}",
+        f"CLASSAD_LIFETIME = {max(3 * update, 20)}",
+        "ENABLE_CCB_SERVER = True",
+        "CCB_HEARTBEAT_INTERVAL = 300",
+        f"# CCB registrations at most: {b.registrations} (its share); file descriptors = "
+        f"max(2 × {b.registrations}, {DEFAULT_COLLECTOR_FDS}) = {b.file_descriptors}",
+        f"COLLECTOR_MAX_FILE_DESCRIPTORS = {b.file_descriptors}",
+        f"COLLECTOR_ATTRS = $(COLLECTOR_ATTRS) {ATTR_POOL}",
+    ]
+
+
+def _ccb_address(spec: ClusterSpec, plan: BrokerPlan, site: SiteSpec | None,
+                 broker: int | None) -> str | None:
+    """The ``CCB_ADDRESS`` of a private site's executor (None: the central manager's)."""
+    if site is None or not site.private or plan.count == 1:
+        return None
+    index = broker if broker is not None else plan.site(site.name).marathon_broker
+    if not index:
+        return None
+    return collector_address(plan.broker(index).address)
+
+
+def _nat(site: SiteSpec | None) -> list[str]:
+    if site is None or not site.nat_address:
+        return []
+    return ["",
+            f"# --- site {site.name} is reached through a NAT at {site.nat_address}: advertise",
+            "# it as the public address (same ports forwarded); peers see the NAT's address",
+            f"TCP_FORWARDING_HOST = {site.nat_address}"]
 
 
 def _submitter(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
@@ -241,7 +343,7 @@ def _submitter(spec: ClusterSpec, site: SiteSpec | None) -> list[str]:
 
 
 def _executor(spec: ClusterSpec, site: SiteSpec | None,
-              size: tuple[float, float] | None = None) -> list[str]:
+              size: tuple[float, float] | None = None, ccb: str | None = None) -> list[str]:
     assert site is not None
     r = spec.roles[Role.EXECUTOR]
     task_cpus, task_mem = size or (r.cpus, r.mem_mb)
@@ -280,6 +382,12 @@ def _executor(spec: ClusterSpec, site: SiteSpec | None,
             f"# site {site.name} takes no inbound connections: register with the master's CCB;",
             "# peers with the same private network name connect directly.",
             "CCB_ADDRESS = $(COLLECTOR_HOST)",
+            f"PRIVATE_NETWORK_NAME = {site.name}",
+        ] if ccb is None else [
+            f"# site {site.name} takes no inbound connections: register with this executor's",
+            "# connection broker (framework/condor/brokers.py); peers with the same private",
+            "# network name connect directly.",
+            f"CCB_ADDRESS = {ccb}",
             f"PRIVATE_NETWORK_NAME = {site.name}",
         ]
     else:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ImageError
-from ..model import Role
+from ..model import IMAGE_ROLES, Role
 from .baseimage import ensure_base
 
 #: The role Dockerfiles and their build context (a checkout's executors/ folder).
@@ -36,7 +36,7 @@ Log = Callable[[str], None]
 
 def default_tags(version: str = DEFAULT_VERSION) -> dict[Role, str]:
     """``htcmesos/<role>:<version>`` for each role (the names the example specs use)."""
-    return {role: f"htcmesos/{role.value}:{version}" for role in Role}
+    return {role: f"htcmesos/{role.value}:{version}" for role in IMAGE_ROLES}
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,8 @@ def resolve_bases(client: Any, base: str, log: Log,
     if base in ("auto", "local"):
         local = ensure_base(client, cache_dir, False, log)
         log(f"local base {local.tag} (HTCondor {local.condor_version}, {local.how})")
-        return "local", {role: local.tag for role in Role}
-    return "given", {role: base for role in Role}
+        return "local", {role: local.tag for role in IMAGE_ROLES}
+    return "given", {role: base for role in IMAGE_ROLES}
 
 
 def build_role_images(client: Any, base: str = "auto", tags: dict[Role, str] | None = None,

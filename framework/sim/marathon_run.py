@@ -20,8 +20,9 @@ from ..backends.marathon.apply import apply, plan_apply
 from ..backends.marathon.client import MarathonClient, MarathonTask
 from ..backends.marathon.render import app_id, render_group
 from ..backends.marathon.secrets import write_store
+from ..condor.brokers import plan_brokers
 from ..marathon_run import run_marathon
-from ..model import Role
+from ..model import IMAGE_ROLES, Role
 from ..monitor import PoolMonitor
 from ..spec import ClusterSpec, MarathonBackendSpec
 from .from_spec import site_layouts
@@ -84,8 +85,10 @@ class MarathonRun:
         self._thread: threading.Thread | None = None
         central = self.spec.master_site.name          # master and submitter run there
         self._apps = {app_id(self.spec, role, site.name): (role, site.name)
-                      for role in Role for site in self.spec.sites
+                      for role in IMAGE_ROLES for site in self.spec.sites
                       if role is Role.EXECUTOR or site.name == central}
+        self._apps.update({app_id(self.spec, Role.BROKER, central, b.index): (Role.BROKER, central)
+                           for b in plan_brokers(self.spec).extra})    # docs/brokers.md
         write_store(self.spec, read_signing_key(self.spec.pool.signing_key_file), self.secrets,
                     self.cluster.clock.wall())
 

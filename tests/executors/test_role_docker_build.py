@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
-from framework.model import Role
+from framework.model import IMAGE_ROLES, Role
 from tests.services import unavailable, wait_for
 
 pytestmark = pytest.mark.docker
@@ -126,7 +126,7 @@ def health_from_inside(docker: DockerCLI, name: str, timeout_s: float = 30) -> l
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("role", IMAGE_ROLES)
 def test_image_config(role_images: dict, docker: DockerCLI, role: Role):
     config = json.loads(docker("image", "inspect", "-f", "{{json .Config}}",
                                role_images[role]).stdout)

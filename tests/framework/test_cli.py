@@ -273,3 +273,22 @@ def test_control_characters_and_invalid_utf8_exit_2_naming_the_line(tmp_path, co
     code, out = run("validate", str(spec))
     assert code == 2 and "Traceback" not in out, out
     assert f"bad.yaml:{line}: " in out and words in out, out
+
+
+def test_plan_prints_brokers_descriptors_and_nat(tmp_path):
+    from tests.framework.condor.test_brokers import BIG
+    spec = tmp_path / "big.yaml"
+    spec.write_text(BIG % {"campus": 2000, "cap": 2100})
+    code, out = run("plan", str(spec))
+    assert code == 0, out
+    assert "brokers: 2 (ceil(6000 private registrations / 5000 per broker))" in out
+    assert "broker 1   10.1.0.3" in out and "file descriptors 12304" in out
+    assert "TCP_FORWARDING_HOST = 192.0.2.10" in out
+    code, out = run("render-config", str(spec), "--role", "broker", "--broker", "1")
+    assert code == 0 and out.startswith("# plan: brokers: 2") and "ENABLE_CCB_SERVER" in out
+    code, out = run("render-config", str(spec), "--role", "broker", "--broker", "5")
+    assert code == 2 and "broker 5 is not planned" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BIG % {"campus": 10, "cap": 110} + "network: {brokers: {count: 0}}\n")
+    code, out = run("plan", str(bad))
+    assert code == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...condor.brokers import plan_brokers
 from ...model import Role
 from ...spec import ClusterSpec, SiteSpec
 from ..roleparts import role_docker_parameters, role_environment, role_labels
@@ -35,8 +36,14 @@ def group_id(spec: ClusterSpec) -> str:
     return f"{base}/{spec.pool.name}"
 
 
-def app_id(spec: ClusterSpec, role: Role, site: str | None = None) -> str:
-    """Absolute id of a role's app: ``…/master``, ``…/submitter``, ``…/executor-<site>``."""
+def app_id(spec: ClusterSpec, role: Role, site: str | None = None,
+           broker: int | None = None) -> str:
+    """Absolute id of a role's app: ``…/master``, ``…/submitter``, ``…/executor-<site>``,
+    ``…/broker-<n>`` (the extra connection brokers, framework/condor/brokers.py)."""
+    if role is Role.BROKER:
+        if not broker:
+            raise ValueError("a broker app is per broker: give its number (1 …)")
+        return f"{group_id(spec)}/broker-{broker}"
     if role is Role.EXECUTOR:
         if not site:
             raise ValueError("an executor app is per site: give the site")
@@ -66,21 +73,23 @@ def _num(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def render_app(spec: ClusterSpec, role: Role, site: SiteSpec) -> dict[str, Any]:
-    """One role's app at ``site`` (the master's site for master and submitter)."""
+def render_app(spec: ClusterSpec, role: Role, site: SiteSpec,
+               broker: int | None = None) -> dict[str, Any]:
+    """One role's app at ``site`` (the master's site for master, submitter and brokers;
+    ``broker``: which broker)."""
     r = spec.roles[role]
     hc = r.health_check
-    env: dict[str, Any] = dict(role_environment(spec, role, site.name))
+    env: dict[str, Any] = dict(role_environment(spec, role, site.name, broker=broker))
     env[BUNDLE_ENV] = {"secret": SECRET_NAME}
     app: dict[str, Any] = {
-        "id": app_id(spec, role, site.name),
+        "id": app_id(spec, role, site.name, broker),
         "instances": site.executors_min if role is Role.EXECUTOR else 1,
         "cpus": _num(r.cpus), "mem": _num(r.mem_mb), "disk": _num(r.disk_mb),
-        "args": [role.value],          # keep the image's entrypoint, as framework mode does
+        "args": [role.container.value],   # keep the image's entrypoint, as framework mode does
         "container": {
             "type": "DOCKER",
             "docker": {"image": r.image, "forcePullImage": False, "privileged": False,
-                       "parameters": role_docker_parameters(spec, role)},
+                       "parameters": role_docker_parameters(spec, role, site.name, broker)},
             "portMappings": [{"containerPort": hc.port, "name": HEALTH_PORT_NAME,
                               "protocol": "tcp"}],
             "volumes": [{"containerPath": v.container_path, "hostPath": v.host_path,
@@ -108,6 +117,10 @@ def render_app(spec: ClusterSpec, role: Role, site: SiteSpec) -> dict[str, Any]:
     }
     if role is not Role.MASTER:        # the collector first: everyone else registers there
         app["dependencies"] = [app_id(spec, Role.MASTER)]
+    broker_of_site = plan_brokers(spec).site(site.name).marathon_broker \
+        if role is Role.EXECUTOR and site.private else None
+    if broker_of_site:                 # and the broker its executors register with
+        app["dependencies"].append(app_id(spec, Role.BROKER, broker=broker_of_site))
     if role is not Role.EXECUTOR:
         # a replacement cannot take an address (or a queue) still held behind a partition
         app["unreachableStrategy"] = "disabled"
@@ -115,8 +128,11 @@ def render_app(spec: ClusterSpec, role: Role, site: SiteSpec) -> dict[str, Any]:
 
 
 def render_group(spec: ClusterSpec) -> dict[str, Any]:
-    """The pool's group: master, submitter, and one executor app per site."""
+    """The pool's group: master, submitter, one executor app per site, and an app per
+    extra connection broker when the plan has more than one (framework/condor/brokers.py;
+    each private site's executors use one broker in this mode)."""
     home = spec.master_site
     apps = [render_app(spec, Role.MASTER, home), render_app(spec, Role.SUBMITTER, home)]
     apps += [render_app(spec, Role.EXECUTOR, site) for site in spec.sites]
+    apps += [render_app(spec, Role.BROKER, home, b.index) for b in plan_brokers(spec).extra]
     return {"id": group_id(spec), "apps": apps}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ...condor.tokens import ADMIN_KEY_ID, admin_key, mint_role_token
 from ...errors import BackendError
-from ...model import Role
+from ...model import IMAGE_ROLES, Role
 from ...spec import ClusterSpec
 from ..credentials import KEY_FILE, TOKEN_FILE
 
@@ -35,13 +35,14 @@ def secrets_prefix(spec: ClusterSpec) -> str:
 
 
 def secret_source(spec: ClusterSpec, role: Role) -> str:
-    """The store path of ``role``'s credentials, e.g. ``htcondor/p1/executor``."""
-    return f"{secrets_prefix(spec)}/{role.value}"
+    """The store path of ``role``'s credentials, e.g. ``htcondor/p1/executor`` (a broker
+    uses the master's: it holds the pool key to check the executors' tokens)."""
+    return f"{secrets_prefix(spec)}/{role.container.value}"
 
 
 def role_files(spec: ClusterSpec, role: Role, key: bytes, now: float) -> dict[str, bytes]:
     """File name (below the credential folder) → content, for ``role``."""
-    if role is Role.MASTER:
+    if role.container is Role.MASTER:
         return {KEY_FILE: key}
     token = mint_role_token(key, spec.pool.trust_domain, role, now,
                             token_id=f"marathon-{spec.pool.name}-{role.value}")
@@ -62,7 +63,7 @@ def write_store(spec: ClusterSpec, key: bytes, directory: Path, now: float) -> l
     """Write the three values as files ``<directory>/<source>`` (mode 0600, folders 0700),
     the layout of a file-backed store (and of the emulator's); the paths written."""
     written = []
-    for role in Role:
+    for role in IMAGE_ROLES:
         path = directory / secret_source(spec, role)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -20,7 +20,7 @@ from ...state import FrameworkState, StateStore
 from .needs import ACTIVE, NeedsResult, TaskRecord
 from .parts import NOT_THE_SITE, Options, PoolStatus, task_ip
 from .reconcile import explicit
-from .tasks import CredentialSource, parse_task_id, task_size
+from .tasks import CredentialSource, parse_task_id, task_broker, task_size
 
 log = logging.getLogger("framework.backends.mesos")
 
@@ -45,14 +45,15 @@ class TaskBook:
             if parsed:
                 self.records[task_id] = TaskRecord(task_id, parsed[0], parsed[1],
                                                    Phase.STARTING, clock.now(), agent,
-                                                   restored=True, size=task_size(task_id))
+                                                   restored=True, size=task_size(task_id),
+                                                   broker=task_broker(task_id))
 
     # -- records ---------------------------------------------------------------------
     def launched(self, task_id: str, role: Role, site: str, agent_id: str, now: float,
-                 size: tuple[float, float] | None = None) -> None:
+                 size: tuple[float, float] | None = None, broker: int | None = None) -> None:
         """A task was put into an ACCEPT (not yet saved)."""
         self.records[task_id] = TaskRecord(task_id, role, site, Phase.LAUNCHING, now, agent_id,
-                                           size=size)
+                                           size=size, broker=broker)
         self._asked[task_id] = now
         self.launches += 1
 
@@ -70,7 +71,7 @@ class TaskBook:
         if parsed is None:
             return None
         rec = TaskRecord(task_id, parsed[0], parsed[1], Phase.STARTING, self.clock.now(),
-                         restored=True, size=task_size(task_id))
+                         restored=True, size=task_size(task_id), broker=task_broker(task_id))
         self.records[task_id] = rec
         self.dirty = True
         return rec

@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections import Counter
 from typing import Any
 
 from ...autoscaler.backoff import LaunchBackoff
+from ...condor.brokers import least_loaded, plan_brokers
 from ...autoscaler.lifecycle import Phase
 from ...clock import Clock
 from ...mesos.protocol import TaskState
@@ -45,6 +47,9 @@ class MesosFramework(QuietCallbacks):
         self.backoff = LaunchBackoff(self.opts.backoff)
         self.book = TaskBook(spec.pool.name, store, clock, self.opts, self.backoff, credentials)
         self.tasks = TaskInfoFactory(spec, credentials)
+        #: the connection brokers (framework/condor/brokers.py): broker tasks 1 … n-1, and
+        #: which broker each new executor of a private site registers with
+        self.brokers = plan_brokers(spec).count
         self.desired = {s.name: s.executors_min for s in spec.sites}
         #: site → executors sized to jobs wanted, by (cpus, MiB) (of ``desired``)
         self.desired_sizes: dict[str, dict[tuple[float, float], int]] = {}
@@ -282,7 +287,7 @@ class MesosFramework(QuietCallbacks):
 
     def _needs(self, now: float) -> NeedsResult:
         needs = compute_needs(self.spec, self.records.values(), self.desired, self.backoff, now,
-                              self.desired_sizes)
+                              self.desired_sizes, self.brokers)
         waiting = self.reconciler.describe(now)
         if waiting:
             needs.reasons.insert(0, (Reason.RECONCILING, waiting))
@@ -301,12 +306,35 @@ class MesosFramework(QuietCallbacks):
             for need, ports in placement.tasks:
                 role, site = Role(need.role), offer.site
                 assert site is not None
-                task_id = new_task_id(self.spec.pool.name, role, site, need.size)
+                broker = self._broker_for(role, site)
+                if role is Role.BROKER and broker is None:
+                    continue                      # every broker number is taken meanwhile
+                task_id = new_task_id(self.spec.pool.name, role, site, need.size, broker)
                 infos.append(self.tasks.build(role, site, task_id, offer.agent_id, ports,
-                                              offer.allocation_role, need.size))
-                self.book.launched(task_id, role, site, offer.agent_id, now, need.size)
-            accepts.append((offer.id, infos))
+                                              offer.allocation_role, need.size, broker))
+                self.book.launched(task_id, role, site, offer.agent_id, now, need.size,
+                                   broker)
+            if infos:
+                accepts.append((offer.id, infos))
+            else:
+                unused.append(offer)
         return accepts, unused
+
+    def _broker_for(self, role: Role, site: str) -> int | None:
+        """A new broker task: the lowest broker number no live task holds. A new executor
+        of a private site: the broker with the fewest live executors (lowest number on a
+        tie; framework/condor/brokers.least_loaded), so even two executors use two
+        brokers. None: no broker to choose (one broker, a public site, another role)."""
+        if self.brokers < 2 or role not in (Role.BROKER, Role.EXECUTOR):
+            return None
+        live = [r for r in self.records.values() if r.role is role and r.phase is not Phase.ENDED]
+        if role is Role.BROKER:
+            free = sorted(set(range(1, self.brokers)) - {r.broker for r in live})
+            return free[0] if free else None
+        if not self.spec.site(site).private:
+            return None
+        assigned = Counter(r.broker for r in live if r.broker is not None)
+        return least_loaded(assigned, self.brokers)
 
     def _call(self, method: str, *args: Any) -> bool:
         """One call through the driver: in the background where the driver has a call

@@ -26,6 +26,7 @@ from .offers import Need
 class Reason(str, enum.Enum):
     WAITING_FOR_MASTER = "WAITING_FOR_MASTER"
     WAITING_FOR_SUBMITTER = "WAITING_FOR_SUBMITTER"
+    WAITING_FOR_BROKERS = "WAITING_FOR_BROKERS"
     BACKOFF = "BACKOFF"
     BLACK_HOLE = "BLACK_HOLE"
     UNCONFIRMED_LIMIT = "UNCONFIRMED_LIMIT"
@@ -62,6 +63,9 @@ class TaskRecord:
     size: tuple[float, float] | None = None   # an executor sized to jobs (cpus, MiB)
     unreachable_at: float | None = None       # clock time it was last reported unreachable
     returned: bool = False                    # came back after it was unreachable
+    #: a broker task: its number; a private site's executor: the broker it registers with
+    #: (framework/condor/brokers.py); None otherwise
+    broker: int | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -78,11 +82,11 @@ class NeedsResult:
 
 
 def role_sites(spec: ClusterSpec, role: Role) -> frozenset[str]:
-    """Where a role may run: executors anywhere; the master at the site whose pool holds
-    its fixed address; the submitter at public sites."""
+    """Where a role may run: executors anywhere; the master and the brokers at the site
+    whose pool holds their fixed addresses; the submitter at public sites."""
     if role is Role.EXECUTOR:
         return frozenset(s.name for s in spec.sites)
-    if role is Role.MASTER:
+    if role in (Role.MASTER, Role.BROKER):
         return frozenset([spec.master_site.name])
     public = [s.name for s in spec.sites if not s.private]
     return frozenset(public or [s.name for s in spec.sites])
@@ -90,14 +94,15 @@ def role_sites(spec: ClusterSpec, role: Role) -> frozenset[str]:
 
 def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dict[str, int],
                   backoff: LaunchBackoff, now: float,
-                  sizes: dict[str, dict[tuple[float, float], int]] | None = None
-                  ) -> NeedsResult:
-    """Needs in priority order (master, submitter, executors per site); ``sizes``: per
-    site, how many of its desired executors are sized to jobs, by size (the rest are of
-    the role's size)."""
+                  sizes: dict[str, dict[tuple[float, float], int]] | None = None,
+                  brokers: int = 1) -> NeedsResult:
+    """Needs in priority order (master, extra brokers, submitter, executors per site);
+    ``sizes``: per site, how many of its desired executors are sized to jobs, by size (the
+    rest are of the role's size); ``brokers``: the plan's broker count (the central manager
+    is broker 0: ``brokers - 1`` broker tasks; a private site's executors wait for them)."""
     active: dict[tuple[Role, str], list[TaskRecord]] = {}
     leaving_master = None
-    away: dict[Role, list[TaskRecord]] = {Role.MASTER: [], Role.SUBMITTER: []}
+    away: dict[Role, list[TaskRecord]] = {Role.MASTER: [], Role.SUBMITTER: [], Role.BROKER: []}
     for rec in records:
         if rec.phase in ACTIVE:
             active.setdefault((rec.role, rec.site), []).append(rec)
@@ -114,7 +119,8 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     kept = {role: _kept_unreachable(spec, role, recs, now, out) for role, recs in away.items()}
     ready_master = next((r for r in masters if r.confirmed), None) or next(
         (r for r in kept[Role.MASTER] if _was_ready(r)), None)
-    out.master_address = spec.master_address if ready_master else None
+    out.master_address = None if ready_master is None else \
+        ready_master.ip if spec.master_dynamic else spec.master_address
 
     def want(role: Role, sites: frozenset[str], missing: int,
              size: tuple[float, float] | None = None) -> None:
@@ -145,6 +151,12 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     if not ready_master:
         out.reasons.append((Reason.WAITING_FOR_MASTER, "master not yet running and healthy"))
         return out
+    # the extra brokers, each at its fixed address (which one: the framework, by number)
+    brokers_up = [r for (role, _), rs in active.items() if role is Role.BROKER for r in rs]
+    want(Role.BROKER, role_sites(spec, Role.BROKER),
+         brokers - 1 - len(brokers_up) - len(kept[Role.BROKER]))
+    brokers_ready = sum(1 for r in brokers_up if r.confirmed) + sum(
+        1 for r in kept[Role.BROKER] if _was_ready(r)) >= brokers - 1
     want(Role.SUBMITTER, role_sites(spec, Role.SUBMITTER), 1 - len(subs) - len(kept[Role.SUBMITTER]))
     if not any(r.confirmed for r in subs) and not any(_was_ready(r)
                                                       for r in kept[Role.SUBMITTER]):
@@ -156,6 +168,11 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
         running = active.get((Role.EXECUTOR, site.name), [])
         missing = desired.get(site.name, 0) - len(running)
         if missing <= 0:
+            continue
+        if site.private and not brokers_ready:
+            out.reasons.append((Reason.WAITING_FOR_BROKERS,
+                                f"site {site.name}: its executors register with {brokers} "
+                                f"brokers; not all are running and healthy yet"))
             continue
         blocked = backoff.blocked((Role.EXECUTOR.value, site.name), now)
         if blocked:       # said even when the limits below leave no room
@@ -200,7 +217,7 @@ def _limit(spec: ClusterSpec, role: Role) -> float | None:
     mesos = spec.backend.mesos
     if mesos is None:
         return None
-    return mesos.replace_unreachable_master_s if role is Role.MASTER \
+    return mesos.replace_unreachable_master_s if role in (Role.MASTER, Role.BROKER) \
         else mesos.replace_unreachable_submitter_s
 
 

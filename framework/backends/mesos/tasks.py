@@ -23,17 +23,25 @@ from ..roleparts import (ENV_CONFIG, ENV_HEALTH_TIMEOUT, ENV_ROLE, ENV_SITE,  # 
                          ENV_UPDATE_INTERVAL, HEALTH_TIMEOUT_SHARE, LABEL_POOL, LABEL_ROLE,
                          LABEL_SITE, role_docker_parameters, role_environment, role_labels)
 
-_TASK_ID = re.compile(r"(?P<pool>[a-z][a-z0-9-]*)\.(?P<role>master|submitter|executor)\."
+_TASK_ID = re.compile(r"(?P<pool>[a-z][a-z0-9-]*)\.(?P<role>master|submitter|executor|broker)\."
                       r"(?P<site>[a-z][a-z0-9-]*)\.(?:c(?P<cpus>[0-9]{1,4})m(?P<mem>[0-9]{1,8})\.)?"
-                      r"(?P<uid>[0-9a-f]{6,32})")
+                      r"(?:b(?P<broker>[0-9]{1,4})\.)?(?P<uid>[0-9a-f]{6,32})")
 
 
 def new_task_id(pool: str, role: Role, site: str,
-                size: tuple[float, float] | None = None) -> str:
-    """``<pool>.<role>.<site>.[c<cpus>m<MiB>.]<hex>``: an executor sized to jobs carries its
-    size, so a restarted framework knows it from the id alone."""
+                size: tuple[float, float] | None = None, broker: int | None = None) -> str:
+    """``<pool>.<role>.<site>.[c<cpus>m<MiB>.][b<n>.]<hex>``: an executor sized to jobs
+    carries its size, a broker task its number and a private site's executor the broker it
+    registers with, so a restarted framework knows them from the id alone."""
     sized = f"c{int(size[0])}m{int(size[1])}." if size is not None else ""
-    return f"{pool}.{role.value}.{site}.{sized}{_random.token_hex(6)}"
+    brokered = f"b{int(broker)}." if broker is not None else ""
+    return f"{pool}.{role.value}.{site}.{sized}{brokered}{_random.token_hex(6)}"
+
+
+def task_broker(task_id: str) -> int | None:
+    """The broker number in a task id (a broker's own, or an executor's broker), or None."""
+    match = _TASK_ID.fullmatch(task_id)
+    return int(match["broker"]) if match and match["broker"] is not None else None
 
 
 def task_size(task_id: str) -> tuple[float, float] | None:
@@ -86,9 +94,11 @@ class TaskInfoFactory:
     def build(self, role: Role, site: str, task_id: str, agent_id: str,
               ports: tuple[tuple[int, int], ...] = (),
               allocation_role: str | None = None,
-              size: tuple[float, float] | None = None) -> dict[str, Any]:
-        """``size``: an executor sized to jobs (cpus, memory MiB) instead of the role's."""
-        key = (role, site, size)
+              size: tuple[float, float] | None = None,
+              broker: int | None = None) -> dict[str, Any]:
+        """``size``: an executor sized to jobs (cpus, memory MiB) instead of the role's;
+        ``broker``: which broker a broker task is, or an executor registers with."""
+        key = (role, site, size, broker)
         tpl = self._templates.get(key)
         if tpl is None:
             tpl = self._templates[key] = self._template(*key)
@@ -120,22 +130,23 @@ class TaskInfoFactory:
             self._res_cache[key] = resources
         return resources
 
-    def _template(self, role: Role, site: str,
-                  size: tuple[float, float] | None) -> dict[str, Any]:
+    def _template(self, role: Role, site: str, size: tuple[float, float] | None,
+                  broker: int | None = None) -> dict[str, Any]:
         spec = self.spec
         r = spec.roles[role]
         site_spec = spec.site(site)
-        env = role_environment(spec, role, site, size)
+        env = role_environment(spec, role, site, size, broker)
         labels = role_labels(spec, role, site)
-        params = role_docker_parameters(spec, role)
+        params = role_docker_parameters(spec, role, site, broker)
         volumes = [{"container_path": v.container_path, "host_path": v.host_path,
                      "mode": v.mode} for v in r.volumes]
         hc = r.health_check
         return {
-            "name": f"{spec.pool.name}-{role.value}-{site}",
+            "name": f"{spec.pool.name}-{role.value}-{site}"
+                    + (f"-{broker}" if role is Role.BROKER else ""),
             "command": {
                 "shell": False,  # keep the image's entrypoint
-                "arguments": [role.value],
+                "arguments": [role.container.value],
                 "environment": {"variables": [{"name": k, "value": v} for k, v in env.items()]},
             },
             "container": {

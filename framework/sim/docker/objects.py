@@ -19,6 +19,7 @@ import docker
 import docker.errors
 import docker.types
 
+from ...calico.networks import create_network, upper_half
 from ...mesos.protocol import TaskState
 from .firewall import SiteFirewall, remove_chains
 from .translate import LaunchError
@@ -137,16 +138,11 @@ class NetworkPool:
         """A bridge network for ``cidr`` that hands out addresses only from its upper half:
         the lower half is for fixed addresses (the master's), as a Calico IPReservation
         keeps them out of automatic assignment."""
-        net = ipaddress.ip_network(cidr, strict=False)
-        upper = str(list(net.subnets(prefixlen_diff=1))[1]) if net.num_addresses >= 8 else None
-        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=cidr,
-                                                                           iprange=upper)])
+        upper = upper_half(cidr)
         bridge = "htcm" + hashlib.sha1(f"{self.runner_id}/{docker_name}".encode()).hexdigest()[:10]
         try:
-            self.client.networks.create(docker_name, driver="bridge", ipam=ipam,
-                                        check_duplicate=True, enable_ipv6=net.version == 6,
-                                        options={BRIDGE_OPTION: bridge},
-                                        labels={OWNER_LABEL: "1", RUNNER_LABEL: self.runner_id})
+            create_network(self.client, docker_name, cidr, calico=False, bridge_name=bridge,
+                           iprange=upper, labels={OWNER_LABEL: "1", RUNNER_LABEL: self.runner_id})
             self._created.append(docker_name)
         except docker.errors.APIError as exc:
             if exc.status_code != 409:            # 409: someone made it meanwhile: use it
