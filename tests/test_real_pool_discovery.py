@@ -23,12 +23,14 @@ import pytest
 
 from framework.autoscaler.lifecycle import Phase
 from framework.model import Role
-from tests.realpool import KEY, RealPool
+from tests.realpool import KEY, RealPool, wait_job
 from tests.services import ZooKeeperServer, free_docker_cidr, wait_for
 
 pytestmark = pytest.mark.docker
 
 ZNODE = "/htcmesos/rp/central-manager"
+#: condor_reconfig's own time, before the startd's next update: slack in the bound below
+RECONFIG_S = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +173,11 @@ def test_executors_at_both_sites_follow_a_moved_master(pool: RealPool, zk_for_co
     # seen at = when the query that found the ad returned: the ad was there before that.
     # The bound: the follower's poll (update interval / 4 here), then the startd's next
     # periodic update to the collector it was reconfigured to (one update interval)
+    # and the reconfig itself (RECONFIG_S: measured 0.1-0.6 s here, loaded machine)
     poll_s = min(2.0, update_s / 4)
     for site, (at, query_s) in seen.items():
-        assert at - query_s - published_at <= update_s + poll_s, (site, delays, seen)
+        assert at - query_s - published_at <= update_s + poll_s + RECONFIG_S, \
+            (site, delays, seen)
     for task in executors.values():
         assert pool.sh(task, "condor_config_val COLLECTOR_HOST").strip() == \
             f"{new.ip}:9618?sock=collector"
@@ -181,12 +185,17 @@ def test_executors_at_both_sites_follow_a_moved_master(pool: RealPool, zk_for_co
     submitter = pool.one(Role.SUBMITTER).task_id
     assert pool.sh(submitter, "condor_config_val COLLECTOR_HOST").strip() == \
         f"{new.ip}:9618?sock=collector"
-    # the private executor's ad came through CCB (its contact names a broker); which
-    # broker it names follows the shared port server's address refresh (300 s upstream,
-    # docs/discovery.md), so it is reported, not asserted here
-    campus = pool.startd_of(executors["campus"])
-    assert "CCBID=" in campus["MyAddress"], campus
-    print(f"campus contact through CCB at {campus['MyAddress'].split('CCBID=')[1][:22]}")
+    # the private executor's contact names the new broker (its startd registers with CCB
+    # itself and re-registers on the reconfig; through the shared port server the contact
+    # would be refreshed only every 300-360 s), and a campus job runs through it
+    began = time.monotonic()
+    pool.run.wait(lambda: f"CCBID={new.ip}:" in
+                  ((pool.startd_of(executors["campus"]) or {}).get("MyAddress") or ""), 60,
+                  "the campus startd advertising the new broker")
+    print(f"campus contact through the new broker after {time.monotonic() - began:.1f} s more")
+    host = pool.submit_host()
+    cluster = host.submit("campus", 1, 1)
+    wait_job(host, cluster, lambda js: js[0].status == "completed", 90, "a campus job")
     # the executors stay healthy (their check asks the new collector) and are not replaced
     pool.run.wait(lambda: all(any(r.task_id == t and r.confirmed for r in pool.run.records())
                               for t in executors.values()), 60, "the executors healthy")

@@ -11,7 +11,9 @@
 Every ``min(2 s, update interval / 4)`` it reads the source; when the address differs from
 the one in force it writes ``/etc/condor/config.d/60-htcmesos-discovery.conf``
 (``CONDOR_HOST`` and ``COLLECTOR_HOST``, read after the role's ``50-htcmesos.conf``, so it
-wins; ``CCB_ADDRESS = $(COLLECTOR_HOST)`` of private executors follows by itself) and the
+wins; ``CCB_ADDRESS = $(COLLECTOR_HOST)`` of private executors follows by itself: their
+startd keeps its own CCB registration, outside the shared port server, and re-registers
+on the reconfig — framework/condor/config.py ``_follow_ccb``) and the
 address to ``/run/htcmesos/central-manager`` (the health check asks there), then runs
 ``condor_reconfig``. A source that cannot be read changes nothing: the daemons keep the
 address they have. The entrypoint calls :func:`initial_sync` before ``condor_master``

@@ -7,7 +7,9 @@ Layout and value as libcalico-go stores them (docs/calico-notes.md §1):
 - value: the whole v3 object as JSON with ``metadata.uid`` and ``creationTimestamp`` set
   on create (libcalico-go/lib/clientv3/resources.go) and no ``resourceVersion`` (it is the
   key's etcd ModRevision, etcdv3/conversion.go); (Global)NetworkPolicies carry the
-  annotation ``projectcalico.org/metadata: {"name": …}`` (etcdv3/etcdv3.go);
+  annotation ``projectcalico.org/metadata: {"name": …}`` (etcdv3/etcdv3.go) and the label
+  ``projectcalico.org/tier: <tier>`` (api/pkg/defaults/networkpolicy.go, stored since
+  Calico 3.32; inert for older releases);
 - create only if the key does not exist, update and delete only at the revision read
   (etcdv3.go's guarded transactions): a write that races another is refused, not merged.
 
@@ -37,6 +39,7 @@ PLURALS = {"IPPool": "ippools", "GlobalNetworkPolicy": "globalnetworkpolicies",
            "NetworkPolicy": "networkpolicies"}
 POLICY_KINDS = ("GlobalNetworkPolicy", "NetworkPolicy")
 METADATA_ANNOTATION = "projectcalico.org/metadata"
+TIER_LABEL = "projectcalico.org/tier"
 #: one etcd transaction holds at most 128 operations (etcd's --max-txn-ops default)
 MAX_TXN_OPS = 100
 
@@ -47,11 +50,15 @@ def key_for(resource: dict[str, Any]) -> str:
     return f"{ROOT}{PLURALS[resource['kind']]}/{ns}{meta['name']}"
 
 
-def with_annotation(resource: dict[str, Any]) -> dict[str, Any]:
-    """The resource as the datastore holds it: policies get the metadata annotation."""
+def as_stored(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource as Calico's client stores it: policies get the metadata annotation
+    (etcdv3.go storePolicyName) and the tier label (defaults.setTierLabel, which the
+    client runs before writing), so that a policy written by calicoctl shows no drift."""
     if resource["kind"] not in POLICY_KINDS:
         return resource
     meta = dict(resource["metadata"])
+    meta["labels"] = {**(meta.get("labels") or {}),
+                      TIER_LABEL: resource["spec"].get("tier") or "default"}
     meta["annotations"] = {**(meta.get("annotations") or {}),
                            METADATA_ANNOTATION: json.dumps({"name": meta["name"]},
                                                            separators=(",", ":"))}
@@ -140,7 +147,7 @@ def plan(pool: str, desired: list[dict[str, Any]], stored: dict[str, Stored]) ->
     out = Plan(pool)
     wanted: set[str] = set()
     for res in desired:
-        res = with_annotation(res)
+        res = as_stored(res)
         key = key_for(res)
         wanted.add(key)
         have = stored.get(key)

@@ -134,9 +134,11 @@ class Compare:
             return have not in self.values
         if have is None:
             return False
-        v = self.values
-        return {"==": have == v[0], "in": have in v, "contains": v[0] in have,
-                "starts with": have.startswith(v[0]), "ends with": have.endswith(v[0])}[self.op]
+        if self.op == "in":                     # the set may be empty: "k in {}"
+            return have in self.values
+        v = self.values[0]
+        return {"==": have == v, "contains": v in have, "starts with": have.startswith(v),
+                "ends with": have.endswith(v)}[self.op]
 
 
 @dataclass(frozen=True)

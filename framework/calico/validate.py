@@ -26,8 +26,13 @@ DNS_SUBDOMAIN = rf"{DNS_LABEL}(\.{DNS_LABEL})*"
 QUALIFIED_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite")   # case-sensitive
-PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
-NAMED_PORT = r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?"
+#: protocols whose rules may name ports, by name or number
+#: (api/pkg/lib/numorstring/protocol.go SupportsPorts)
+PORT_PROTOCOLS = ("TCP", "UDP", "SCTP", 6, 17, 132)
+ICMP_PROTOCOLS = {"ICMP": 4, 1: 4, "ICMPv6": 6, 58: 6}           # protocol → its ipVersion
+#: Kubernetes' port name (IsValidPortName, the validator's "portName"): ≤ 15 of a-z 0-9 -,
+#: at least one letter, no "--", alphanumeric at both ends
+NAMED_PORT = r"(?=.*[a-z])(?!.*--)[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?"
 LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 
 Check = Callable[[Any, str, list[str]], None]
@@ -82,24 +87,47 @@ def _selector(v: Any, at: str, out: list[str]) -> None:
         out.append(f"{at}: invalid selector {v!r}: {exc}")
 
 
-def _cidr(strict: bool) -> Check:
-    def check(v: Any, at: str, out: list[str]) -> None:
-        if not isinstance(v, str):
-            out.append(f"{at}: expected a CIDR string, got {_type(v)}")
-            return
+def _no_global(v: Any, at: str, out: list[str]) -> None:
+    """A selector without ``global()``: that belongs in a rule's namespaceSelector only
+    (the validation rules on EntityRule, the policy specs and IPPoolSpec)."""
+    _selector(v, at, out)
+    if isinstance(v, str) and "global(" in v:
+        out.append(f"{at}: global() can only be used in an EntityRule namespaceSelector")
+
+
+def _namespace_selector(v: Any, at: str, out: list[str]) -> None:
+    """A rule's namespaceSelector: ``global()`` only on its own (validator.go
+    validateEntityRule)."""
+    _selector(v, at, out)
+    if isinstance(v, str) and "global(" in v and v.strip(" \t") != "global()":
+        out.append(f"{at}: global() must be the whole namespaceSelector")
+
+
+def _cidr(v: Any, at: str, out: list[str]) -> None:
+    """A strictly masked CIDR or a bare address (validator.go validateIPNetwork, the
+    "net" tag of IPPool ``cidr`` and of a rule's ``nets`` / ``notNets``)."""
+    if not isinstance(v, str):
+        out.append(f"{at}: expected a CIDR string, got {_type(v)}")
+        return
+    try:
+        ipaddress.ip_network(v, strict=True)
+    except ValueError:
         try:
-            ipaddress.ip_network(v, strict=strict)
+            ipaddress.ip_network(v, strict=False)
+            out.append(f"{at}: {v!r} is not a strictly masked CIDR (e.g. 10.1.0.0/16)")
         except ValueError:
-            what = "a strictly masked CIDR" if strict else "a CIDR"
-            out.append(f"{at}: {v!r} is not {what} (e.g. 10.1.0.0/16)")
-    return check
+            out.append(f"{at}: {v!r} is not a CIDR (e.g. 10.1.0.0/16)")
 
 
 def _port(v: Any, at: str, out: list[str]) -> None:
+    """A number, ``"MIN:MAX"`` or a port name (api/pkg/lib/numorstring/port.go
+    PortFromString: a string of digits is a number; validator.go validatePort)."""
     if isinstance(v, bool):
         out.append(f"{at}: expected a port, got a boolean")
     elif isinstance(v, int):
         _int(1, 65535)(v, at, out)
+    elif isinstance(v, str) and v.isascii() and v.isdigit():
+        _int(1, 65535)(int(v), at, out)
     elif isinstance(v, str) and re.fullmatch(r"\d+:\d+", v):
         lo, hi = (int(x) for x in v.split(":"))
         if not 1 <= lo <= hi <= 65535:
@@ -109,6 +137,10 @@ def _port(v: Any, at: str, out: list[str]) -> None:
 
 
 def _protocol(v: Any, at: str, out: list[str]) -> None:
+    """A name (case-sensitive) or 1–255; a string of digits is a number
+    (api/pkg/lib/numorstring/uint8orstring.go)."""
+    if isinstance(v, str) and v.isascii() and v.isdigit():
+        v = int(v)
     if isinstance(v, int) and not isinstance(v, bool):
         _int(1, 255)(v, at, out)
     elif v not in PROTOCOLS:
@@ -198,8 +230,9 @@ HTTP_MATCH = _object({"methods": _list(_string()), "paths": _list(_object(
 
 # policy_common.go EntityRule
 ENTITY_RULE = _object({
-    "nets": _list(_cidr(False), most=256), "notNets": _list(_cidr(False), most=256),
-    "selector": _selector, "notSelector": _selector, "namespaceSelector": _selector,
+    "nets": _list(_cidr, most=256), "notNets": _list(_cidr, most=256),
+    "selector": _no_global, "notSelector": _selector,
+    "namespaceSelector": _namespace_selector,
     "ports": _list(_port, most=50), "notPorts": _list(_port, most=50),
     "serviceAccounts": SERVICE_ACCOUNTS, "services": SERVICES,
 })
@@ -214,25 +247,25 @@ RULE = _object({
 
 _POLICY_COMMON: dict[str, Check] = {
     "tier": _string(DNS_LABEL, "a tier name (one DNS label)", 63), "order": _number,
-    "selector": _selector, "types": _list(_choice("Ingress", "Egress"), most=2, least=1),
-    "ingress": _list(RULE), "egress": _list(RULE), "serviceAccountSelector": _selector,
+    "selector": _no_global, "types": _list(_choice("Ingress", "Egress"), most=2, least=1),
+    "ingress": _list(RULE), "egress": _list(RULE), "serviceAccountSelector": _no_global,
     "performanceHints": _list(_choice("AssumeNeededOnEveryNode")),
 }
 
 SPECS: dict[str, Check] = {
     # ippool.go IPPoolSpec
     "IPPool": _object({
-        "cidr": _cidr(True), "vxlanMode": _choice("Never", "Always", "CrossSubnet"),
+        "cidr": _cidr, "vxlanMode": _choice("Never", "Always", "CrossSubnet"),
         "ipipMode": _choice("Never", "Always", "CrossSubnet"), "natOutgoing": _bool,
         "disabled": _bool, "disableBGPExport": _bool, "blockSize": _int(0, 128),
-        "nodeSelector": _selector, "namespaceSelector": _selector,
+        "nodeSelector": _no_global, "namespaceSelector": _no_global,
         "allowedUses": _list(_choice("Workload", "Tunnel", "LoadBalancer")),
         "assignmentMode": _choice("Automatic", "Manual"),
     }, required=("cidr",)),
     # globalnetworkpolicy.go GlobalNetworkPolicySpec
     "GlobalNetworkPolicy": _object({
         **_POLICY_COMMON, "doNotTrack": _bool, "preDNAT": _bool, "applyOnForward": _bool,
-        "namespaceSelector": _selector}),
+        "namespaceSelector": _no_global}),
     # networkpolicy.go NetworkPolicySpec
     "NetworkPolicy": _object(dict(_POLICY_COMMON)),
 }
@@ -249,10 +282,12 @@ def _name_problems(kind: str, name: Any, out: list[str]) -> None:
             out.append(f"metadata.name: {name!r} is not a DNS-1123 subdomain (lower-case "
                        f"letters, digits, '-', '.'; ≤ 253)")
         return
+    # validator.go (Global)NetworkPolicy name regex: one or two DNS-label-shaped parts,
+    # ≤ 253 in all (no 63-character limit per part: that is tiers' rule)
     parts = name.split(".")
-    if len(parts) > 2 or any(len(p) > 63 or not re.fullmatch(DNS_LABEL, p) for p in parts):
-        out.append(f"metadata.name: {name!r} is not a {kind} name ([tier.]name, each a "
-                   f"DNS label of ≤ 63 lower-case letters, digits, '-')")
+    if len(name) > 253 or len(parts) > 2 or any(not re.fullmatch(DNS_LABEL, p) for p in parts):
+        out.append(f"metadata.name: {name!r} is not a {kind} name ([tier.]name of "
+                   f"lower-case letters, digits, '-'; ≤ 253)")
 
 
 def _ippool_problems(spec: dict[str, Any], out: list[str]) -> None:
@@ -261,7 +296,7 @@ def _ippool_problems(spec: dict[str, Any], out: list[str]) -> None:
     except (TypeError, ValueError):
         return                                   # reported by the table
     lo, hi = (20, 32) if net.version == 4 else (116, 128)
-    size = spec.get("blockSize")
+    size = spec.get("blockSize") or (26 if net.version == 4 else 122)   # 0: the default
     if isinstance(size, int) and not isinstance(size, bool):
         if not lo <= size <= hi:
             out.append(f"spec.blockSize: IPv{net.version} block size must be between "
@@ -277,13 +312,30 @@ def _ippool_problems(spec: dict[str, Any], out: list[str]) -> None:
         out.append("spec.ipipMode: IPIP is not supported on an IPv6 pool")
 
 
+def _as_protocol(v: Any) -> Any:
+    """A protocol as a name or a number (a wrong type, reported by the table, as text)."""
+    if isinstance(v, str) and v.isascii() and v.isdigit():
+        return int(v)
+    return v if v is None or isinstance(v, (str, int)) else repr(v)
+
+
+def _is_named_port(p: Any) -> bool:
+    return isinstance(p, str) and not (p.isascii() and p.isdigit()) and ":" not in p
+
+
 def _rule_problems(rule: dict[str, Any], at: str, out: list[str]) -> None:
-    proto = rule.get("protocol")
+    proto = _as_protocol(rule.get("protocol"))
     for side in ("source", "destination"):
         ent = rule.get(side)
         if not isinstance(ent, dict):
             continue
-        if (ent.get("ports") or ent.get("notPorts")) and proto not in PORT_PROTOCOLS:
+        ports = [p for key in ("ports", "notPorts") for p in (ent.get(key) or [])]
+        # validator.go validateRule: without a protocol only named ports; with one, any
+        # port only if the protocol has ports
+        if proto is None and not all(map(_is_named_port, ports)):
+            out.append(f"{at}.{side}.ports: rules with numeric port or port range must set "
+                       f"protocol to TCP or UDP or SCTP")
+        elif proto is not None and ports and proto not in PORT_PROTOCOLS:
             out.append(f"{at}.{side}.ports: rules that specify ports must set protocol "
                        f"to TCP or UDP or SCTP")
         versions = set()
@@ -300,8 +352,17 @@ def _rule_problems(rule: dict[str, Any], at: str, out: list[str]) -> None:
                        f"ipVersion {rule['ipVersion']} rule")
     if rule.get("ipVersion") not in (None, 4, 6):
         out.append(f"{at}.ipVersion: must be 4 or 6")
-    if (rule.get("icmp") or rule.get("notICMP")) and proto not in ("ICMP", "ICMPv6"):
+    # policy_common.go Rule / ICMPFields validation rules
+    if (rule.get("icmp") or rule.get("notICMP")) and proto not in ICMP_PROTOCOLS:
         out.append(f"{at}.icmp: ICMP fields need protocol ICMP or ICMPv6")
+    for key in ("protocol", "notProtocol"):
+        want = ICMP_PROTOCOLS.get(_as_protocol(rule.get(key)))
+        if want and rule.get("ipVersion") in (4, 6) and rule["ipVersion"] != want:
+            out.append(f"{at}.ipVersion: protocol {rule[key]} requires ipVersion {want}")
+    for key in ("icmp", "notICMP"):
+        fields = rule.get(key)
+        if isinstance(fields, dict) and "code" in fields and "type" not in fields:
+            out.append(f"{at}.{key}.code: ICMP code specified without an ICMP type")
 
 
 def _policy_problems(spec: dict[str, Any], kind: str, out: list[str]) -> None:

@@ -135,20 +135,19 @@ def broker_addresses(spec: ClusterSpec, count: int) -> list[str]:
                 f"network.brokers.count: 1")
         return [spec.master_address]
     master = ipaddress.ip_address(spec.master_address)
-    out = [str(master)]
-    for i in range(1, count):
-        ip = master + i
-        if ip not in site.cidr or ip in (site.cidr.network_address,
-                                         site.cidr.broadcast_address):
-            raise BrokerPlanError(
-                f"{count} brokers need {count - 1} address(es) after the master's "
-                f"{master} in site {site.name}'s pool {site.cidr}; {ip} is "
-                + ("its broadcast address" if ip == site.cidr.broadcast_address
-                   else "outside it")
-                + ": give roles.master.address lower in the pool, a larger pool, or fewer "
-                  "brokers (network.brokers.count)")
-        out.append(str(ip))
-    return out
+    # counting upwards the first address that does not fit is the broadcast address: found
+    # at once (a mistyped count must not walk millions of addresses)
+    room = int(site.cidr.broadcast_address) - 1 - int(master)
+    if count - 1 > room:
+        ip = master + max(room + 1, 0)
+        raise BrokerPlanError(
+            f"{count} brokers need {count - 1} address(es) after the master's "
+            f"{master} in site {site.name}'s pool {site.cidr}; {ip} is "
+            + ("its broadcast address" if ip == site.cidr.broadcast_address
+               else "outside it")
+            + ": give roles.master.address lower in the pool, a larger pool, or fewer "
+              "brokers (network.brokers.count)")
+    return [str(master + i) for i in range(count)]
 
 
 def _fds(registrations: int, updates: int = 0) -> int:

@@ -383,7 +383,8 @@ def _executor(spec: ClusterSpec, site: SiteSpec | None,
             "# peers with the same private network name connect directly.",
             "CCB_ADDRESS = $(COLLECTOR_HOST)",
             f"PRIVATE_NETWORK_NAME = {site.name}",
-        ] if ccb is None else [
+        ] + (_follow_ccb() if spec.network.discovery.type != "none" else []) if ccb is None \
+            else [
             f"# site {site.name} takes no inbound connections: register with this executor's",
             "# connection broker (framework/condor/brokers.py); peers with the same private",
             "# network name connect directly.",
@@ -393,6 +394,17 @@ def _executor(spec: ClusterSpec, site: SiteSpec | None,
     else:
         lines += [f"# site {site.name} is reachable: no CCB", "CCB_ADDRESS ="]
     return lines
+
+
+def _follow_ccb() -> list[str]:
+    """A private executor's startd, when the central manager (its broker) can move."""
+    return [
+        "# the central manager can move (discovery): the startd registers with CCB itself, and",
+        "# its registration follows CCB_ADDRESS on reconfig. Through the shared port server",
+        "# its advertised contact would name the old broker for 300-360 s after a move",
+        "# (src/condor_utils/shared_port_endpoint.cpp, RetryInitRemoteAddress)",
+        "STARTD.USE_SHARED_PORT = False",
+    ]
 
 
 _ROLE_PARTS = {Role.MASTER: _master, Role.SUBMITTER: _submitter, Role.EXECUTOR: _executor}

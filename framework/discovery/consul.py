@@ -97,13 +97,19 @@ class ConsulPublisher(Publisher):
             services = resp.json()
         except ValueError:
             raise DiscoveryUnavailable("Consul agent: /v1/agent/services is not JSON") from None
+        if not isinstance(services, (dict, type(None))):
+            # agent/agent_endpoint.go AgentServices answers an object (id → service): not
+            # a Consul agent, or not its API root
+            raise DiscoveryUnavailable(f"Consul agent {self.url}: /v1/agent/services is not "
+                                       f"a JSON object (got {type(services).__name__}): is "
+                                       f"this a Consul agent's HTTP API?")
         return [s for s in (services or {}).values()
                 if isinstance(s, dict) and s.get("Service") == self.service]
 
     def current(self) -> Record | None:
         found = []
         for svc in self._ours():
-            meta = svc.get("Meta") or {}
+            meta = svc.get("Meta") if isinstance(svc.get("Meta"), dict) else {}
             try:
                 found.append(Record(str(svc.get("Address") or ""), str(meta.get("task_id") or ""),
                                     float(meta.get("published_at") or 0.0)))

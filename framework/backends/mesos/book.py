@@ -160,10 +160,12 @@ class TaskBook:
             return 0.0
 
     def _address_held(self, rec: TaskRecord) -> bool:
-        """A master whose launch may have failed on its fixed address, still held by an
-        unreachable master behind a partition: not the site's fault (no back-off)."""
-        return rec.role is Role.MASTER and any(
-            r.role is Role.MASTER and r.phase is Phase.UNREACHABLE for r in self.records.values())
+        """A master (or broker) whose launch may have failed on its fixed address, still
+        held by an unreachable master (a broker of the same number) behind a partition:
+        not the site's fault (no back-off)."""
+        return rec.role in (Role.MASTER, Role.BROKER) and any(
+            r.role is rec.role and r.phase is Phase.UNREACHABLE and r.broker == rec.broker
+            for r in self.records.values())
 
     # -- periodic work ---------------------------------------------------------------
     def chase(self, now: float) -> list[tuple]:

@@ -21,7 +21,7 @@ from ...model import Role
 from ...spec import ClusterSpec
 from ...state import FrameworkState, StateStore
 from .book import TaskBook
-from .needs import NeedsResult, Reason, TaskRecord, compute_needs
+from .needs import NeedsResult, Reason, TaskRecord, compute_needs, replaced_unreachable
 from .offers import Offer, SiteMatcher, pack, parse_offer
 from .parts import BACKGROUND, Options, PoolStatus, QuietCallbacks, framework_info
 from .reconcile import Reconciler, explicit
@@ -329,7 +329,11 @@ class MesosFramework(QuietCallbacks):
             return None
         live = [r for r in self.records.values() if r.role is role and r.phase is not Phase.ENDED]
         if role is Role.BROKER:
-            free = sorted(set(range(1, self.brokers)) - {r.broker for r in live})
+            # a broker unreachable beyond replace_unreachable.master is replaced under its
+            # number (compute_needs wants one more): it holds the number no longer
+            now = self.clock.now()
+            free = sorted(set(range(1, self.brokers)) - {
+                r.broker for r in live if not replaced_unreachable(self.spec, r, now)})
             return free[0] if free else None
         if not self.spec.site(site).private:
             return None

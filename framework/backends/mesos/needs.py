@@ -152,11 +152,16 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
         out.reasons.append((Reason.WAITING_FOR_MASTER, "master not yet running and healthy"))
         return out
     # the extra brokers, each at its fixed address (which one: the framework, by number)
+    # counted by number: two tasks of one number (one back from a partition after its
+    # replacement) or a number the plan no longer has (a smaller count) stand in for none
+    # of the others
+    planned = range(1, brokers)
     brokers_up = [r for (role, _), rs in active.items() if role is Role.BROKER for r in rs]
-    want(Role.BROKER, role_sites(spec, Role.BROKER),
-         brokers - 1 - len(brokers_up) - len(kept[Role.BROKER]))
-    brokers_ready = sum(1 for r in brokers_up if r.confirmed) + sum(
-        1 for r in kept[Role.BROKER] if _was_ready(r)) >= brokers - 1
+    held = {r.broker for r in brokers_up + kept[Role.BROKER] if r.broker in planned}
+    want(Role.BROKER, role_sites(spec, Role.BROKER), brokers - 1 - len(held))
+    brokers_ready = len({r.broker for r in brokers_up if r.confirmed and r.broker in planned}
+                        | {r.broker for r in kept[Role.BROKER]
+                           if _was_ready(r) and r.broker in planned}) >= brokers - 1
     want(Role.SUBMITTER, role_sites(spec, Role.SUBMITTER), 1 - len(subs) - len(kept[Role.SUBMITTER]))
     if not any(r.confirmed for r in subs) and not any(_was_ready(r)
                                                       for r in kept[Role.SUBMITTER]):
@@ -219,6 +224,12 @@ def _limit(spec: ClusterSpec, role: Role) -> float | None:
         return None
     return mesos.replace_unreachable_master_s if role in (Role.MASTER, Role.BROKER) \
         else mesos.replace_unreachable_submitter_s
+
+
+def replaced_unreachable(spec: ClusterSpec, rec: TaskRecord, now: float) -> bool:
+    """An unreachable central task away longer than the operator allows: no longer counted
+    (:func:`compute_needs` wants its replacement), so it holds no broker number either."""
+    return rec.phase is Phase.UNREACHABLE and _past_limit(spec, rec, now)
 
 
 def _past_limit(spec: ClusterSpec, rec: TaskRecord, now: float) -> bool:

@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 _SCAN = re.compile(r"""\s*(?:
     (?P<str>"[^"]*"|'[^']*')
-  | (?P<fn>(?:has|all|global)\(\s*[A-Za-z0-9_./-]*\s*\))
+  | (?P<fn>has\(\s*[A-Za-z0-9_./-]+\s*\)|(?:all|global)\(\s*\))
   | (?P<sym>==|!=|&&|\|\||[!(){},])
   | (?P<word>not\s*in\b|in\b|contains\b|starts\s*with\b|ends\s*with\b)
   | (?P<label>[A-Za-z0-9_./-]+)
@@ -52,8 +52,12 @@ class BadSelector(ValueError):
     pass
 
 
+_LABEL_AT = re.compile(r"\s*([A-Za-z0-9_./-]+)")
+
+
 def _scan(text: str) -> list[tuple[str, str]]:
-    out, pos = [], 0
+    out: list[tuple[str, str]] = []
+    pos = 0
     text = text.rstrip()
     while pos < len(text):
         m = _SCAN.match(text, pos)
@@ -61,10 +65,18 @@ def _scan(text: str) -> list[tuple[str, str]]:
             raise BadSelector(f"cannot read {text[pos:]!r}")
         kind = m.lastgroup or ""
         val = m.group(kind)
-        if kind == "str":
+        after_label = bool(out) and out[-1][0] == "label"
+        if kind == "word" and not after_label:
+            # an operator word only follows a label; elsewhere it is (part of) a label
+            # name, e.g. "in-zone" or "contains/x" (tokenizer.go: lastTokKind == TokLabel)
+            m = _LABEL_AT.match(text, pos)
+            if not m:
+                raise BadSelector(f"cannot read {text[pos:]!r}")
+            kind, val = "label", m.group(1)
+        elif kind == "str":
             val = val[1:-1]
-        if kind == "word" or (kind == "label" and out and out[-1][0] == "label"):
-            kind, val = "word", " ".join(val.split())
+        elif kind == "word" or (kind == "label" and after_label):
+            kind, val = "word", re.sub(r"^(not|starts|ends)\s*", r"\1 ", val).strip()
         out.append((kind, val))
         pos = m.end()
     return out
@@ -130,8 +142,9 @@ def compile_selector(text: str) -> Pred:
             values: set[str] = set()
             while peek()[0] == "str":
                 values.add(eat()[1])
-                if peek() == ("sym", ","):
-                    eat()
+                if peek() != ("sym", ","):
+                    break
+                eat()
             if eat() != ("sym", "}"):
                 raise BadSelector("expected }")
             if op == "in":

@@ -77,6 +77,8 @@ def test_apply_writes_exactly_the_keys_then_nothing(store, alpha):
         if name.startswith("globalnetworkpolicies/"):
             assert json.loads(meta["annotations"]["projectcalico.org/metadata"]) == \
                 {"name": meta["name"]}
+            # Calico >= 3.32's client stores the tier label (api/pkg/defaults)
+            assert meta["labels"]["projectcalico.org/tier"] == "default"
         else:
             assert "annotations" not in meta
     revision = store.revision()
@@ -173,13 +175,24 @@ def test_foreign_key_and_overlapping_pool_are_refused_unwritten(store, alpha, tm
 
 
 def test_invalid_spec_value_writes_nothing(store, tmp_path):
-    # a 60-character pool name: fine for the spec, too long for "<pool>-members" (≤ 63)
-    long = spec_file(tmp_path, pool("p" + "x" * 59))
+    # a pool name ending in "-": fine for the spec, not a label value for Calico
+    bad = spec_file(tmp_path, pool("alpha-"))
     revision = store.revision()
-    code, out = invoke("calico", "apply", str(long), "--etcd", store.url)
+    code, out = invoke("calico", "apply", str(bad), "--etcd", store.url)
     assert code == 2
-    assert f"GlobalNetworkPolicy/p{'x' * 59}-members: metadata.name:" in out
+    assert ("IPPool/alpha--dc: metadata.labels.htcmesos.io/pool: 'alpha-' is not a label "
+            "value") in out
     assert store.revision() == revision and keys(store) == set()
+
+
+def test_long_pool_name_is_written(store, tmp_path):
+    """A 60-character pool name makes 73-character policy names: Calico bounds a policy
+    name by 253 in all, not 63 per part (validator.go), so it is written."""
+    name = "p" + "x" * 59
+    long = spec_file(tmp_path, pool(name, client_cidrs=["192.0.2.0/24"], ssh=True))
+    code, out = invoke("calico", "apply", str(long), "--etcd", store.url)
+    assert code == 0, out
+    assert ROOT + f"globalnetworkpolicies/{name}-submitter-ssh" in keys(store)
 
 
 def test_concurrent_write_is_refused_not_merged(store, alpha):

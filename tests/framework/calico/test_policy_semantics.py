@@ -30,6 +30,7 @@ A_EXEC_CAMPUS = member("alpha", "executor", "campus", "10.2.128.9")
 B_MASTER = member("beta", "master", "dc", "10.3.0.2")
 B_SUBMIT = member("beta", "submitter", "dc", "10.3.128.3")
 B_EXEC = member("beta", "executor", "campus", "10.4.128.7")
+G_SUBMIT = member("gamma", "submitter", "dc", "10.5.128.3")
 CLIENT = Peer("client 192.0.2.10", "192.0.2.10")
 UNKNOWN = Peer("unknown host", "198.51.100.7")
 INTERNET = Peer("internet", "203.0.113.5")
@@ -60,6 +61,9 @@ CASES = [
     (CLIENT, A_MASTER, 22, "TCP", False),
     (CLIENT, B_SUBMIT, 22, "TCP", False),
     (CLIENT, B_MASTER, 9618, "TCP", False),
+    # gamma: client CIDRs without ssh: the shared port only
+    (CLIENT, G_SUBMIT, 9618, "TCP", True),
+    (CLIENT, G_SUBMIT, 22, "TCP", False),
     # nothing of another pool gets in, either way
     (B_EXEC, A_MASTER, 9618, "TCP", False),
     (B_MASTER, A_EXEC_CAMPUS, 9618, "TCP", False),
@@ -85,7 +89,9 @@ def resources(tmp_path_factory):
     alpha = make_spec(tmp, pool("alpha", "10.1.0.0/16", "10.2.0.0/16",
                                 client_cidrs=["192.0.2.0/24"], ssh=True), "alpha.yaml")
     beta = make_spec(tmp, pool("beta", "10.3.0.0/16", "10.4.0.0/16"), "beta.yaml")
-    return render_resources(alpha) + render_resources(beta)
+    gamma = make_spec(tmp, pool("gamma", "10.5.0.0/16", "10.6.0.0/16",
+                                client_cidrs=["192.0.2.0/24"], ssh=False), "gamma.yaml")
+    return render_resources(alpha) + render_resources(beta) + render_resources(gamma)
 
 
 @pytest.mark.parametrize("src,dst,port,proto,allowed", CASES,
@@ -109,6 +115,22 @@ def test_ours_still_deny_when_an_operator_allows_everything_later(resources):
     without_deny = [r for r in resources if r["metadata"]["name"] != "alpha-deny"]
     assert decide(without_deny + [broad], pkt).allowed
     assert decide(resources + [broad], Packet(CLIENT, A_EXEC_DC, 9618)).allowed is False
+
+
+def test_an_earlier_tier_decides_first(resources):
+    """docs/calico.md: an earlier tier still decides first. A Pass there hands over to the
+    default tier (ours); a Deny there wins over our allow."""
+    tiers = {"security": 100.0}
+    passing = gnp("sec-pass", "all()", [{"action": "Pass"}], tier="security")
+    deny_ssh = gnp("sec-deny", "all()", [{"action": "Deny", "protocol": "TCP",
+                                          "destination": {"ports": [22]}}], order=1,
+                   tier="security")
+    assert decide(resources + [passing], Packet(CLIENT, A_SUBMIT, 22),
+                  tier_order=tiers).allowed
+    assert not decide(resources + [passing], Packet(B_EXEC, A_MASTER, 9618),
+                      tier_order=tiers).allowed
+    assert not decide(resources + [deny_ssh, passing], Packet(CLIENT, A_SUBMIT, 22),
+                      tier_order=tiers).allowed
 
 
 # -- the evaluator itself follows Calico's rules ------------------------------------------
@@ -151,6 +173,21 @@ def test_pass_goes_to_the_next_tier_and_a_silent_tier_drops():
     assert not decide([silent, allow], Packet(HOST, WEB, 1), tier_order=tiers).allowed
 
 
+def test_pass_out_of_the_last_tier_goes_to_the_profiles():
+    """felix/rules/endpoints.go: the profile chains follow the tiers; a packet every tier
+    passed is the profiles' to decide (no end-of-tier drop after a Pass)."""
+    passing = gnp("x", "all()", [{"action": "Pass"}])
+    assert decide([passing], Packet(HOST, WEB, 1), profile_allows=True).allowed
+    assert not decide([passing], Packet(HOST, WEB, 1), profile_allows=False).allowed
+
+
+def test_a_tier_counts_per_direction():
+    """An ingress-only policy puts no egress end-of-tier drop on the endpoint
+    (endpoints.go: the tier's policy groups are per direction)."""
+    ingress_only = gnp("p", 'app == "web"', [{"action": "Allow"}])
+    assert decide([ingress_only], Packet(WEB, INTERNET, 443), profile_allows=True).allowed
+
+
 def test_empty_types_govern_both_directions():
     both = gnp("p", 'app == "web"', [], types=())
     assert not decide([both], Packet(WEB, INTERNET, 443), profile_allows=True).allowed
@@ -162,6 +199,20 @@ def test_selectors_of_the_evaluator():
                        ('c != "1"', True), ('(a == "2" || b starts with "x") && has(b)', True),
                        ('b ends with "y" && b contains "-"', True)]:
         assert compile_selector(text)(labels) is want, text
-    for bad in ('a = "1"', "a ==", '(a == "1"', 'a in {"1"'):
+    for bad in ('a = "1"', "a ==", '(a == "1"', 'a in {"1"', 'a in {"1" "2"}', "all(x)"):
         with pytest.raises(BadSelector):
             compile_selector(bad)
+
+
+@pytest.mark.parametrize("text,want", [
+    # the same edge cases as tests/framework/calico/test_selector.py, read in
+    # libcalico-go/lib/selector/tokenizer/tokenizer.go and parser/ast.go
+    ('in == "x"', True), ('in-zone == "z"', True), ('contains/k == "v"', True),
+    ('a notin {"2"}', True), ('a startswith "1"', True), ('a in {"1",}', True),
+    ('a in {}', False), ('missing not in {}', True), ('missing != "1"', True),
+    ('missing contains ""', False), ('a == "1" || a == "2" && has(missing)', True),
+    ('!a == "2" && has(a)', True),
+])
+def test_evaluator_selector_edge_cases(text, want):
+    labels = {"in": "x", "in-zone": "z", "contains/k": "v", "a": "1"}
+    assert compile_selector(text)(labels) is want

@@ -82,7 +82,25 @@ def test_good_resources_pass():
     (POLICY, ("spec", "ingress", 0, "ipVersion"), 6, "CIDRs of IPv4 in an ipVersion 6 rule"),
     (POLICY, ("spec", "ingress", 0, "icmp"), {"type": 8}, "ICMP fields need protocol ICMP"),
     (POLICY, ("spec", "preDNAT"), True, "applyOnForward: must be true"),
-    (POLICY, ("metadata", "name"), "a" * 64, "is not a GlobalNetworkPolicy name"),
+    # what libcalico-go/lib/validator/v3/validator.go and the API's validation rules refuse
+    (POLICY, ("spec", "ingress", 0, "source", "nets"), ["192.0.2.1/24"],
+     "'192.0.2.1/24' is not a strictly masked CIDR"),                 # validateIPNetwork
+    (POLICY, ("spec", "ingress", 0, "protocol"), KeyError,
+     "rules with numeric port or port range must set protocol"),
+    (POLICY, ("spec", "ingress", 0, "protocol"), "UDPLite", "rules that specify ports"),
+    (POLICY, ("spec", "ingress", 0, "destination", "ports"), ["0"], "0 is outside 1–65535"),
+    (POLICY, ("spec", "ingress", 0, "destination", "ports"), ["HTTP"], "is not a port"),
+    (POLICY, ("spec", "ingress", 0, "destination", "ports"), ["a--b"], "is not a port"),
+    (POLICY, ("spec", "ingress", 0, "destination", "ports"), ["a" * 16], "is not a port"),
+    (POLICY, ("spec", "ingress", 0, "protocol"), "0", "0 is outside 1–255"),
+    (POLICY, ("spec", "ingress", 0, "protocol"), ["TCP"], "['TCP'] is not a protocol"),
+    (POLICY, ("spec", "ingress", 0, "source", "selector"), "global()",
+     "global() can only be used in an EntityRule namespaceSelector"),
+    (POLICY, ("spec", "ingress", 0, "source", "namespaceSelector"), 'global() && a == "b"',
+     "global() must be the whole namespaceSelector"),
+    (POLICY, ("spec", "selector"), "global()", "global() can only be used"),
+    (POOL, ("spec", "nodeSelector"), "global()", "global() can only be used"),
+    (POLICY, ("metadata", "name"), "a" * 254, "is not a GlobalNetworkPolicy name"),
     (POLICY, ("metadata", "name"), "a.b.c", "is not a GlobalNetworkPolicy name"),
     (POLICY, ("metadata",), {}, "metadata.name: required"),
 ])
@@ -96,6 +114,49 @@ def test_bad_value_is_named(base, path, value, expect):
     with pytest.raises(CalicoInvalid) as info:
         validate([bad])
     assert info.value.problems == found
+
+
+def test_small_pool_without_block_size_takes_the_default_26():
+    res = changed(changed(POOL, ("spec", "cidr"), "10.1.0.0/27"), ("spec", "blockSize"), KeyError)
+    assert any("/26 blocks are larger than the pool 10.1.0.0/27" in p for p in problems(res))
+    assert problems(changed(res, ("spec", "cidr"), "10.1.0.0/26")) == []
+    assert problems(changed(res, ("spec", "blockSize"), 0))          # 0 is the default too
+
+
+@pytest.mark.parametrize("rule", [
+    # what Calico accepts and an over-strict check would refuse
+    {"action": "Allow", "destination": {"ports": ["http-alt"]}},      # named, no protocol
+    {"action": "Allow", "protocol": 6, "destination": {"ports": [80]}},  # TCP by number
+    {"action": "Allow", "protocol": "17", "destination": {"ports": ["53"]}},
+    {"action": "Allow", "protocol": 1, "icmp": {"type": 8}},          # ICMP by number
+    {"action": "Allow", "protocol": "ICMPv6", "ipVersion": 6, "icmp": {"type": 128, "code": 0}},
+    {"action": "Allow", "source": {"nets": ["192.0.2.7"]}},           # a bare address: /32
+    {"action": "Allow", "source": {"namespaceSelector": "global()"}},
+])
+def test_rules_calico_accepts(rule):
+    res = copy.deepcopy(POLICY)
+    res["spec"]["ingress"] = [rule]
+    assert problems(res) == []
+
+
+@pytest.mark.parametrize("rule,expect", [
+    ({"action": "Allow", "protocol": "ICMP", "ipVersion": 6}, "protocol ICMP requires ipVersion 4"),
+    ({"action": "Allow", "notProtocol": 58, "ipVersion": 4}, "protocol 58 requires ipVersion 6"),
+    ({"action": "Allow", "protocol": "ICMP", "icmp": {"code": 0}},
+     "ICMP code specified without an ICMP type"),
+])
+def test_icmp_rules_calico_refuses(rule, expect):
+    res = copy.deepcopy(POLICY)
+    res["spec"]["ingress"] = [rule]
+    assert any(expect in p for p in problems(res)), problems(res)
+
+
+def test_policy_name_parts_may_exceed_63_but_not_253_in_all():
+    """validator.go's (global)NetworkPolicy name regex has no per-part length; the whole
+    name is bounded by DNS1123SubdomainMaxLength (253)."""
+    assert problems(changed(POLICY, ("metadata", "name"), "p" * 59 + "-submitter-ssh")) == []
+    assert problems(changed(POLICY, ("metadata", "name"), "t." + "a" * 251)) == []
+    assert problems(changed(POLICY, ("metadata", "name"), "t." + "a" * 252))
 
 
 def test_networkpolicy_needs_a_namespace():

@@ -95,6 +95,15 @@ def test_count_forces_the_number_and_addresses_must_fit_the_pool():
     assert "network.brokers" in text and "10.1.255.255 is its broadcast address" in text
 
 
+@pytest.mark.timeout(5)
+def test_a_mistyped_huge_count_is_refused_at_once():
+    """The addresses are not walked one by one (a /8 pool took half a minute)."""
+    with pytest.raises(SpecError, match="10.255.255.255 is its broadcast address"):
+        parse_spec((BIG % {"campus": 10, "cap": 110}).replace("10.1.0.0/16", "10.0.0.0/8")
+                   .replace("10.2.0.0/16", "11.0.0.0/16")
+                   + "network: {brokers: {count: 1000000000}}\n")
+
+
 def test_registrations_per_broker_sets_the_count():
     plan = plan_brokers(spec_of(1000, 1100, "network: {brokers: {registrations_per_broker: "
                                             "1000}}\n"))
@@ -226,3 +235,65 @@ def test_framework_mode_launches_brokers_then_spreads_private_executors(tmp_path
         assert min(r.launched_at for r in campus) >= max(r.healthy_at for r in brokers)
     finally:
         run.close()
+
+
+def test_a_broker_unreachable_beyond_the_limit_is_replaced_under_its_number(tmp_path):
+    """Like the master: kept (number and address) while it may run, replaced once away
+    longer than replace_unreachable.master; a replacement failing on the address the old
+    one still holds does not count towards the site's black hole."""
+    from framework.backends.mesos.framework import MesosFramework, Options
+    from framework.clock import ManualClock
+    from framework.state import FileStore
+    from tests.framework.backends.mesos.test_framework import FakeDriver, launched, \
+        run_healthy, settle, update
+    from tests.framework.backends.mesos.test_offers import raw_offer
+    from tests.framework.test_spec import GOOD
+
+    spec = parse_spec(GOOD.replace("type: sim", "type: mesos\n  mesos: {master: 'http://m:5050'"
+                                   ", role: htcondor, replace_unreachable: {master: 60}}")
+                      + "network: {brokers: {count: 2}}\n")
+    clock = ManualClock()
+    fw = MesosFramework(spec, FileStore(tmp_path / "s.json"), clock,
+                        Options(reconcile_settle_s=1))
+    driver = FakeDriver()
+    fw.registered(driver, {"value": "fw-1"}, {"hostname": "m"})
+    settle(fw, clock)
+    fw.resourceOffers(driver, [raw_offer(1)])
+    run_healthy(fw, driver, launched(driver)[0], "10.1.0.2")
+    fw.resourceOffers(driver, [raw_offer(2)])
+    old = next(i for i in launched(driver) if ".broker." in i["task_id"]["value"])
+    run_healthy(fw, driver, old, "10.1.0.3")
+
+    def brokers_launched():
+        return [i["task_id"]["value"] for i in launched(driver)
+                if ".broker." in i["task_id"]["value"]]
+    update(fw, driver, old["task_id"]["value"], "TASK_UNREACHABLE",
+           reason="REASON_AGENT_REMOVED", unreachable_time={"nanoseconds": int(clock.wall() * 1e9)})
+    clock.advance(30)
+    fw.tick()
+    fw.resourceOffers(driver, [raw_offer(3)])
+    assert len(brokers_launched()) == 1                 # kept: it may still run
+    clock.advance(31)
+    fw.tick()
+    fw.resourceOffers(driver, [raw_offer(4)])
+    assert len(brokers_launched()) == 2
+    new = brokers_launched()[1]
+    assert task_broker(new) == 1
+    # it fails on the address the old one still holds: its key backs off, the site does not
+    update(fw, driver, new, "TASK_FAILED", message="Address already in use")
+    assert fw.backoff.early_deaths("alpha", clock.now()) == 0
+
+
+def test_brokers_are_counted_by_number():
+    """Two tasks of broker 1 (one back from a partition after its replacement) do not
+    stand in for broker 2; nor does a broker the plan no longer has (a smaller count)."""
+    spec = spec_of(10, 110, "network: {brokers: {count: 3}}\n")
+    backoff = LaunchBackoff(BackoffPolicy())
+    central = [record("m", Role.MASTER, "dc"), record("s", Role.SUBMITTER, "dc")]
+    twice = central + [record("b1", Role.BROKER, "dc", 1), record("b1'", Role.BROKER, "dc", 1)]
+    needs = compute_needs(spec, twice, {"campus": 1}, backoff, 0.0, brokers=3)
+    assert [(n.role, n.count) for n in needs.needs] == [("broker", 1)]
+    assert any(r.value == "WAITING_FOR_BROKERS" for r, _ in needs.reasons)
+    stale = central + [record("b1", Role.BROKER, "dc", 1), record("b5", Role.BROKER, "dc", 5)]
+    needs = compute_needs(spec, stale, {"campus": 1}, backoff, 0.0, brokers=3)
+    assert [(n.role, n.count) for n in needs.needs] == [("broker", 1)]

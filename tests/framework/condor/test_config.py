@@ -208,3 +208,19 @@ def test_an_executor_sized_to_jobs_starts_only_jobs_of_its_size(two_sites):
     # the slot size's executors have no such START
     assert "RequestCpus" not in str(condor_params(render_config(
         two_sites, Role.EXECUTOR, site), ["START"])["START"])
+
+
+def test_a_private_startd_registers_with_ccb_itself_when_the_master_can_move(two_sites):
+    """With discovery the startd keeps its own CCB registration (it follows a reconfig at
+    once); without it, everything goes through the shared port server as before."""
+    from tests.conftest import EXAMPLES
+    text = (EXAMPLES / "two-sites.yaml").read_text() + (
+        "\nnetwork:\n  discovery: {type: zookeeper, url: \"zk://127.0.0.1:2181/h/cm\"}\n")
+    moving = parse_spec(text, "moving.yaml", EXAMPLES)
+    names = ["STARTD.USE_SHARED_PORT", "USE_SHARED_PORT", "CCB_ADDRESS"]
+    private = condor_params(render_config(moving, Role.EXECUTOR, "campus"), names)
+    assert private["STARTD.USE_SHARED_PORT"] is False and private["USE_SHARED_PORT"] is True
+    assert "10.1.0.2" in private["CCB_ADDRESS"]
+    public = condor_params(render_config(moving, Role.EXECUTOR, "dc"), names)
+    fixed = condor_params(render_config(two_sites, Role.EXECUTOR, "campus"), names)
+    assert public["STARTD.USE_SHARED_PORT"] is None and fixed["STARTD.USE_SHARED_PORT"] is None

@@ -1,6 +1,7 @@
 """The publishers against real ZooKeeper and the strict Consul agent emulator."""
 from __future__ import annotations
 
+import json
 import random
 import socket
 from typing import Iterator
@@ -137,6 +138,35 @@ def test_consul_refusals_and_outages_are_discovery_errors(consul):
     gone = ConsulPublisher(f"http://127.0.0.1:{free_port()}", "cm", request_timeout_s=1)
     with pytest.raises(DiscoveryUnavailable, match="not reachable"):
         gone.publish(Record("10.1.0.2", "t", 1.0))
+
+
+class _Answer:
+    def __init__(self, body):
+        self.status_code, self.text, self._body = 200, json.dumps(body), body
+
+    def json(self):
+        return self._body
+
+
+class _Session:
+    """Answers every request 200 with ``body`` (what a non-Consul HTTP server might say)."""
+
+    def __init__(self, body):
+        self.body = body
+
+    def request(self, method, url, **kwargs):
+        return _Answer(self.body)
+
+
+@pytest.mark.parametrize("body", [[1, 2], "text", 5])
+def test_an_answer_that_is_no_services_object_is_discovery_unavailable(body):
+    pub = ConsulPublisher("http://127.0.0.1:1", "cm", session=_Session(body))
+    for call in (pub.current, lambda: pub.publish(Record("10.1.0.2", "t", 1.0))):
+        with pytest.raises(DiscoveryUnavailable, match="not a JSON object"):
+            call()
+    odd_meta = {"cm-t": {"ID": "cm-t", "Service": "cm", "Address": "10.1.0.2", "Meta": [1]}}
+    assert ConsulPublisher("http://127.0.0.1:1", "cm", session=_Session(odd_meta)).current() \
+        == Record("10.1.0.2", "", 0.0)
 
 
 # -- announcer -------------------------------------------------------------------------------
