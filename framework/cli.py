@@ -13,27 +13,17 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import ConfigRenderError, HtcmesosError, SpecError
+from .cliutil import EXIT_INVALID, EXIT_RUNTIME, load as _load
+from .errors import ConfigRenderError, HtcmesosError
 from .model import IMAGE_ROLES, Role
-from .spec import ClusterSpec, load_spec
+from .spec import ClusterSpec
 
 log = logging.getLogger("htcmesos")
-
-EXIT_RUNTIME, EXIT_INVALID = 1, 2
-
 
 def _template(name: str) -> str:
     return resources.files("framework").joinpath("templates", name).read_text(encoding="utf-8")
 
 
-def _load(spec_path: str) -> ClusterSpec:
-    try:
-        spec = load_spec(spec_path)
-    except SpecError as exc:
-        click.echo(exc.report(), err=True)
-        sys.exit(EXIT_INVALID)
-    log.debug("loaded spec %s: pool %s, %d site(s)", spec_path, spec.pool.name, len(spec.sites))
-    return spec
 
 
 def secret_file_warnings(spec: ClusterSpec) -> list[str]:
@@ -101,30 +91,64 @@ def validate(spec: str) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]),
               help="Which role's configuration to print.")
-@click.option("--site", help="Site of the executor (required for --role executor).")
+@click.option("--site", help="Site of the executor (required for --role executor); for the "
+                             "master, submitter and brokers the master's site by default "
+                             "(where their tasks run; in framework mode the submitter may "
+                             "also run at another public site: name it).")
 @click.option("--master-address", metavar="ADDR",
               help="The central manager's IP or host name, instead of the spec's fixed "
                    "address (roles.master.address, or its default).")
 @click.option("--broker", type=click.IntRange(min=0), metavar="N",
-              help="--role broker: which extra broker (1 …); --role executor: the broker a "
-                   "private site's executor registers with (default: its site's, as in "
-                   "Marathon mode). See `htcmesos plan`.")
+              help="--role broker: which extra broker (1 …); --role executor at a private "
+                   "site of a pool with several brokers: the broker it registers with "
+                   "(default: its site's, as in Marathon mode). See `htcmesos plan`.")
 def render_config_cmd(spec: str, role: str, site: str | None,
                       master_address: str | None, broker: int | None) -> None:
     """Print the HTCondor configuration of one role (per site for executors) to stdout,
-    the pool's connection-broker plan first, as comments."""
+    the pool's connection-broker plan first, as comments: what the role's task gets."""
     from .condor.brokers import describe, plan_brokers
     from .condor.config import render_config
 
     cluster = _load(spec)
+    which = Role(role)
     try:
         plan = plan_brokers(cluster)
-        text = render_config(cluster, Role(role), site, master_address, broker=broker,
+        if broker is not None:
+            misuse = broker_misuse(cluster, plan.count, which, site)
+            if misuse:
+                raise click.UsageError(f"--broker {broker}: {misuse}")
+        if site is None and which in (Role.MASTER, Role.SUBMITTER, Role.BROKER):
+            # their tasks run at the master's site (framework/backends/marathon/render.py
+            # render_group; framework mode: needs.role_sites) and get its NAT forwarding
+            site = cluster.master_site.name
+        text = render_config(cluster, which, site, master_address, broker=broker,
                              plan=plan)
     except ConfigRenderError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo("".join(f"# plan: {line}\n" for line in describe(plan)), nl=False)
     click.echo(text, nl=False)
+
+
+def broker_misuse(spec: ClusterSpec, brokers: int, role: Role, site: str | None) -> str:
+    """Why ``--broker`` means nothing for this role and site ("" when it does): only a
+    broker task and a private site's executor in a pool of several brokers have one."""
+    if role is Role.MASTER:
+        return ("the master takes no broker number: its collector is broker 0, the pool's "
+                "central CCB server")
+    if role is Role.SUBMITTER:
+        return "the submitter registers with no broker (it runs at a public site)"
+    if role is Role.EXECUTOR and site is not None:
+        try:
+            private = spec.site(site).private
+        except KeyError:
+            return ""                   # render_config names the unknown site
+        if not private:
+            return (f"site {site} is public: its executors take inbound connections and "
+                    f"register with no broker")
+        if brokers == 1:
+            return ("this pool plans one broker, the central manager: every private "
+                    "executor registers with it (see `htcmesos plan`)")
+    return ""
 
 
 @cli.command()

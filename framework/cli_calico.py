@@ -14,38 +14,16 @@ from __future__ import annotations
 
 import re
 import sys
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
-from .errors import CalicoInvalid, HtcmesosError, SpecError
-from .spec import ClusterSpec, load_spec
+from .cliutil import EXIT_INVALID, EXIT_RUNTIME, fail as _fail, load as _load, reasons
+from .errors import CalicoInvalid
+from .spec import ClusterSpec
 
-EXIT_RUNTIME, EXIT_INVALID = 1, 2
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _load(spec_path: str) -> ClusterSpec:
-    try:
-        return load_spec(spec_path)
-    except SpecError as exc:
-        click.echo(exc.report(), err=True)
-        sys.exit(EXIT_INVALID)
-
-
-@contextmanager
-def _reasons() -> Iterator[None]:
-    try:
-        yield
-    except CalicoInvalid as exc:
-        _fail(str(exc), EXIT_INVALID)
-    except HtcmesosError as exc:
-        _fail(str(exc), EXIT_RUNTIME)
+def _reasons():
+    return reasons(invalid=(CalicoInvalid,))
 
 
 def _rendered(cluster: ClusterSpec) -> list[dict[str, Any]]:

@@ -11,41 +11,18 @@ import json
 import re
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import click
 
-from .errors import HtcmesosError, MarathonError, MarathonInvalid, SpecError
+from .cliutil import EXIT_INVALID, EXIT_RUNTIME, fail as _fail, load as _load, reasons
+from .errors import MarathonError, MarathonInvalid
 from .model import Role
-from .spec import ClusterSpec, load_spec
+from .spec import ClusterSpec
 
-EXIT_RUNTIME, EXIT_INVALID = 1, 2
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _load(spec_path: str) -> ClusterSpec:
-    try:
-        return load_spec(spec_path)
-    except SpecError as exc:
-        click.echo(exc.report(), err=True)
-        sys.exit(EXIT_INVALID)
-
-
-@contextmanager
-def _reasons() -> Iterator[None]:
+def _reasons():
     """Marathon's and htcmesos' errors as one line and the right exit code."""
-    try:
-        yield
-    except MarathonInvalid as exc:
-        _fail(str(exc), EXIT_INVALID)
-    except (MarathonError, HtcmesosError) as exc:
-        _fail(str(exc), EXIT_RUNTIME)
+    return reasons(invalid=(MarathonInvalid,), runtime=(MarathonError,))
 
 
 def _client(spec: ClusterSpec, spec_path: str, url: str | None):

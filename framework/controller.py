@@ -35,7 +35,8 @@ def read_secret(path: Path | None) -> str | None:
 
 
 def _announcer(spec: ClusterSpec, clock: Clock) -> Announcer | None:
-    """Publishes the master's address (``network.discovery``; None when ``none``)."""
+    """Publishes the master's address (``network.discovery``; None when ``none``) from a
+    thread of its own; the loop below only hands it the master it sees."""
     publisher = publisher_for(spec)
     return Announcer(publisher, clock) if publisher is not None else None
 
@@ -94,12 +95,12 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
             thread.start()
             cleanup.callback(thread.join, 30)
         if announcer is not None:
-            announcer.start()
+            announcer.start()               # its own thread: a hung store never stalls ticks
         status = fw.status()
         while not stop.wait(tick_s):
             status = fw.tick()
             if announcer is not None:       # the master moved: publish where it is now
-                announcer.observe(running_master(fw.snapshot_records()))
+                announcer.observe(running_master(fw.snapshot_records()))   # never blocks
             if on_status:
                 on_status(status)
     return status

@@ -81,7 +81,7 @@ def run_marathon(spec: ClusterSpec, stop: threading.Event, *, url: str | None = 
         if announcer is not None:
             cleanup.callback(announcer.close)
             announcer.listeners.append(thread.follow)
-            announcer.start()
+            announcer.start()           # writes on its own thread (as in framework mode)
         thread.start()
         cleanup.callback(thread.join, 30)
         if on_start is not None:
@@ -89,4 +89,4 @@ def run_marathon(spec: ClusterSpec, stop: threading.Event, *, url: str | None = 
         if announcer is None:
             stop.wait()
         while announcer is not None and not stop.wait(DISCOVERY_POLL_S):
-            announcer.observe(marathon_master(client, spec))
+            announcer.observe(marathon_master(client, spec))     # hands it over, never blocks

@@ -10,6 +10,8 @@ keys in the datastore are the pool's (and remove those no longer rendered).
 """
 from __future__ import annotations
 
+import ipaddress
+
 from typing import Any
 
 import yaml
@@ -101,10 +103,13 @@ def policies(spec: ClusterSpec) -> list[dict[str, Any]]:
     central = (f"{members} && {LABEL_ROLE} in "
                f"{{{', '.join(quote(r.value) for r in CENTRAL_ROLES)}}}")
     submitter = f"{members} && {LABEL_ROLE} == {quote(Role.SUBMITTER.value)}"
+    # a site behind a NAT (sites[].nat_address, HTCondor's TCP_FORWARDING_HOST): its
+    # daemons' connections to the other sites' members come from the NAT's address
+    nats = [ipaddress.ip_network(s.nat_address) for s in spec.sites if s.nat_address]
     out = [
         _policy(spec, "members", members, ORDER_ALLOW, ["Ingress"], ingress=[
             {"action": "Allow", "protocol": "TCP", "source": {"selector": members},
-             "destination": {"ports": [SHARED_PORT]}}]),
+             "destination": {"ports": [SHARED_PORT]}}] + _from_nets(nats, SHARED_PORT)),
         _policy(spec, "egress", members, ORDER_ALLOW, ["Egress"], egress=[{"action": "Allow"}]),
     ]
     cidrs = spec.network.client_cidrs

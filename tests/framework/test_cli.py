@@ -292,3 +292,52 @@ def test_plan_prints_brokers_descriptors_and_nat(tmp_path):
     bad.write_text(BIG % {"campus": 10, "cap": 110} + "network: {brokers: {count: 0}}\n")
     code, out = run("plan", str(bad))
     assert code == 2
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--role", "master", "--broker", "1"], "the master takes no broker number"),
+    (["--role", "submitter", "--broker", "1"], "the submitter registers with no broker"),
+    (["--role", "executor", "--site", "dc", "--broker", "1"], "site dc is public"),
+])
+def test_render_config_refuses_a_broker_it_would_ignore(tmp_path, args, words):
+    """--broker was silently ignored for the master, a public site's executor and a
+    one-broker pool: usage errors (exit 2) naming why."""
+    from tests.framework.condor.test_brokers import BIG
+    spec = tmp_path / "big.yaml"
+    spec.write_text(BIG % {"campus": 2000, "cap": 2100})          # two brokers
+    code, out = run("render-config", str(spec), *args)
+    assert code == 2 and f"--broker 1: {words}" in out, out
+    code, out = run("render-config", str(spec), "--role", "executor", "--site", "campus",
+                    "--broker", "1")
+    assert code == 0 and "CCB_ADDRESS = 10.1.0.3:9618?sock=collector" in out, out
+
+
+def test_render_config_refuses_a_broker_in_a_one_broker_pool():
+    code, out = run("render-config", str(EXAMPLES / "two-sites.yaml"), "--role", "executor",
+                    "--site", "campus", "--broker", "1")
+    assert code == 2 and "--broker 1: this pool plans one broker" in out, out
+
+
+@pytest.mark.parametrize("role", ["master", "submitter"])
+def test_render_config_without_site_is_what_the_task_gets(tmp_path, role):
+    """The master and the submitter run at the master's site (Marathon's group; the
+    framework's master): without --site the CLI renders that site's config, NAT
+    forwarding included, byte for byte the config their task carries."""
+    import base64
+
+    from framework.backends.roleparts import ENV_CONFIG, role_environment
+    from framework.model import Role
+
+    text = (EXAMPLES / "two-sites.yaml").read_text().replace(
+        "    calico: {network: calico-dc, cidr: 10.1.0.0/16}\n",
+        "    calico: {network: calico-dc, cidr: 10.1.0.0/16}\n    nat_address: 198.51.100.7\n")
+    spec = tmp_path / "nat.yaml"
+    spec.write_text(text)
+    code, out = run("render-config", str(spec), "--role", role)
+    assert code == 0, out
+    assert "TCP_FORWARDING_HOST = 198.51.100.7" in out
+    cluster = load_spec(spec)
+    task = base64.b64decode(role_environment(cluster, Role(role), cluster.master_site.name)
+                            [ENV_CONFIG]).decode()
+    assert "".join(line + "\n" for line in out.splitlines()
+                   if not line.startswith("# plan: ")) == task

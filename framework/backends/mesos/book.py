@@ -17,7 +17,7 @@ from ...clock import Clock
 from ...mesos.protocol import TaskState
 from ...model import Role
 from ...state import FrameworkState, StateStore
-from .needs import ACTIVE, NeedsResult, TaskRecord
+from .needs import ACTIVE, NeedsResult, TaskRecord, keep_first
 from .parts import NOT_THE_SITE, Options, PoolStatus, task_ip
 from .reconcile import explicit
 from .tasks import CredentialSource, parse_task_id, task_broker, task_size
@@ -40,6 +40,7 @@ class TaskBook:
         self._healthy_since: dict[str, float] = {}   # healthy, not yet stable
         self._asked: dict[str, float] = {}  # LAUNCHING / KILLING task → when we last asked
         self._ended: deque[tuple[str, float]] = deque()
+        self._leftover_said: set[int] = set()   # leftover brokers kept for their executors
         for task_id, agent in self.saved.tasks.items():
             parsed = parse_task_id(task_id, pool)
             if parsed:
@@ -208,21 +209,50 @@ class TaskBook:
                 del self.records[task_id]
 
     def surplus(self, needs: NeedsResult, now: float) -> list[str]:
-        """More than one master or submitter (a restart adopted a duplicate, or one came
-        back from a partition after it was replaced): keep the healthy one that was never
-        away, else the oldest, and kill the others. The one that ran on while the other
-        was unreachable is the one the pool used meanwhile; for the master it is the one
-        at the fixed address (its launch could succeed only with the address free)."""
+        """Tasks to kill as surplus (docs/brokers.md):
+
+        - more than one master or submitter (a restart adopted a duplicate, or one came
+          back from a partition after it was replaced), or more than one broker task of
+          one number: keep the one :func:`~.needs.keep_first` puts first (healthy, never
+          away, oldest; the one that ran on while the other was unreachable is the one
+          the pool used meanwhile; for the master and a broker it is the one at the fixed
+          address, as its launch could succeed only with the address free) and kill the
+          others;
+        - a broker whose number the plan no longer has (``network.brokers.count``
+          lowered): killed once no live executor registers with it (executors keep their
+          broker for life; until they end it stays, one task of that number)."""
         out = []
         for role, recs in needs.central.items():
-            if len(recs) < 2:
-                for rec in recs:
-                    rec.returned = False        # alone: the established one from now on
+            out += self._keep_one(str(role), recs, now)
+        for number, recs in sorted(needs.brokers.items()):
+            users = needs.broker_users.get(number, 0)
+            if number < needs.broker_count or users:
+                if number >= needs.broker_count and number not in self._leftover_said:
+                    self._leftover_said.add(number)
+                    log.warning("broker %d is no longer planned (%d broker(s)); kept while "
+                                "%d executor(s) registered with it run", number,
+                                needs.broker_count, users)
+                out += self._keep_one(f"broker {number}", recs, now)
                 continue
-            for extra in sorted(recs, key=lambda r: (not r.confirmed, r.returned,
-                                                     r.launched_at))[1:]:
-                log.warning("surplus %s %s: killing it", role, extra.task_id)
-                self.killing(extra.task_id, now)
+            self._leftover_said.discard(number)
+            for rec in recs:
+                log.warning("broker %s %s is no longer planned (%d broker(s)) and no "
+                            "executor uses it: killing it", number, rec.task_id,
+                            needs.broker_count)
+                if self.killing(rec.task_id, now):
+                    out.append(rec.task_id)
+        return out
+
+    def _keep_one(self, what: str, recs: list[TaskRecord], now: float) -> list[str]:
+        """Kill all of ``recs`` but the first by :func:`~.needs.keep_first`."""
+        if len(recs) < 2:
+            for rec in recs:
+                rec.returned = False            # alone: the established one from now on
+            return []
+        out = []
+        for extra in keep_first(recs)[1:]:
+            log.warning("surplus %s %s: killing it", what, extra.task_id)
+            if self.killing(extra.task_id, now):
                 out.append(extra.task_id)
         return out
 

@@ -145,9 +145,10 @@ class MesosFramework(QuietCallbacks):
             self.book.mark_stable(now)
             needs = self._needs(now)
             if self._connected and not settling:
-                # a surplus master or submitter is killed only when every one of them has
-                # answered: the unanswered one may be the one the pool's address points at
-                if not rec.waiting_for(self.records, {Role.MASTER, Role.SUBMITTER}):
+                # a surplus master, submitter or broker is killed only when every one of
+                # them has answered: the unanswered one may be the one the pool uses
+                if not rec.waiting_for(self.records, {Role.MASTER, Role.SUBMITTER,
+                                                      Role.BROKER}):
                     calls += [("killTask", {"value": t}) for t in self.book.surplus(needs, now)]
                 if now >= self._next_chase:
                     self._next_chase = now + 1.0

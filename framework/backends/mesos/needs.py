@@ -72,6 +72,16 @@ class TaskRecord:
         return self.phase is _RUNNING and self.healthy is True
 
 
+def keep_first(recs: Iterable[TaskRecord]) -> list[TaskRecord]:
+    """Tasks of one kind that should be one (masters, submitters, brokers of one number),
+    the one to keep first: healthy and RUNNING, then never away (the one that ran on while
+    the other was unreachable is the one the pool used meanwhile), then the oldest. The
+    surplus kill (``TaskBook.surplus``) spares the first; discovery publishes it
+    (``framework/discovery/announce.running_master``), so the address published is never
+    that of a task about to be killed."""
+    return sorted(recs, key=lambda r: (not r.confirmed, r.returned, r.launched_at))
+
+
 @dataclass
 class NeedsResult:
     needs: list[Need]
@@ -79,6 +89,13 @@ class NeedsResult:
     master_address: str | None = None
     #: active masters and submitters (more than one each is a surplus to kill)
     central: dict[Role, list[TaskRecord]] = field(default_factory=dict)
+    #: active broker tasks by number (numbers the plan no longer has included) and the
+    #: plan's broker count: duplicates and leftovers are surplus (``TaskBook.surplus``)
+    brokers: dict[int, list[TaskRecord]] = field(default_factory=dict)
+    broker_count: int = 1
+    #: broker number → live executors registered with it (a leftover broker is kept for
+    #: them until none is left)
+    broker_users: dict[int, int] = field(default_factory=dict)
 
 
 def role_sites(spec: ClusterSpec, role: Role) -> frozenset[str]:
@@ -103,7 +120,10 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     active: dict[tuple[Role, str], list[TaskRecord]] = {}
     leaving_master = None
     away: dict[Role, list[TaskRecord]] = {Role.MASTER: [], Role.SUBMITTER: [], Role.BROKER: []}
+    users: Counter[int] = Counter()
     for rec in records:
+        if rec.role is Role.EXECUTOR and rec.broker is not None and rec.phase is not Phase.ENDED:
+            users[rec.broker] += 1          # it may run (even unreachable): it uses it
         if rec.phase in ACTIVE:
             active.setdefault((rec.role, rec.site), []).append(rec)
         elif rec.role is Role.MASTER and rec.phase is Phase.KILLING:
@@ -114,6 +134,12 @@ def compute_needs(spec: ClusterSpec, records: Iterable[TaskRecord], desired: dic
     masters = [r for (role, _), rs in active.items() if role is Role.MASTER for r in rs]
     subs = [r for (role, _), rs in active.items() if role is Role.SUBMITTER for r in rs]
     out.central = {Role.MASTER: masters, Role.SUBMITTER: subs}
+    for (role, _), rs in active.items():
+        if role is Role.BROKER:
+            for r in rs:
+                if r.broker is not None:
+                    out.brokers.setdefault(r.broker, []).append(r)
+    out.broker_count, out.broker_users = brokers, dict(users)
     # an unreachable master or submitter may run on behind the partition: it keeps its
     # place (and the master its address) until the operator's limit, then is replaced
     kept = {role: _kept_unreachable(spec, role, recs, now, out) for role, recs in away.items()}

@@ -1,13 +1,33 @@
 """Decoding and validating ``PUT /v1/agent/service/register`` bodies as the agent does.
 
-hashicorp/consul ``agent/agent_endpoint.go`` AgentRegisterService: the body is decoded
-into ``structs.ServiceDefinition`` with Go's ``encoding/json`` (keys match field names
-case-insensitively, unknown keys are ignored, a value of the wrong type fails the decode)
-after ``FixupCheckType`` turned duration strings (``"10s"``) into durations (a number is
-nanoseconds); then, in order: "Missing service name", "Invalid service address" (0.0.0.0 or
-::), "Invalid Service Meta: …" (``structs.ValidateMetadata``), "Invalid check: …"
+hashicorp/consul ``agent/agent_endpoint.go`` AgentRegisterService decodes the body with
+``decodeBody`` (``agent/http.go``), which is ``lib.DecodeJSON`` (``lib/json.go``): Go's
+``encoding/json`` with ``DisallowUnknownFields``. So, as upstream:
+
+- keys match field names case-insensitively; a key that names no field of
+  ``structs.ServiceDefinition`` (``agent/structs/service_definition.go``, with its
+  ``UnmarshalJSON`` aliases ``enable_tag_override``, ``tagged_addresses``) or of
+  ``structs.CheckType`` (``agent/structs/check_type.go``, whose ``UnmarshalJSON`` decodes
+  strictly too and adds ``args``, ``script_args``, ``deregister_critical_service_after``,
+  ``docker_container_id``, ``tls_server_name``, ``tls_skip_verify``, ``grpc_use_tls``,
+  ``h2ping_use_tls``, and the ignored ``ServiceID`` / ``service_id``) fails the decode:
+  "Request decode failed: json: unknown field \"X\"";
+- a value of the wrong type fails it: "… json: cannot unmarshal …" (the emulator names
+  the struct ``ServiceDefinition`` / ``CheckType``). Go's decoder keeps going after such an
+  error and reports the first one; an error inside a check ends the decode at once;
+- the check's durations (``Interval``, ``Timeout``, ``TTL``,
+  ``DeregisterCriticalServiceAfter``) are decoded into ``interface{}`` first
+  (``CheckType.UnmarshalJSON``): a string goes through ``time.ParseDuration`` ("… time:
+  invalid duration …"), a number is nanoseconds, and any other type (true, [], {}) is
+  silently left at zero, as upstream's type switch does; the check's ``Validate`` then
+  says what a zero interval means.
+
+Then, in order: "Missing service name", "Invalid service address" (0.0.0.0 or ::),
+"Invalid Service Meta: …" (``structs.ValidateMetadata``), "Invalid check: …"
 (``CheckType.Validate``), "Status for checks must 'passing', 'warning', 'critical'". Each
-failure is a 400 with that plain text (:class:`Invalid`).
+failure is a 400 with that plain text (:class:`Invalid`). Nested objects the emulator does
+not use (``Proxy``, ``Connect``, ``Weights``, ``TaggedAddresses``, ``Locality``,
+``Ports``) are checked to be objects (lists for ``Ports``) but not looked into.
 """
 from __future__ import annotations
 
@@ -19,16 +39,31 @@ _DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _META_KEY = re.compile(r"[a-zA-Z0-9_-]+")
 STATUSES = ("passing", "warning", "critical")
-#: ServiceDefinition fields the emulator keeps, with their JSON types (Go's struct)
-SERVICE_FIELDS = {"id": str, "name": str, "tags": list, "address": str, "meta": dict,
-                  "port": int, "kind": str, "check": dict, "checks": list,
-                  "enabletagoverride": bool, "weights": dict, "taggedaddresses": dict}
-CHECK_FIELDS = {"checkid": str, "name": str, "status": str, "notes": str, "http": str,
-                "method": str, "tcp": str, "args": list, "scriptargs": list, "grpc": str,
-                "h2ping": str, "udp": str, "dockercontainerid": str, "aliasservice": str,
-                "aliasnode": str, "osservice": str, "header": dict, "tlsskipverify": bool,
-                "interval": "duration", "timeout": "duration", "ttl": "duration",
-                "deregistercriticalserviceafter": "duration"}
+#: the fields of structs.ServiceDefinition (Consul CE: acl.EnterpriseMeta is empty, so
+#: Namespace / Partition are unknown fields there), lower-cased, with their JSON types
+SERVICE_FIELDS = {"kind": str, "id": str, "name": str, "tags": list, "address": str,
+                  "taggedaddresses": dict, "meta": dict, "port": int, "ports": list,
+                  "socketpath": str, "check": dict, "checks": list, "weights": dict,
+                  "token": str, "enabletagoverride": bool, "locality": dict, "proxy": dict,
+                  "connect": dict, "enable_tag_override": bool, "tagged_addresses": dict}
+#: the fields of structs.CheckType and its UnmarshalJSON wrapper, lower-cased
+CHECK_FIELDS = {"checkid": str, "name": str, "status": str, "notes": str, "scriptargs": list,
+                "http": str, "h2ping": str, "h2pingusetls": bool, "header": dict,
+                "method": str, "body": str, "disableredirects": bool, "tcp": str,
+                "tcpusetls": bool, "udp": str, "interval": "duration", "aliasnode": str,
+                "aliasservice": str, "dockercontainerid": str, "shell": str, "grpc": str,
+                "grpcusetls": bool, "osservice": str, "tlsservername": str,
+                "tlsskipverify": bool, "timeout": "duration", "ttl": "duration",
+                "successbeforepassing": int, "failuresbeforewarning": int,
+                "failuresbeforecritical": int, "proxyhttp": str, "proxygrpc": str,
+                "deregistercriticalserviceafter": "duration", "outputmaxsize": int,
+                "args": list, "script_args": list,
+                "deregister_critical_service_after": "duration",
+                "docker_container_id": str, "tls_server_name": str, "tls_skip_verify": bool,
+                "grpc_use_tls": bool, "h2ping_use_tls": bool, "serviceid": str,
+                "service_id": str}
+#: lists and maps of strings (Tags, Meta, ScriptArgs): their elements are checked too
+_STRINGS = frozenset({"tags", "meta", "scriptargs", "args", "script_args"})
 _GO_TYPES = {str: "string", int: "int", bool: "bool", list: "[]string", dict: "map"}
 
 
@@ -62,35 +97,52 @@ def _json_type(value: Any) -> str:
             dict: "object", type(None): "null"}.get(type(value), "value")
 
 
-def _fields(raw: dict, fields: dict, struct: str) -> dict[str, Any]:
-    """Go-style decode of ``raw`` into the known ``fields`` (lower-cased names)."""
+def _fields(raw: dict, fields: dict, struct: str) -> tuple[dict[str, Any], Invalid | None]:
+    """Go-style strict decode of ``raw`` into ``fields`` (lower-cased names): the values
+    decoded, and the first error (Go's decoder goes on after an unknown field or a type
+    mismatch and returns the first one at the end)."""
     out: dict[str, Any] = {}
+    first: Invalid | None = None
     for key, value in raw.items():
         name = key.lower()
         want = fields.get(name)
-        if want is None or value is None:
-            continue                                    # unknown keys: ignored, as in Go
-        if want == "duration":
-            if isinstance(value, str):
-                value = parse_duration(value)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = value / 1e9                     # a number is nanoseconds
-            else:
-                raise Invalid(f"Request decode failed: json: cannot unmarshal "
-                              f"{_json_type(value)} into Go struct field {struct}.{key} of "
-                              f"type time.Duration")
+        problem = None
+        if want is None:
+            problem = f"Request decode failed: json: unknown field {_go_quote(key)}"
+        elif value is None:
+            continue                                    # null: the zero value
+        elif want == "duration":
+            out[name] = value       # any JSON value (Go: interface{}); see _durations
+            continue
         elif want is int:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                     (isinstance(value, float) and not value.is_integer()):
-                raise Invalid(f"Request decode failed: json: cannot unmarshal "
-                              f"{_json_type(value)} into Go struct field {struct}.{key} of "
-                              f"type int")
-            value = int(value)
+                problem = (f"Request decode failed: json: cannot unmarshal "
+                           f"{_json_type(value)} into Go struct field {struct}.{key} of "
+                           f"type int")
+            else:
+                out[name] = int(value)
+                continue
         elif not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
-            raise Invalid(f"Request decode failed: json: cannot unmarshal {_json_type(value)} "
-                          f"into Go struct field {struct}.{key} of type {_GO_TYPES[want]}")
-        out[name] = value
-    return out
+            problem = (f"Request decode failed: json: cannot unmarshal {_json_type(value)} "
+                       f"into Go struct field {struct}.{key} of type {_GO_TYPES[want]}")
+        elif name in _STRINGS and not all(isinstance(v, str) for v in (
+                value.values() if isinstance(value, dict) else value)):
+            bad = next(v for v in (value.values() if isinstance(value, dict) else value)
+                       if not isinstance(v, str))
+            problem = (f"Request decode failed: json: cannot unmarshal {_json_type(bad)} "
+                       f"into Go struct field {struct}.{key} of type string")
+        else:
+            out[name] = value
+            continue
+        if first is None:
+            first = Invalid(problem)
+    return out, first
+
+
+def _go_quote(key: str) -> str:
+    """``%q`` of a plain key (Go's strconv.Quote for printable text)."""
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _meta(meta: dict) -> dict[str, str]:
@@ -99,9 +151,6 @@ def _meta(meta: dict) -> dict[str, str]:
         raise Invalid("Invalid Service Meta: Node metadata cannot contain more than 64 "
                       "key/value pairs")
     for key, value in meta.items():
-        if not isinstance(value, str):
-            raise Invalid(f"Request decode failed: json: cannot unmarshal {_json_type(value)} "
-                          f"into Go struct field ServiceDefinition.Meta of type string")
         problem = ("Key cannot be blank" if not key else
                    "Key contains invalid characters" if not _META_KEY.fullmatch(key) else
                    "Key is too long (limit: 128 characters)" if len(key) > 128 else
@@ -114,16 +163,49 @@ def _meta(meta: dict) -> dict[str, str]:
     return dict(meta)
 
 
-def _check(raw: Any, struct: str) -> dict[str, Any]:
+def _decode_check(raw: Any, struct: str) -> dict[str, Any]:
+    """``CheckType.UnmarshalJSON``: a strict decode, the snake-case aliases, then the
+    durations; any error here ends the registration's decode at once."""
     if not isinstance(raw, dict):
         raise Invalid(f"Request decode failed: json: cannot unmarshal {_json_type(raw)} into "
                       f"Go struct field {struct} of type structs.CheckType")
-    c = _fields(raw, CHECK_FIELDS, "CheckType")
-    interval_kind = any(c.get(k) for k in ("http", "tcp", "args", "scriptargs", "grpc",
-                                            "h2ping", "udp", "osservice"))
+    c, first = _fields(raw, CHECK_FIELDS, "CheckType")
+    if first is not None:
+        raise first
+    for alias, name in (("args", "scriptargs"), ("script_args", "scriptargs"),
+                        ("docker_container_id", "dockercontainerid"),
+                        ("tls_server_name", "tlsservername"),
+                        ("tls_skip_verify", "tlsskipverify"), ("grpc_use_tls", "grpcusetls")):
+        if alias in c and not c.get(name):
+            c[name] = c[alias]
+        c.pop(alias, None)
+    if c.get("deregistercriticalserviceafter") is None and \
+            "deregister_critical_service_after" in c:
+        c["deregistercriticalserviceafter"] = c["deregister_critical_service_after"]
+    c.pop("deregister_critical_service_after", None)
+    for name in ("interval", "timeout", "ttl", "deregistercriticalserviceafter"):
+        if name in c:
+            c[name] = _duration(c[name])
+    return c
+
+
+def _duration(value: Any) -> float:
+    """One of the check's durations as ``CheckType.UnmarshalJSON`` takes it (seconds): a
+    string through ``time.ParseDuration``, a number as nanoseconds, anything else (its
+    type switch has no case for it) zero."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value / 1e9
+    return 0.0
+
+
+def _validate_check(c: dict[str, Any]) -> dict[str, Any]:
+    """``CheckType.Validate``, in its order (the checks the emulator runs)."""
+    interval_kind = any(c.get(k) for k in ("http", "tcp", "scriptargs", "grpc", "h2ping",
+                                            "udp", "osservice"))
     interval, ttl = c.get("interval", 0.0), c.get("ttl", 0.0)
     alias = bool(c.get("aliasservice") or c.get("aliasnode"))
-    # structs/check_type.go CheckType.Validate, in its order
     if interval > 0 and ttl > 0:
         raise Invalid("Invalid check: Interval and TTL cannot both be specified")
     if interval_kind and interval <= 0:
@@ -131,8 +213,15 @@ def _check(raw: Any, struct: str) -> dict[str, Any]:
                       "UDP or OSService checks")
     if interval_kind and alias:
         raise Invalid("Invalid check: Interval cannot be set for Alias checks")
+    if alias and ttl > 0:
+        raise Invalid("Invalid check: TTL must be not be set for Alias checks")
     if not interval_kind and not alias and ttl <= 0:
         raise Invalid("Invalid check: TTL must be > 0 for TTL checks")
+    if c.get("outputmaxsize", 0) < 0:
+        raise Invalid("Invalid check: MaxOutputMaxSize must be positive")
+    if c.get("failuresbeforewarning", 0) > c.get("failuresbeforecritical", 0):
+        raise Invalid("Invalid check: FailuresBeforeWarning can't be higher than "
+                      "FailuresBeforeCritical")
     return c
 
 
@@ -141,7 +230,25 @@ def decode_registration(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Invalid(f"Request decode failed: json: cannot unmarshal {_json_type(body)} into "
                       f"Go value of type structs.ServiceDefinition")
-    svc = _fields(body, SERVICE_FIELDS, "ServiceDefinition")
+    svc, first = _fields(body, SERVICE_FIELDS, "ServiceDefinition")
+    checks = []                 # decoded in the body's order; an error there ends the decode
+    for key in body:
+        name = key.lower()
+        if name == "check" and isinstance(svc.get("check"), dict):
+            check = _decode_check(svc["check"], "ServiceDefinition.Check")
+            if any(check.values()):     # all zero: no check (CheckType.Empty); Checks'
+                checks.append(check)    # entries are validated even when empty
+        elif name == "checks" and isinstance(svc.get("checks"), list):
+            checks += [_decode_check(c, "ServiceDefinition.Checks") for c in svc["checks"]
+                       if c is not None]
+    if first is not None:
+        raise first
+    if svc.get("enable_tag_override"):
+        svc["enabletagoverride"] = True
+    if not svc.get("taggedaddresses") and svc.get("tagged_addresses"):
+        svc["taggedaddresses"] = svc["tagged_addresses"]
+    svc.pop("enable_tag_override", None)
+    svc.pop("tagged_addresses", None)
     if not svc.get("name"):
         raise Invalid("Missing service name")
     address = svc.get("address", "")
@@ -151,15 +258,8 @@ def decode_registration(body: Any) -> dict[str, Any]:
     except ValueError:
         pass                                            # a host name is allowed
     svc["meta"] = _meta(svc.get("meta") or {})
-    tags = svc.get("tags") or []
-    if not all(isinstance(t, str) for t in tags):
-        raise Invalid("Request decode failed: json: cannot unmarshal number into Go struct "
-                      "field ServiceDefinition.Tags of type string")
-    svc["tags"] = list(tags)
-    checks = []
-    if svc.get("check"):
-        checks.append(_check(svc["check"], "ServiceDefinition.Check"))
-    checks += [_check(c, "ServiceDefinition.Checks") for c in svc.get("checks") or []]
+    svc["tags"] = list(svc.get("tags") or [])
+    checks = [_validate_check(c) for c in checks]
     for c in checks:
         if c.get("status") and c["status"] not in STATUSES:
             raise Invalid("Status for checks must 'passing', 'warning', 'critical'")

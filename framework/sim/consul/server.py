@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ...httpserve import serve
 from .agent import AgentState
 from .decode import Invalid, decode_registration, parse_duration
+from ..httpreply import send_reply
 
 log = logging.getLogger(__name__)
 MAX_WAIT_S, DEFAULT_WAIT_S = 600.0, 300.0
@@ -44,22 +45,7 @@ class ConsulHandler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: Any = None, text: str | None = None,
                headers: dict[str, str] | None = None) -> None:
-        if text is not None:
-            data, ctype = text.encode(), "text/plain; charset=utf-8"
-        elif body is None:
-            data, ctype = b"", ""
-        else:
-            data, ctype = json.dumps(body).encode(), "application/json"
-        self.owner._record(self.command, self.path, status)
-        self.send_response(status)
-        if ctype:
-            self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
+        send_reply(self, self.owner, status, body, text, headers)
 
     def _dispatch(self) -> None:
         url = urlsplit(self.path)

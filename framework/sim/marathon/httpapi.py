@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .events import CLOSED
 from .validate import AppInvalid
+from ..httpreply import send_reply
 
 log = logging.getLogger(__name__)
 VERSION = "1.11.24"
@@ -42,22 +43,7 @@ class MarathonHandler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
                text: str | None = None) -> None:
-        if text is not None:
-            data, ctype = text.encode(), "text/plain; charset=utf-8"
-        elif body is None:
-            data, ctype = b"", ""
-        else:
-            data, ctype = json.dumps(body).encode(), "application/json"
-        self.owner._record(self.command, self.path, status)
-        self.send_response(status)
-        if ctype:
-            self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if data and self.command != "HEAD":
-            self.wfile.write(data)
+        send_reply(self, self.owner, status, body, text, headers)
 
     def _json_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)

@@ -31,6 +31,8 @@ B_MASTER = member("beta", "master", "dc", "10.3.0.2")
 B_SUBMIT = member("beta", "submitter", "dc", "10.3.128.3")
 B_EXEC = member("beta", "executor", "campus", "10.4.128.7")
 G_SUBMIT = member("gamma", "submitter", "dc", "10.5.128.3")
+D_MASTER = member("delta", "master", "dc", "10.7.0.2")
+NAT = Peer("delta campus NAT", "198.51.100.20")
 CLIENT = Peer("client 192.0.2.10", "192.0.2.10")
 UNKNOWN = Peer("unknown host", "198.51.100.7")
 INTERNET = Peer("internet", "203.0.113.5")
@@ -80,6 +82,11 @@ CASES = [
     # the health port from the agent host's address: a non-member, denied (see above)
     (AGENT, A_EXEC_DC, 5000, "TCP", False),
     (AGENT, A_MASTER, 9618, "TCP", False),
+    # delta's campus sits behind a NAT (nat_address 198.51.100.20): its daemons reach the
+    # master through it, on the shared port only; alpha has no such NAT
+    (NAT, D_MASTER, 9618, "TCP", True),
+    (NAT, D_MASTER, 22, "TCP", False),
+    (NAT, A_MASTER, 9618, "TCP", False),
 ]
 
 
@@ -91,7 +98,12 @@ def resources(tmp_path_factory):
     beta = make_spec(tmp, pool("beta", "10.3.0.0/16", "10.4.0.0/16"), "beta.yaml")
     gamma = make_spec(tmp, pool("gamma", "10.5.0.0/16", "10.6.0.0/16",
                                 client_cidrs=["192.0.2.0/24"], ssh=False), "gamma.yaml")
-    return render_resources(alpha) + render_resources(beta) + render_resources(gamma)
+    def behind_nat(d):
+        pool("delta", "10.7.0.0/16", "10.8.0.0/16")(d)
+        d["sites"][1]["nat_address"] = "198.51.100.20"
+    delta = make_spec(tmp, behind_nat, "delta.yaml")
+    return (render_resources(alpha) + render_resources(beta) + render_resources(gamma)
+            + render_resources(delta))
 
 
 @pytest.mark.parametrize("src,dst,port,proto,allowed", CASES,

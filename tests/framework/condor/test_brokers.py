@@ -297,3 +297,48 @@ def test_brokers_are_counted_by_number():
     stale = central + [record("b1", Role.BROKER, "dc", 1), record("b5", Role.BROKER, "dc", 5)]
     needs = compute_needs(spec, stale, {"campus": 1}, backoff, 0.0, brokers=3)
     assert [(n.role, n.count) for n in needs.needs] == [("broker", 1)]
+
+
+def test_duplicate_and_leftover_brokers_are_killed_unless_executors_use_them(tmp_path):
+    """``network.brokers.count`` lowered from 4 to 2 while the framework was down, and a
+    restart adopted two tasks of broker 1: the younger broker 1 and broker 2 (no executor
+    uses it) are surplus; broker 3 is no longer planned either, but a private executor is
+    registered with it: it stays until that executor ends, then it is killed too."""
+    from framework.backends.mesos.framework import MesosFramework, Options
+    from framework.clock import ManualClock
+    from framework.state import FileStore
+    from tests.framework.backends.mesos.test_framework import FakeDriver, settle, update
+    from tests.framework.test_spec import GOOD
+
+    spec = parse_spec(GOOD.replace("type: sim", "type: mesos\n  mesos: {master: 'http://m:5050'"
+                                   ", role: htcondor}") + "network: {brokers: {count: 2}}\n")
+    clock = ManualClock()
+    fw = MesosFramework(spec, FileStore(tmp_path / "s.json"), clock,
+                        Options(reconcile_settle_s=1))
+    driver = FakeDriver()
+    fw.registered(driver, {"value": "fw-1"}, {"hostname": "m"})
+    settle(fw, clock)
+    tasks = ["p1.master.alpha.000001", "p1.submitter.alpha.000001",
+             "p1.broker.alpha.b1.00000a", "p1.broker.alpha.b1.00000b",
+             "p1.broker.alpha.b2.00000c", "p1.broker.alpha.b3.00000d",
+             "p1.executor.beta.b3.00000e", "p1.executor.beta.b1.00000f"]
+    for tid in tasks:                  # adopted in this order, 10 s apart: oldest first
+        update(fw, driver, tid, "TASK_RUNNING", healthy=True)
+        clock.advance(10)
+    assert [(t, fw.records[t].broker) for t in tasks[2:6]] == \
+        [(tasks[2], 1), (tasks[3], 1), (tasks[4], 2), (tasks[5], 3)]
+
+    def killed():
+        return [c[1]["value"] for c in driver.named("killTask")]
+    fw.tick()
+    assert killed() == [tasks[3], tasks[4]]     # the younger broker 1, broker 2
+    fw.tick()
+    assert killed() == [tasks[3], tasks[4]]     # broker 3 serves an executor: kept
+    update(fw, driver, tasks[6], "TASK_FINISHED")
+    fw.tick()
+    assert killed() == [tasks[3], tasks[4], tasks[5]]
+    # of two of one number the healthy one is kept, even when younger
+    update(fw, driver, tasks[2], "TASK_RUNNING", healthy=False)
+    update(fw, driver, "p1.broker.alpha.b1.000010", "TASK_RUNNING", healthy=True)
+    fw.tick()
+    assert killed() == [tasks[3], tasks[4], tasks[5], tasks[2]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import threading
 from typing import Iterator
 
 import pytest
@@ -174,9 +175,14 @@ class FakePublisher:
     where = "fake"
 
     def __init__(self, stored=None):
-        self.stored, self.writes, self.fail = stored, [], False
+        self.stored, self.writes, self.fail, self.reads = stored, [], False, 0
+        self.gate = threading.Event()       # publish() blocks until it is set
+        self.gate.set()
+        self.closed, self.attempts = False, []
 
     def publish(self, record):
+        self.attempts.append(record)
+        self.gate.wait(3)       # bounded: a synchronous announcer fails the test, not hangs
         if self.fail:
             raise DiscoveryUnavailable("down")
         self.writes.append(record)
@@ -184,50 +190,118 @@ class FakePublisher:
         return True
 
     def current(self):
+        self.reads += 1
         if self.fail:
             raise DiscoveryUnavailable("down")
         return self.stored
 
     def close(self):
-        pass
+        self.closed = True
 
 
 def test_the_announcer_publishes_changes_only_and_retries_after_a_failure():
     clock = ManualClock()
     pub = FakePublisher(stored=Record("10.1.0.2", "old", 1.0))
     seen = []
-    ann = Announcer(pub, clock, retry_s=5)
+    ann = Announcer(pub, clock, retry_s=0.05, max_retry_s=0.2)
     ann.listeners.append(seen.append)
-    assert ann.start() == Record("10.1.0.2", "old", 1.0) and seen == [ann.last]
-    assert ann.observe(("old", "10.1.0.2")) is None and pub.writes == []   # restart: no write
-    assert ann.observe(None) is None
+    ann.start()
+    try:
+        assert wait_for(lambda: seen == [Record("10.1.0.2", "old", 1.0)], 5)
+        ann.observe(("old", "10.1.0.2"))                 # a restart: what is published
+        ann.observe(None)
+        pub.fail = True
+        ann.observe(("new", "10.1.0.7"))
+        assert wait_for(lambda: "down" in ann.error, 5) and pub.writes == []
+        pub.fail = False                                 # tried again after the back-off
+        assert wait_for(lambda: len(pub.writes) == 1, 5), ann.error
+        record = pub.writes[0]
+        assert record == Record("10.1.0.7", "new", clock.wall())
+        assert wait_for(lambda: seen[-1] == record and ann.last == record, 5)
+        assert ann.error == ""
+        ann.observe(("new", "10.1.0.7"))                 # published already: no write
+    finally:
+        ann.close()
+    assert pub.writes == [record] and pub.closed and not ann._thread.is_alive()
+
+
+def test_a_store_that_hangs_never_holds_up_observe_and_the_latest_master_wins():
+    """The framework's tick loop calls observe(): a publish() blocked on an unreachable
+    store (ZooKeeper, a black-holed Consul agent) must not delay it (finding: each retry
+    blocked the loop for up to 5 s); once the store answers, the latest master handed
+    over is published, not the ones in between."""
+    import time
+    pub = FakePublisher()
+    pub.gate.clear()
+    ann = Announcer(pub, ManualClock(), retry_s=0.05)
+    ann.start()
+    try:
+        ann.observe(("m1", "10.1.0.2"))
+        assert wait_for(lambda: len(pub.attempts) == 1, 5)    # blocked in publish(m1)
+        slowest = 0.0
+        for n in range(2, 6):
+            t0 = time.monotonic()
+            ann.observe((f"m{n}", f"10.1.0.{n + 1}"))
+            slowest = max(slowest, time.monotonic() - t0)
+        assert slowest < 0.005, slowest                  # a few ms at most, not the store's
+        assert pub.writes == []
+        pub.gate.set()
+        assert wait_for(lambda: ann.last is not None and ann.last.task_id == "m5", 5)
+        assert [r.task_id for r in pub.writes] == ["m1", "m5"]  # the one blocked, the latest
+    finally:
+        pub.gate.set()
+        ann.close()
+    assert not ann._thread.is_alive()
+
+
+def test_close_stops_the_thread_while_the_store_is_down():
+    pub = FakePublisher()
     pub.fail = True
-    assert ann.observe(("new", "10.1.0.7")) is None and "down" in ann.error
-    pub.fail = False
-    clock.advance(4.9)
-    assert ann.observe(("new", "10.1.0.7")) is None                    # still backing off
-    clock.advance(0.2)
-    record = ann.observe(("new", "10.1.0.7"))
-    assert record == Record("10.1.0.7", "new", clock.wall()) and pub.writes == [record]
-    assert seen[-1] == record and ann.error == ""
-    assert ann.observe(("new", "10.1.0.7")) is None and len(pub.writes) == 1
+    ann = Announcer(pub, ManualClock(), retry_s=30)      # a long back-off: stop cuts it
+    ann.start()
+    ann.observe(("m", "10.1.0.2"))
+    assert wait_for(lambda: "down" in ann.error, 5)
+    assert ann.stop() is True and not ann._thread.is_alive()
 
 
-def test_running_master_is_the_latest_healthy_one():
+def test_running_master_is_the_one_the_surplus_kill_keeps():
+    """Masters of a dynamic address: the published one is the one book.surplus keeps
+    (needs.keep_first: healthy, never away, oldest), never the one it kills."""
     from framework.autoscaler.lifecycle import Phase
-    from framework.backends.mesos.needs import TaskRecord
+    from framework.backends.mesos.book import TaskBook
+    from framework.backends.mesos.needs import NeedsResult, TaskRecord
     from framework.model import Role
 
-    def rec(task, phase, ip, healthy, at, role=Role.MASTER):
-        return TaskRecord(task, role, "dc", phase, at, ip=ip, healthy=healthy)
+    def rec(task, phase, ip, healthy, at, role=Role.MASTER, returned=False):
+        return TaskRecord(task, role, "dc", phase, at, ip=ip, healthy=healthy,
+                          returned=returned)
     assert running_master([rec("a", Phase.STARTING, "10.0.0.1", True, 1)]) is None
     assert running_master([rec("a", Phase.RUNNING, None, True, 1)]) is None
     assert running_master([rec("a", Phase.RUNNING, "10.0.0.1", None, 1)]) is None
     assert running_master([rec("e", Phase.RUNNING, "10.0.0.9", True, 9, Role.EXECUTOR)]) is None
     assert running_master([rec("a", Phase.RUNNING, "10.0.0.1", True, 1),
                            rec("b", Phase.RUNNING, "10.0.0.2", None, 2)]) == ("a", "10.0.0.1")
-    assert running_master([rec("a", Phase.RUNNING, "10.0.0.1", True, 1),
+    assert running_master([rec("a", Phase.RUNNING, "10.0.0.1", None, 1),
                            rec("b", Phase.RUNNING, "10.0.0.2", True, 2)]) == ("b", "10.0.0.2")
+    assert running_master([rec("a", Phase.KILLING, "10.0.0.1", True, 1)]) is None
+    cases = [
+        # two healthy: the oldest (was "the latest" before: the one surplus killed)
+        [rec("a", Phase.RUNNING, "10.0.0.1", True, 1), rec("b", Phase.RUNNING, "10.0.0.2",
+                                                           True, 2)],
+        # the old one came back from a partition after its replacement: the replacement
+        [rec("a", Phase.RUNNING, "10.0.0.1", True, 1, returned=True),
+         rec("b", Phase.RUNNING, "10.0.0.2", True, 2)],
+    ]
+    for masters in cases:
+        published = running_master(masters)
+        book = TaskBook.__new__(TaskBook)           # surplus() needs only records + clock
+        book.records = {r.task_id: r for r in masters}
+        book._asked, book._leftover_said = {}, set()
+        killed = book.surplus(NeedsResult([], central={Role.MASTER: list(masters)}), 0.0)
+        kept = [r.task_id for r in masters if r.task_id not in killed]
+        assert kept == [published[0]], (kept, published)
+    assert running_master(cases[0][:1] + cases[0][1:]) == ("a", "10.0.0.1")
+    assert running_master(cases[1]) == ("b", "10.0.0.2")
 
 
 def test_follower_urls():

@@ -229,3 +229,56 @@ def test_go_durations(text, seconds):
 def test_bad_go_durations(text):
     with pytest.raises(Invalid):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("body, text", [
+    # lib.DecodeJSON: DisallowUnknownFields, for the service and (CheckType.UnmarshalJSON)
+    # for its checks; the key as written
+    ({"Name": "cm", "Colour": "red"}, 'Request decode failed: json: unknown field "Colour"'),
+    ({"Name": "cm", "Check": {"TCP": "127.0.0.1:1", "Interval": "1s", "Every": "1s"}},
+     'Request decode failed: json: unknown field "Every"'),
+    ({"Name": "cm", "Checks": [{"TTL": "5s"}, {"TTL": "5s", "tcp_addr": "x"}]},
+     'Request decode failed: json: unknown field "tcp_addr"'),
+    ({"Name": "cm", "Namespace": "ns"},                 # Consul CE: EnterpriseMeta is empty
+     'Request decode failed: json: unknown field "Namespace"'),
+    # Go goes on after an unknown key and reports the first problem...
+    ({"Nmae": "cm", "Port": "1"}, 'Request decode failed: json: unknown field "Nmae"'),
+    ({"Port": "1", "Nmae": "cm"}, "Request decode failed: json: cannot unmarshal string into "
+                                  "Go struct field ServiceDefinition.Port of type int"),
+    # ... but an error inside a check ends the decode at once
+    ({"Nmae": "cm", "Check": {"TCP": "x:1", "Interval": "ten"}},
+     'Request decode failed: time: invalid duration "ten"'),
+    # durations are decoded into interface{}: another type is silently zero
+    # (check_type.go's type switch), and Validate speaks for a zero interval
+    ({"Name": "cm", "Check": {"TCP": "127.0.0.1:1", "Interval": True}},
+     "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
+     "checks"),
+    ({"Name": "cm", "Check": {"Name": "c", "TTL": ["5s"]}},
+     "Invalid check: TTL must be > 0 for TTL checks"),
+    ({"Name": "cm", "Checks": [{}]}, "Invalid check: TTL must be > 0 for TTL checks"),
+])
+def test_unknown_keys_are_refused_like_consul(consul, body, text):
+    resp = put(consul, "/v1/agent/service/register", body)
+    assert (resp.status_code, resp.text) == (400, text)
+    assert requests.get(consul.url + "/v1/agent/services", timeout=5).json() == {}
+
+
+def test_known_keys_in_any_case_and_snake_aliases_register(consul):
+    """Keys match fields case-insensitively; the snake-case aliases of the wrappers count;
+    a duration of the wrong type leaves the timeout and the reaper at zero (default
+    timeout, never reaped); an all-zero Check is no check."""
+    body = {"name": "cm", "ID": "cm-1", "port": 9618, "enable_tag_override": True,
+            "Kind": "", "Weights": {"Passing": 1, "Warning": 1},
+            "check": {"tcp": "127.0.0.1:1", "interval": "1h", "Timeout": {"s": 3},
+                      "deregister_critical_service_after": False, "ServiceID": "x",
+                      "tls_skip_verify": True}}
+    resp = put(consul, "/v1/agent/service/register", body)
+    assert resp.status_code == 200, resp.text
+    assert requests.get(consul.url + "/v1/agent/services",
+                        timeout=5).json()["cm-1"]["EnableTagOverride"] is True
+    check = consul.state.checks["service:cm-1"]
+    assert (check.interval_s, check.timeout_s, check.deregister_after_s) == (3600.0, 10.0, 0.0)
+    resp = put(consul, "/v1/agent/service/register",
+               {"Name": "plain", "Check": {"Interval": [1]}})
+    assert resp.status_code == 200, resp.text
+    assert [c for c in consul.state.checks.values() if c.service_id == "plain"] == []
