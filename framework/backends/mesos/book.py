@@ -106,13 +106,20 @@ class TaskBook:
         """One status update; True if the task must be killed."""
         now = self.clock.now()
         before = rec.phase
+        # a reconciliation answer that repeats the state says only "Reconciliation: Latest
+        # task state": the message that said why (say, the agent's health check timed out)
+        # stays (apache/mesos src/master/master.cpp: reconcile answers carry
+        # REASON_RECONCILIATION)
+        repeated = (rec.state == state.value and bool(rec.message)
+                    and status.get("reason") == "REASON_RECONCILIATION")
         nxt = step(rec.phase, state)
         rec.phase, rec.state = nxt.phase, state.value
         if state is not TaskState.STAGING and self.credentials is not None:
             self.credentials.release(rec.task_id)   # fetched (it started) or never will
         if before is not nxt.phase and before in (Phase.LAUNCHING, Phase.KILLING):
             self._asked.pop(rec.task_id, None)  # answered
-        rec.message = str(status.get("message", ""))[:300]
+        if not repeated:
+            rec.message = str(status.get("message", ""))[:300]
         if status.get("agent_id"):
             rec.agent_id = status["agent_id"].get("value", rec.agent_id)
         if state is TaskState.RUNNING:
