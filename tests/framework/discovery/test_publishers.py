@@ -15,7 +15,6 @@ from framework.discovery import Announcer, Record, follower_url, running_master
 from framework.discovery.consul import ConsulPublisher
 from framework.discovery.zookeeper import ZooKeeperPublisher
 from framework.errors import DiscoveryError, DiscoveryRejected, DiscoveryUnavailable
-from framework.sim.consul import EmulatedConsul
 from framework.spec import DiscoverySpec
 from tests.services import free_port, wait_for
 
@@ -68,15 +67,6 @@ def test_a_bad_zookeeper_url_is_named():
 
 
 # -- Consul (emulator) -----------------------------------------------------------------------
-@pytest.fixture
-def consul() -> Iterator[EmulatedConsul]:
-    agent = EmulatedConsul().start()
-    try:
-        yield agent
-    finally:
-        agent.stop()
-
-
 @pytest.fixture
 def shared_port() -> Iterator[str]:
     """A loopback address whose port 9618 accepts (the master's shared port)."""

@@ -16,15 +16,6 @@ from tests.services import wait_for
 
 
 @pytest.fixture
-def consul() -> Iterator[EmulatedConsul]:
-    agent = EmulatedConsul().start()
-    try:
-        yield agent
-    finally:
-        agent.stop()
-
-
-@pytest.fixture
 def listener() -> Iterator[tuple[str, int]]:
     """A TCP port that accepts (the service a TCP check reaches)."""
     sock = socket.socket()
