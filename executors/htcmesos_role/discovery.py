@@ -215,6 +215,18 @@ def condor_reconfig(say: Log = log) -> bool:
     return proc.returncode == 0
 
 
+def without_repeats(say: Log) -> Log:
+    """``say``, dropping a message equal to the one said just before (a source that
+    stays unreachable is said once, not every poll)."""
+    last = [None]
+
+    def said(message: str) -> None:
+        if message != last[0]:
+            last[0] = message
+            say(message)
+    return said
+
+
 def main(env: Optional[Mapping[str, str]] = None) -> int:
     env = dict(os.environ if env is None else env)
     url = env.get(ENV_DISCOVERY, "").strip()
@@ -227,8 +239,9 @@ def main(env: Optional[Mapping[str, str]] = None) -> int:
     interval = poll_interval(env)
     log("following %s every %.2g s" % (url, interval))
     pending = False
+    say = without_repeats(log)
     while True:
-        changed, ok = follow_once(source, paths, env, url, condor_reconfig)
+        changed, ok = follow_once(source, paths, env, url, condor_reconfig, say)
         if changed is None and pending:
             ok = condor_reconfig()              # one that failed earlier: again
         pending = not ok

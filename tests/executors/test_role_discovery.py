@@ -181,3 +181,13 @@ def test_the_follower_is_python_3_9_syntax():
         src = (Path(discovery.__file__).parent / name).read_text()
         ast.parse(src, feature_version=(3, 9))
     assert isinstance(source_for("zk://h:2181/a"), ZooKeeperSource)
+
+
+def test_a_source_that_stays_unreachable_is_said_once():
+    said = []
+    say = discovery.without_repeats(said.append)
+    for message in ["cannot read zk://a: down", "cannot read zk://a: down",
+                    "central manager moved to 10.1.0.9", "cannot read zk://a: down"]:
+        say(message)
+    assert said == ["cannot read zk://a: down", "central manager moved to 10.1.0.9",
+                    "cannot read zk://a: down"]
