@@ -237,20 +237,17 @@ def test_framework_mode_launches_brokers_then_spreads_private_executors(tmp_path
         run.close()
 
 
-def test_a_broker_unreachable_beyond_the_limit_is_replaced_under_its_number(tmp_path):
-    """Like the master: kept (number and address) while it may run, replaced once away
-    longer than replace_unreachable.master; a replacement failing on the address the old
-    one still holds does not count towards the site's black hole."""
+def registered_framework(tmp_path, mesos_extra: str = ""):
+    """Framework mode for a two-broker pool of test_spec's GOOD spec, registered with a
+    FakeDriver and settled: (framework, driver, clock)."""
     from framework.backends.mesos.framework import MesosFramework, Options
     from framework.clock import ManualClock
     from framework.state import FileStore
-    from tests.framework.backends.mesos.test_framework import FakeDriver, launched, \
-        run_healthy, settle, update
-    from tests.framework.backends.mesos.test_offers import raw_offer
+    from tests.framework.backends.mesos.test_framework import FakeDriver, settle
     from tests.framework.test_spec import GOOD
 
     spec = parse_spec(GOOD.replace("type: sim", "type: mesos\n  mesos: {master: 'http://m:5050'"
-                                   ", role: htcondor, replace_unreachable: {master: 60}}")
+                                   f", role: htcondor{mesos_extra}}}")
                       + "network: {brokers: {count: 2}}\n")
     clock = ManualClock()
     fw = MesosFramework(spec, FileStore(tmp_path / "s.json"), clock,
@@ -258,6 +255,17 @@ def test_a_broker_unreachable_beyond_the_limit_is_replaced_under_its_number(tmp_
     driver = FakeDriver()
     fw.registered(driver, {"value": "fw-1"}, {"hostname": "m"})
     settle(fw, clock)
+    return fw, driver, clock
+
+
+def test_a_broker_unreachable_beyond_the_limit_is_replaced_under_its_number(tmp_path):
+    """Like the master: kept (number and address) while it may run, replaced once away
+    longer than replace_unreachable.master; a replacement failing on the address the old
+    one still holds does not count towards the site's black hole."""
+    from tests.framework.backends.mesos.test_framework import launched, run_healthy, update
+    from tests.framework.backends.mesos.test_offers import raw_offer
+
+    fw, driver, clock = registered_framework(tmp_path, ", replace_unreachable: {master: 60}")
     fw.resourceOffers(driver, [raw_offer(1)])
     run_healthy(fw, driver, launched(driver)[0], "10.1.0.2")
     fw.resourceOffers(driver, [raw_offer(2)])
@@ -304,20 +312,9 @@ def test_duplicate_and_leftover_brokers_are_killed_unless_executors_use_them(tmp
     restart adopted two tasks of broker 1: the younger broker 1 and broker 2 (no executor
     uses it) are surplus; broker 3 is no longer planned either, but a private executor is
     registered with it: it stays until that executor ends, then it is killed too."""
-    from framework.backends.mesos.framework import MesosFramework, Options
-    from framework.clock import ManualClock
-    from framework.state import FileStore
-    from tests.framework.backends.mesos.test_framework import FakeDriver, settle, update
-    from tests.framework.test_spec import GOOD
+    from tests.framework.backends.mesos.test_framework import update
 
-    spec = parse_spec(GOOD.replace("type: sim", "type: mesos\n  mesos: {master: 'http://m:5050'"
-                                   ", role: htcondor}") + "network: {brokers: {count: 2}}\n")
-    clock = ManualClock()
-    fw = MesosFramework(spec, FileStore(tmp_path / "s.json"), clock,
-                        Options(reconcile_settle_s=1))
-    driver = FakeDriver()
-    fw.registered(driver, {"value": "fw-1"}, {"hostname": "m"})
-    settle(fw, clock)
+    fw, driver, clock = registered_framework(tmp_path)
     tasks = ["p1.master.alpha.000001", "p1.submitter.alpha.000001",
              "p1.broker.alpha.b1.00000a", "p1.broker.alpha.b1.00000b",
              "p1.broker.alpha.b2.00000c", "p1.broker.alpha.b3.00000d",
