@@ -19,6 +19,8 @@ from .model import IMAGE_ROLES, Role
 from .spec import ClusterSpec
 
 log = logging.getLogger("htcmesos")
+#: the logger of operators' changes (framework/elastic.py): shown at any verbosity
+AUDIT_LOGGER = "htcmesos.audit"
 
 def _template(name: str) -> str:
     return resources.files("framework").joinpath("templates", name).read_text(encoding="utf-8")
@@ -59,6 +61,8 @@ def cli(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # operators' changes to the pool (who and what) are always logged
+    logging.getLogger(AUDIT_LOGGER).setLevel(logging.INFO)
 
 
 @cli.command()
@@ -169,14 +173,21 @@ def plan(spec: str) -> None:
 @click.option("--backend", type=click.Choice(["mesos", "marathon"]), default="mesos",
               show_default=True, help="mesos: htcmesos is the Mesos framework; marathon: "
               "the pool is a Marathon group (an emulated Marathon) htcmesos applies and sizes.")
-def demo(duration: float | None, simulated: bool, backend: str) -> None:
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Where the dashboard and REST API listen (default: the spec's, "
+                   "127.0.0.1:8642; port 0: any free one, printed).")
+@click.option("--token-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The API token file (default: one made for this run, its path printed).")
+def demo(duration: float | None, simulated: bool, backend: str, listen: str | None,
+         token_file: str | None) -> None:
     """Run the embedded default: the two-site example pool on an emulated cluster.
 
     With a Docker engine, its agents run the real role images (real HTCondor daemons)
     and jobs run at both sites; otherwise, or with --simulated, the agents simulate."""
     from .demo import run_demo
 
-    sys.exit(run_demo(_template("demo.yaml"), duration, click.echo, simulated, backend))
+    sys.exit(run_demo(_template("demo.yaml"), duration, click.echo, simulated, backend,
+                      listen, Path(token_file) if token_file else None))
 
 
 @cli.group()
@@ -281,28 +292,11 @@ def run(spec: str, masters: str | None, state: str | None, duration: float | Non
 
 # -- CLUES drives htcmesos: its command-line power manager and LRMS view ----------------
 
-def _api_options(fn):
-    fn = click.option("--token-file", type=click.Path(dir_okay=False), default=None,
-                      help="The API's bearer token (default: the spec's api.token_file).")(fn)
-    fn = click.option("--url", default=None, metavar="URL",
-                      help="The framework's API (default: from the spec's api.listen).")(fn)
-    return click.option("--spec", "spec_path", default="htcmesos.yaml", show_default=True,
-                        type=click.Path(dir_okay=False), help="The pool's cluster spec.")(fn)
+from .cli_operator import COMMANDS as _OPERATOR_COMMANDS  # noqa: E402 - own module
+from .cli_operator import api_client as _api, api_options as _api_options  # noqa: E402
 
-
-def _api(spec_path: str, url: str | None, token_file: str | None):
-    """(spec or None, API client): the spec is needed unless --url is given."""
-    from .api.client import ApiClient
-
-    spec = _load(spec_path) if url is None or Path(spec_path).exists() else None
-    if url is None:
-        if not spec.api.listen:
-            raise HtcmesosError(f"{spec_path}: api.listen is empty: the framework serves no API")
-        url = spec.api.url
-    from .api.server import read_token
-
-    path = Path(token_file) if token_file else (spec.api.token_file if spec else None)
-    return spec, ApiClient(url, read_token(path) if path is not None else None)
+for _command in _OPERATOR_COMMANDS:
+    cli.add_command(_command)
 
 
 def _power(node: str, on: bool, spec_path: str, url: str | None, token_file: str | None) -> None:

@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .backends.credentials import FetchedCredentials, read_signing_key
 from .backends.fetchserver import CredentialServer
@@ -19,6 +19,9 @@ from .monitor import PoolMonitor
 from .planner import Decision
 from .spec import ClusterSpec
 from .state import StateStore, open_store
+
+if TYPE_CHECKING:
+    from .elastic_run import ElasticThread
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +52,14 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
                   on_start: Callable[[MesosFramework], None] | None = None,
                   elastic: bool | None = None,
                   on_decision: Callable[[Decision], None] | None = None,
-                  monitor: PoolMonitor | None = None) -> PoolStatus:
+                  monitor: PoolMonitor | None = None,
+                  on_elastic: Callable[["ElasticThread"], None] | None = None) -> PoolStatus:
     """Run the framework until ``stop`` is set; the master keeps our tasks (failover).
 
     ``elastic`` (default: ``autoscaling.enabled``) runs the elastic loop beside it
     (:class:`~framework.elastic_run.ElasticThread`), which tells ``on_decision``;
-    ``monitor`` replaces its view of the real pool (tests script one)."""
+    ``monitor`` replaces its view of the real pool (tests script one); ``on_elastic`` is
+    handed that thread before it starts (its loop takes operators' requests)."""
     m = spec.backend.mesos
     if m is None:
         raise BackendError("the spec has no backend.mesos block")
@@ -92,6 +97,8 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
                                    on_decision, monitor)
             if announcer is not None:
                 announcer.listeners.append(thread.follow)
+            if on_elastic is not None:
+                on_elastic(thread)
             thread.start()
             cleanup.callback(thread.join, 30)
         if announcer is not None:

@@ -14,6 +14,8 @@ Containers, networks and firewall rules are removed on exit, Ctrl-C and SIGTERM 
 from __future__ import annotations
 
 import dataclasses
+import os
+import secrets
 import signal
 import tempfile
 import threading
@@ -25,7 +27,7 @@ from .backends.mesos.framework import PoolStatus
 from .errors import HtcmesosError, SpecError
 from .model import IMAGE_ROLES, ROLE_ORDER, Role
 from .planner import Decision
-from .spec import ClusterSpec, parse_spec
+from .spec import ApiSpec, ClusterSpec, parse_spec
 from .sim.emulated_run import EmulatedRun
 from .sim.from_spec import site_layouts
 
@@ -39,9 +41,12 @@ Echo = Callable[[str], None]
 
 
 def run_demo(spec_text: str, duration: float | None, echo: Echo,
-             simulated: bool = False, backend: str = "mesos") -> int:
+             simulated: bool = False, backend: str = "mesos", listen: str | None = None,
+             token_file: Path | None = None) -> int:
     """Run the demo (``backend``: ``mesos``, the framework, or ``marathon``: the pool as a
-    Marathon group, :mod:`.demo_marathon`); return the process exit code."""
+    Marathon group, :mod:`.demo_marathon`); return the process exit code. The dashboard
+    and REST API listen on ``listen`` (default: the spec's api.listen); requests that
+    change the pool need the token in ``token_file`` (default: one made for this run)."""
     try:
         spec = parse_spec(spec_text, "embedded demo spec", Path.cwd())
     except SpecError as exc:  # the embedded spec is ours: a failure is a bug
@@ -57,7 +62,8 @@ def run_demo(spec_text: str, duration: float | None, echo: Echo,
             key.write_bytes(b"demo-only key, generated per run\n")
             key.chmod(0o600)
             spec = dataclasses.replace(spec, pool=dataclasses.replace(spec.pool,
-                                                                      signing_key_file=key))
+                                                                      signing_key_file=key),
+                                       api=_demo_api(spec, Path(tmp), listen, token_file))
             if backend == "marathon":
                 from .demo_marathon import MarathonDemo
                 started = time.monotonic()
@@ -69,6 +75,31 @@ def run_demo(spec_text: str, duration: float | None, echo: Echo,
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _demo_api(spec: ClusterSpec, tmp: Path, listen: str | None,
+              token_file: Path | None) -> ApiSpec:
+    """The demo's API: on ``listen`` (or the spec's), with ``token_file`` or a token made
+    for this run (``demo <token>``: the operator is logged as ``demo``)."""
+    if token_file is None:
+        token_file = tmp / "api-token"
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f"demo {secrets.token_urlsafe(24)}\n")
+    return ApiSpec(listen if listen is not None else spec.api.listen, token_file)
+
+
+def announce_dashboard(thread: Any, echo: Echo, timeout_s: float = 30.0) -> None:
+    """Say where the elastic thread serves the dashboard and API, and where the token is,
+    once it listens (or that it could not)."""
+    if not thread.api_ready.wait(timeout_s):
+        return
+    if thread.api is None:
+        echo("htcmesos demo: the dashboard and API are not served (see the log above)")
+        return
+    token = thread.spec.api.token_file
+    echo(f"dashboard: {thread.api.url}/  (REST API {thread.api.url}/api/v1, "
+         f"metrics {thread.api.url}/metrics; token for changes: {token})")
 
 
 def _docker_client(echo: Echo) -> Any:
@@ -170,6 +201,9 @@ class _Run:
             timer.start()
         try:
             run.start(self.desired, on_start=lambda fw: on_ready() if on_ready else None)
+            if run.elastic:
+                threading.Thread(target=self._announce, args=(run,), daemon=True,
+                                 name="demo-dashboard").start()
             while not self.stop.wait(0.5) and run.error is None:
                 pass
             run.join()
@@ -183,6 +217,13 @@ class _Run:
             for timer in timers:
                 timer.cancel()
             run.close()
+
+    def _announce(self, run: EmulatedRun) -> None:
+        try:
+            thread = run.wait(lambda: run.elastic_thread, 120, "the elastic loop")
+        except AssertionError:           # the framework never started it: said elsewhere
+            return
+        announce_dashboard(thread, self.echo)
 
     def _lose_an_agent(self, run: EmulatedRun) -> None:
         """Half-way: an agent running an executor vanishes; the framework replaces it."""

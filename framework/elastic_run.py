@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .actuator.condor import CondorControl
-from .api.server import ApiServer, read_token
+from .api.server import ApiServer
 from .actuator.hooks import CluesHooks, HookRunner
 from .actuator import Backend
 from .clock import Clock
@@ -75,9 +75,11 @@ class ElasticThread(threading.Thread):
         if monitor is None:
             monitor = CondorMonitor(self.worker, collector_address(spec.master_address))
         self.loop = ElasticLoop(spec, monitor, backend, CondorControl(self.worker),
-                                CluesHooks(self.hooks) if self.hooks else None)
+                                CluesHooks(self.hooks) if self.hooks else None, wall=clock.wall)
         self.last: Decision | None = None
         self.api: ApiServer | None = None
+        #: set once the API was started, or failed to (then ``api`` stays None)
+        self.api_ready = threading.Event()
 
     def follow(self, record: "Record") -> None:
         """The central manager moved (discovery, docs/discovery.md): ask its collector."""
@@ -89,7 +91,10 @@ class ElasticThread(threading.Thread):
     def run(self) -> None:
         tick = self.spec.autoscaling.tick_s
         try:
-            self.api = self._start_api()
+            try:
+                self.api = self._start_api()
+            finally:
+                self.api_ready.set()
             started = False
             while not self.stop_event.wait(tick):
                 # nothing to ask before the collector first runs; from then on the loop
@@ -114,20 +119,23 @@ class ElasticThread(threading.Thread):
             shutil.rmtree(self.tokens, ignore_errors=True)
 
     def _start_api(self) -> ApiServer | None:
-        """The API (CLUES' view and power requests) on ``api.listen``; a failure to
-        start it is logged and the pool runs on without it."""
+        """The operators' app (dashboard, REST API, metrics; CLUES' view and power
+        requests) on ``api.listen``; a failure to start it is logged and the pool runs on
+        without it."""
+        from dashboards.auth import TokenBook
+
         api = self.spec.api
         if not api.listen:
             return None
-        token = None
+        tokens = None
         if api.token_file is not None:
             try:
-                token = read_token(api.token_file)
+                tokens = TokenBook.read(api.token_file)
             except HtcmesosError as exc:
                 log.error("API not started: %s", exc)
                 return None
         try:
-            return ApiServer(api.listen, self.loop, token).start()
+            return ApiServer(api.listen, self.loop, tokens).start()
         except (HtcmesosError, OverflowError, OSError) as exc:
             level = logging.ERROR if self.spec.autoscaling.driver == "clues" else logging.WARNING
             log.log(level, "%s; the pool runs without its API", exc)

@@ -56,6 +56,10 @@ if [ "$MODE" != demo ]; then
   command -v busybox >/dev/null || need_debs+=(busybox-static)
   command -v ip >/dev/null || need_debs+=(iproute2)
   command -v openssl >/dev/null || need_debs+=(openssl)
+  # the dashboard's browser test, and promtool for the alert rules
+  command -v chromium >/dev/null || need_debs+=(chromium)
+  command -v chromedriver >/dev/null || need_debs+=(chromium-driver)
+  command -v promtool >/dev/null || need_debs+=(prometheus)
 fi
 if [ ${#need_debs[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_debs[*]}"

@@ -2,10 +2,11 @@
 
 Two small interfaces say what it may touch: the :class:`Backend` that runs executor tasks
 (the Mesos framework, the simulated pool, …) and :class:`PoolControl`, HTCondor's side
-(drains). Order within a tick: cancel drains, kill drained tasks, start drains, then the
-desired counts (so a kill is never undone by a relaunch). A failing call is logged and
-survived: a drain that could not start is forgotten and decided again next tick; a kill
-that failed keeps its drain in the planner's memory, so the next tick decides it again.
+(drains; the operator's drains let running jobs finish). Order within a tick: cancel
+drains, kill drained tasks, start drains, then the desired counts (so a kill is never
+undone by a relaunch). A failing call is logged and survived: a drain that could not
+start is forgotten and decided again next tick; a kill that failed keeps its drain in
+the planner's memory, so the next tick decides it again.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import dataclasses
 import logging
 from typing import Callable, Mapping
 
+from ..backends.views import TaskView
 from ..errors import DrainRefused
 from ..monitor.snapshot import StartdInfo
 from ..planner.decision import Decision, Drain, Executor, PlannerState, Size
@@ -56,6 +58,11 @@ class Backend(abc.ABC):
         """Sites that take no launch now (a black hole, a back-off) → why; none by default."""
         return {}
 
+    def tasks(self) -> list[TaskView]:
+        """Every task of the pool (all roles) as the operators' views show it; none by
+        default. Called once a tick by the elastic loop's thread."""
+        return []
+
 
 def missing_by_size(have: Mapping[Size | None, int], count: int,
                     sizes: Mapping[Size, int]) -> list[tuple[Size | None, int]]:
@@ -80,6 +87,12 @@ class PoolControl(abc.ABC):
     @abc.abstractmethod
     def cancel_drain(self, drain: Drain) -> None:
         """Cancel a drain (the startd takes claims again). Raises on failure."""
+
+    def operator_drain(self, startd: StartdInfo) -> str:
+        """Start the operator's drain: no new claims, running jobs finish however long
+        they take, whatever claims the startd holds; its request id. By default an
+        ordinary drain (refused while a claim holds a slot: the planner asks again)."""
+        return self.drain(startd)
 
 
 
@@ -131,8 +144,11 @@ class Actuator:
         drained = []
         refused = []
         for startd in decision.drain:
+            record = drains.get(startd.task_id)
+            start = self.control.operator_drain if record is not None and record.operator \
+                else self.control.drain
             try:
-                request = self.control.drain(startd)
+                request = start(startd)
             except DrainRefused as exc:   # a claim raced the decision: the job runs on
                 drains.pop(startd.task_id, None)
                 refused.append(startd.task_id)

@@ -30,9 +30,18 @@ class CondorControl(PoolControl):
         self._addresses: dict[str, tuple[str, str]] = {}    # task id → (name, address)
 
     def drain(self, startd: StartdInfo) -> str:
+        return self._drain(startd, False)
+
+    def operator_drain(self, startd: StartdInfo) -> str:
+        """No claim check (the worker's ``operator`` drain): running jobs retire."""
+        return self._drain(startd, True)
+
+    def _drain(self, startd: StartdInfo, operator: bool) -> str:
+        request = {"op": "drain", "name": startd.name, "address": startd.address}
+        if operator:
+            request["operator"] = True
         try:
-            answer = self.worker.call({"op": "drain", "name": startd.name,
-                                       "address": startd.address})
+            answer = self.worker.call(request)
         except CondorError as exc:
             if REFUSED in str(exc):     # the startd answered no: its check failed
                 raise DrainRefused(f"{startd.name} refused to drain (a claim holds one of "

@@ -21,13 +21,17 @@ class ApiClient:
     def get(self, path: str) -> Any:
         return self._call("GET", path)
 
-    def post(self, path: str) -> Any:
-        return self._call("POST", path)
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._call("POST", path, body)
 
-    def _call(self, method: str, path: str) -> Any:
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        return self._call("PATCH", path, body)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = self.url + path
         try:
-            resp = requests.request(method, url, headers=self.headers, timeout=self.timeout_s)
+            resp = requests.request(method, url, headers=self.headers, timeout=self.timeout_s,
+                                    json=body)
         except requests.RequestException as exc:
             raise BackendError(f"the htcmesos API at {self.url} does not answer (is the "
                                f"framework running with api.listen?): "

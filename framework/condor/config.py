@@ -14,6 +14,7 @@ from ..errors import ConfigRenderError
 from ..model import SHARED_PORT, Role
 from ..spec import ClusterSpec, SiteSpec
 from .brokers import DEFAULT_COLLECTOR_FDS, BrokerPlan, all_registrations, plan_brokers
+from .worker import OPERATOR_REASON as OPERATOR_DRAIN_REASON
 
 #: Environment variables the framework sets in every role container (none secret).
 ENV_MASTER_ADDRESS = "HTCMESOS_MASTER_ADDRESS"
@@ -38,6 +39,11 @@ ATTR_POOL, ATTR_SITE, ATTR_TASK = "HTCMESOS_POOL", "HTCMESOS_SITE", "HTCMESOS_TA
 #: jobs of the autocluster into the slot's leftovers, CLAIM_PARTITIONABLE_LEFTOVERS).
 #: The simulated pool (framework/sim/pool/negotiator.py) models both.
 NEGOTIATOR_DEPTH_FIRST = True
+#: How long jobs under the operator's drain may run on (s): 7 days. Measured on HTCondor
+#: 23.9 daemons: the startd puts the drain's reason in every slot ad (``DrainReason``,
+#: with ``Draining``) and evaluates MAXJOBRETIREMENTTIME there, so a job under the
+#: operator's drain retires; a cancelled drain takes both away again (retirement 0).
+OPERATOR_RETIREMENT_S = 7 * 86400
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*")
 
@@ -365,7 +371,11 @@ def _executor(spec: ClusterSpec, site: SiteSpec | None,
         f"# a Mesos kill gives {r.kill_grace_period_s:g} s (SIGTERM = graceful shutdown): vacate",
         "# running jobs within it, so they are requeued and run elsewhere, never lost",
         f"MACHINE_MAX_VACATE_TIME = {vacate}",
-        "MAXJOBRETIREMENTTIME = 0",
+        "# ... except under the operator's drain (its reason, worker.OPERATOR_REASON): its",
+        f"# jobs retire, up to {OPERATOR_RETIREMENT_S // 86400} days; the task is removed once "
+        "they have ended",
+        f"MAXJOBRETIREMENTTIME = ifThenElse(MY.Draining =?= true && "
+        f'MY.DrainReason =?= "{OPERATOR_DRAIN_REASON}", {OPERATOR_RETIREMENT_S}, 0)',
         "",
     ]
     if size is not None:

@@ -13,7 +13,8 @@ Requests and answers (``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``
   :data:`JOB_ATTRS`) → ``{"slots": [...], "jobs": [...], "schedds": N}``;
 - ``{"op": "drain", "name": NAME, "address": SINFUL}`` → ``{"request": ID}`` (graceful, no
   new claim, the startd stays up; refused by the startd when a slot holds a claim:
-  :data:`DRAIN_CHECK`);
+  :data:`DRAIN_CHECK`); with ``"operator": true`` the operator's drain: no check, reason
+  :data:`OPERATOR_REASON` (the executor's config gives its jobs a long retirement);
 - ``{"op": "cancel", "name": NAME, "address": SINFUL, "request": ID}`` → ``{}``.
 
 Its HTCondor configuration comes from the environment the parent sets (``CONDOR_CONFIG``
@@ -67,15 +68,25 @@ def _startd(htcondor2: Any, request: dict) -> Any:
 
 #: The startd itself refuses a drain unless every slot is free of claims: the planner
 #: decides on an ad up to one update old, and a claim that arrived meanwhile would be
-#: evicted at once by the drain (MAXJOBRETIREMENTTIME is 0, config.py). The check and the
-#: start of the drain happen in the startd, with no claim in between.
+#: evicted at once by the drain (MAXJOBRETIREMENTTIME is 0 but under the operator's
+#: drains, config.py). The check and the start of the drain happen in the startd, with no
+#: claim in between.
 DRAIN_CHECK = ('State =!= "Claimed" && State =!= "Matched" && State =!= "Preempting"')
+
+
+#: The reason of the operator's drains (the startd publishes it as ``DrainReason``; the
+#: executor's MAXJOBRETIREMENTTIME lets jobs under such a drain finish: config.py).
+OPERATOR_REASON = "htcmesos-operator"
 
 
 def drain(htcondor2: Any, request: dict) -> dict:
     startd = _startd(htcondor2, request)
-    request_id = startd.drainJobs(drain_type=htcondor2.DrainType.Graceful,
-                                  check_expr=DRAIN_CHECK)
+    if request.get("operator"):
+        request_id = startd.drainJobs(drain_type=htcondor2.DrainType.Graceful,
+                                      reason=OPERATOR_REASON)
+    else:
+        request_id = startd.drainJobs(drain_type=htcondor2.DrainType.Graceful,
+                                      check_expr=DRAIN_CHECK)
     return {"request": str(request_id or "")}
 
 

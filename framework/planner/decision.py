@@ -54,6 +54,11 @@ class Code(str, enum.Enum):
     AD_MISSING = "AD_MISSING"                  # draining startd has no fresh ad: wait
     DEMAND_AT_SITE = "DEMAND_AT_SITE"          # idle jobs could use it: no scale-in there
     SCALE_DOWN_COOLDOWN = "SCALE_DOWN_COOLDOWN"  # too soon after a change at the site
+    # the operator's controls (framework/controls.py)
+    DESIRED = "DESIRED"                        # the operator's desired size: launch / drain to it
+    PAUSED = "PAUSED"                          # autoscaling is paused: not done
+    SITE_DRAINED = "SITE_DRAINED"              # the operator drained the site
+    OPERATOR_DRAIN = "OPERATOR_DRAIN"          # the operator drains a node / a site's executors
     # autoscaling.driver: clues — CLUES powers virtual nodes on and off
     POWER_ON = "POWER_ON"                      # an executor for a node CLUES powered on
     POWER_OFF = "POWER_OFF"                    # drain a node CLUES powered off
@@ -80,6 +85,9 @@ class Drain:
     startd: str
     since: float
     request_id: str = ""
+    #: asked for by the operator (a node, a drained site, a desired size): never cancelled
+    #: on a claim; running jobs finish (a long retirement), then the task is removed
+    operator: bool = False
 
 
 @dataclass(frozen=True)

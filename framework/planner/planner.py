@@ -12,28 +12,39 @@ keeps.
 
 **Scale in, never a running job.** Only on a fresh snapshot. A startd idle (no claim, not
 draining) for ``idle_before_scale_in`` — or for any time once its site's queue has held
-no job for that long — at a site with no idle jobs it could take is drained (HTCondor's own drain: it takes no new claim), unless the site grew less than
-``scale_down_cooldown`` ago; the sites' and the pool's minimum stay. A draining task is killed only when a fresh ad shows it draining with no claim; a
-claim that arrived meanwhile (it raced the drain: only idle startds are drained) cancels
-the drain and the removal; a draining startd without a fresh ad is left alone. Times are seconds of the injected clock.
+no job for that long — at a site with no idle jobs it could take is drained (HTCondor's
+own drain: it takes no new claim), unless the site grew less than ``scale_down_cooldown``
+ago; the sites' and the pool's minimum stay. A draining task is killed only when a fresh
+ad shows it draining with no claim; a claim that arrived meanwhile (it raced the drain:
+only idle startds are drained) cancels the drain and the removal; a draining startd
+without a fresh ad is left alone. Times are seconds of the injected clock.
+
+**The operator** (``controls``: desired sizes, pause, drained sites and nodes) is planned
+by :mod:`.operator`; without controls the planner is the autoscaler alone.
 """
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from ..model import Role
 from ..monitor.snapshot import PoolSnapshot, StartdInfo
 from ..spec import ClusterSpec
+from . import operator
 from .decision import Code, Decision, Drain, Executor, PlannerState, Reason, Size, TaskState
 from .packing import pack, pack_jobs, takes
 
+if TYPE_CHECKING:
+    from ..controls import Controls
+
 
 def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
-         state: PlannerState, now: float, held: Mapping[str, str] | None = None) -> Decision:
+         state: PlannerState, now: float, held: Mapping[str, str] | None = None,
+         controls: "Controls | None" = None) -> Decision:
     """The decision for this tick, with a reason for every action and every one not taken.
     ``held``: sites the backend launches nothing at now (→ why): their jobs wait, unpinned
-    jobs go elsewhere, and the launch budget is not spent on them."""
+    jobs go elsewhere, and the launch budget is not spent on them. ``controls``: the
+    operator's (:mod:`.operator`; ``spec`` is then ``controls.effective_spec(...)``)."""
     reasons: list[Reason] = []
     if not snapshot.fresh:
         reasons.append(Reason(Code.STALE, "*", f"the pool's data is {snapshot.age(now):.0f} s "
@@ -43,24 +54,47 @@ def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
     count = Counter(e.site for e in live)
     by_task = snapshot.by_task()
     drains = dict(state.drains)
+    released = operator.release(drains, controls, executors, reasons) if controls else []
     cancel, kill = follow_drains(snapshot, drains, by_task, reasons, now)
+    cancel = released + cancel
     for task_id in kill:
         count[next(e.site for e in executors if e.task_id == task_id)] -= 1
     demand = _demand(snapshot, spec, state, now)
-    launches, packing_sites, new_sizes = _scale_out(snapshot, live, by_task, spec, state,
-                                                    count, reasons, now, held or {})
+    stop = {site: (Code.SITE_HELD, f"no launches there now: {why}")
+            for site, why in (held or {}).items()}
+    ops = None
+    if controls is not None:
+        ops = operator.plan_operator(snapshot, [e for e in live if e.task_id not in kill],
+                                     by_task, spec, controls, count, drains, held or {},
+                                     reasons, now)
+        stop.update(ops.stop)
+        drains.update(ops.drains)
+    staying = live if ops is None else [e for e in live if e.task_id not in ops.leaving]
+    launches, packing_sites, new_sizes = _scale_out(snapshot, staying, by_task, spec, state,
+                                                    count, reasons, now, stop,
+                                                    ops.spent if ops else 0)
+    for site, n in (ops.launches if ops else {}).items():
+        launches[site] = launches.get(site, 0) + n
     up = dict(state.last_scale_up)
     for site, n in launches.items():
         if n:
             up[site] = now
-    drain = _scale_in(snapshot, live, by_task, spec, state, count, launches, packing_sites,
-                      drains, reasons, now, demand)
+    if ops is None or not controls.paused:
+        kept = live if ops is None else [e for e in live if e.site not in ops.skip]
+        drain = _scale_in(snapshot, kept, by_task, spec, state, count, launches, packing_sites,
+                          drains, reasons, now, demand)
+    else:
+        drain = []
+        operator.paused_idle(snapshot, live, by_task, drains, ops.skip, reasons)
     down = dict(state.last_scale_in)
     for startd in drain:
         down[startd.site] = now
         drains[startd.task_id] = Drain(startd.task_id, startd.name, now)
     desired = {s.name: max(s.executors_min, count[s.name] + launches.get(s.name, 0))
                for s in spec.sites}
+    if ops is not None:
+        desired.update(ops.wanted(count, launches))
+        drain = ops.drain + drain
     sizes = _sizes(executors, kill, new_sizes, spec) if spec.autoscaling.executor_size == "jobs" \
         else {}
     return Decision(now, desired, launches, tuple(drain), tuple(cancel), tuple(kill),
@@ -111,7 +145,11 @@ def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
                                   f"{drain.startd} draining since {now - drain.since:.0f} s; "
                                   f"{why}: not killed"))
             continue
-        if ad.claims > 0:
+        if ad.claims > 0 and drain.operator:       # jobs finish; a claim never cancels it
+            reasons.append(Reason(Code.OPERATOR_DRAIN, ad.site, f"{ad.name}: drained by the "
+                                                                f"operator, {ad.claims} job(s) "
+                                                                f"still running"))
+        elif ad.claims > 0:
             cancel.append(drain)
             del drains[task_id]
             reasons.append(Reason(Code.CLAIM_DURING_DRAIN, ad.site,
@@ -130,10 +168,12 @@ def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
 
 def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, StartdInfo],
                spec: ClusterSpec, state: PlannerState, count: Counter,
-               reasons: list[Reason], now: float,
-               held: Mapping[str, str]) -> tuple[dict[str, int], Counter, Counter]:
+               reasons: list[Reason], now: float, held: Mapping[str, tuple[Code, str]],
+               spent: int = 0) -> tuple[dict[str, int], Counter, Counter]:
     """New executors per site; per site the jobs placed on existing capacity; and with
-    ``executor_size: jobs`` the new executors by (site, cpus, memory)."""
+    ``executor_size: jobs`` the new executors by (site, cpus, memory). ``held``: sites
+    that take no launch for the queue (→ the reason's code and why); ``spent``: launches
+    already made this tick (the operator's desired sizes)."""
     role = spec.roles[Role.EXECUTOR]
     slot = (float(max(1, int(role.cpus))), float(role.mem_mb))
     free: Counter = Counter()
@@ -154,7 +194,7 @@ def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, 
     if not snapshot.fresh:
         return {s.name: 0 for s in spec.sites}, Counter(), Counter()
     total = sum(count.values())
-    pool_room = max(0, spec.autoscaling.max_executors - total)
+    pool_room = max(0, spec.autoscaling.max_executors - total - spent)
     room = {s.name: max(0, s.executors_max - count[s.name]) for s in spec.sites}
     cooling = {site for site, at in state.last_scale_up.items()
                if starting[site] and now - at < spec.autoscaling.scale_up_cooldown_s}
@@ -169,7 +209,7 @@ def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, 
                       for s in order})
     launches: dict[str, int] = {}
     sizes: Counter = Counter()
-    budget = min(spec.autoscaling.max_launches_per_tick, pool_room)
+    budget = max(0, min(spec.autoscaling.max_launches_per_tick - spent, pool_room))
     for site in order:
         n = min(packing.new[site], budget)
         budget -= n
@@ -203,9 +243,10 @@ def _scale_out(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[str, 
 
 
 def _held_back(site: str, got: int, want: int, fit: int, room: dict[str, int],
-               pool_room: int, cooling: bool, held: str | None) -> tuple[Code, str]:
+               pool_room: int, cooling: bool,
+               held: tuple[Code, str] | None) -> tuple[Code, str]:
     if held:
-        return Code.SITE_HELD, f"{want - got} more wanted; no launches there now: {held}"
+        return held[0], f"{want - got} more wanted; {held[1]}"
     if cooling:
         return Code.COOLDOWN, f"{want - got} more wanted; the last scale-up is still starting"
     if fit > got:

@@ -45,6 +45,8 @@ class EmulatedRun:
         self.elastic, self.on_decision, self.monitor = elastic, on_decision, monitor
         self.stop = stop or threading.Event()
         self.fw: MesosFramework | None = None
+        #: the elastic loop's thread once the framework started it (``elastic``)
+        self.elastic_thread: Any = None
         self.status: PoolStatus | None = None
         self.error: BaseException | None = None
         self._cond = threading.Condition()
@@ -67,7 +69,8 @@ class EmulatedRun:
                 self.status = run_framework(
                     self.spec, self.stop, tick_s=self.tick_s, on_status=self._ticked,
                     on_start=started, options=self.options, elastic=self.elastic,
-                    on_decision=self.on_decision, monitor=self.monitor)
+                    on_decision=self.on_decision, monitor=self.monitor,
+                    on_elastic=self._elastic_started)
             except BaseException as exc:  # noqa: BLE001 - surfaced by wait() and close()
                 self.error = exc
             finally:
@@ -77,6 +80,11 @@ class EmulatedRun:
         self._thread = threading.Thread(target=main, name="emulated-run", daemon=True)
         self._thread.start()
         return self
+
+    def _elastic_started(self, thread: Any) -> None:
+        with self._cond:
+            self.elastic_thread = thread
+            self._cond.notify_all()
 
     def _ticked(self, status: PoolStatus) -> None:
         with self._cond:

@@ -28,6 +28,8 @@ from ...model import Role
 from ...planner import Executor, TaskState
 from ...spec import ClusterSpec
 from .client import MarathonClient, MarathonTask
+from ...condor.brokers import plan_brokers
+from ..views import TaskView, marathon_app_link
 from .render import app_id
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 #: Task states that are alive (``TASK_UNREACHABLE`` is not counted: it comes back or is
 #: replaced, as in framework mode).
 _STARTING = {"TASK_STAGING", "TASK_STARTING", "TASK_STAGED"}
+#: Marathon's task states as the operators' views name them (others: lower case, no TASK_)
+_STATE_NAMES = {**{s: "starting" for s in _STARTING}, "TASK_RUNNING": "running",
+                "TASK_KILLING": "killing", "TASK_UNREACHABLE": "unreachable"}
 
 
 def _epoch(stamp: str | None) -> float | None:
@@ -103,6 +108,31 @@ class MarathonBackend(Backend):
 
     def held_sites(self) -> dict[str, str]:
         return dict(self._held)
+
+    def tasks(self) -> list[TaskView]:
+        """The tasks of every app of the pool's group (all roles), each linked to its app
+        in Marathon's UI. An app Marathon cannot list is left out (the executors' count
+        says why, each tick)."""
+        marathon = self.spec.backend.marathon
+        home = self.spec.master_site.name
+        apps = [(Role.MASTER, home, app_id(self.spec, Role.MASTER)),
+                (Role.SUBMITTER, home, app_id(self.spec, Role.SUBMITTER))]
+        apps += [(Role.BROKER, home, app_id(self.spec, Role.BROKER, broker=b.index))
+                 for b in plan_brokers(self.spec).extra]
+        apps += [(Role.EXECUTOR, site, app) for site, app in self.apps.items()]
+        out = []
+        for role, site, app in apps:
+            try:
+                tasks = self.client.app_tasks(app)
+            except BackendError:
+                continue
+            link = marathon_app_link(marathon.url, app) if marathon is not None else None
+            for task in sorted(tasks, key=lambda t: t.id):
+                out.append(TaskView(task.id, role.value, site, _STATE_NAMES.get(
+                    task.state, task.state.removeprefix("TASK_").lower()), task.healthy,
+                    next((ip for ip in task.ip_addresses if ip), None),
+                    task.agent_id or task.host or None, link))
+        return out
 
     # -- changes -------------------------------------------------------------------------
 

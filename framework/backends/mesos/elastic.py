@@ -1,4 +1,5 @@
-"""Framework mode as the elastic loop's backend: its executor tasks, desired counts, kills."""
+"""Framework mode as the elastic loop's backend: its executor tasks, desired counts, kills,
+and every task for the operators' views."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -7,6 +8,7 @@ from ...actuator import Backend
 from ...autoscaler.lifecycle import Phase
 from ...model import Role
 from ...planner import Executor, TaskState
+from ..views import TaskView, mesos_task_link, mesos_ui
 from .framework import MesosFramework
 
 
@@ -36,3 +38,19 @@ class MesosBackend(Backend):
 
     def held_sites(self) -> dict[str, str]:
         return self.fw.held_sites()
+
+    def tasks(self) -> list[TaskView]:
+        """Every task the framework keeps and that has not ended, with its page in the
+        Mesos UI when the master is given by an http(s) URL (not ``zk://``)."""
+        mesos = self.fw.spec.backend.mesos
+        ui = mesos_ui(mesos.master) if mesos is not None else None
+        framework_id = self.fw.saved.framework_id
+        out = []
+        for rec in sorted(self.fw.snapshot_records(),
+                          key=lambda r: (r.role.value, r.site, r.launched_at, r.task_id)):
+            if rec.phase is Phase.ENDED:
+                continue
+            out.append(TaskView(rec.task_id, rec.role.value, rec.site, rec.phase.value,
+                                rec.healthy, rec.ip, rec.agent_id,
+                                mesos_task_link(ui, framework_id, rec.agent_id, rec.task_id)))
+        return out

@@ -276,6 +276,17 @@ class SimPool(PoolMonitor, Backend, PoolControl):
         self.metrics.drains += 1
         return f"drain-{ex.task_id}-{ex.drain_request}"
 
+    def operator_drain(self, startd: StartdInfo) -> str:
+        """The operator's drain: no claim check; no new match, its jobs run to their end
+        (the long retirement of condor/config.py)."""
+        ex = self.nodes.get(startd.task_id)
+        if ex is None:
+            raise LookupError(f"no startd {startd.name}")
+        ex.draining = True
+        ex.drain_request += 1
+        self.metrics.drains += 1
+        return f"drain-{ex.task_id}-{ex.drain_request}"
+
     def cancel_drain(self, drain: Drain) -> None:
         ex = self.nodes.get(drain.task_id)
         if ex is None:

@@ -110,3 +110,85 @@ def test_a_kill_that_fails_keeps_its_drain_for_the_next_tick():
     done = actuator.apply(Decision(3.0, {"dc": 0}, {"dc": 0}, kill=("idle",),
                                    state=PlannerState(drains={})))
     assert done.killed == ("idle",) and done.state.drains == {}
+
+
+class OperatorPool(Pool):
+    def __init__(self) -> None:
+        super().__init__()
+        self.operator: list[str] = []
+
+    def operator_drain(self, s: StartdInfo) -> str:
+        self.operator.append(s.task_id)
+        return "op-1"
+
+
+def test_the_operators_drains_go_to_operator_drain_the_others_to_drain():
+    pool = OperatorPool()
+    ads = [startd("busy"), startd("idle")]
+    state = PlannerState(drains={"busy": Drain("busy", "slot1@busy", 5.0, operator=True),
+                                 "idle": Drain("idle", "slot1@idle", 5.0)})
+    applied = Actuator(pool, pool).apply(Decision(5.0, {"dc": 2}, {"dc": 0}, drain=tuple(ads),
+                                                  state=state))
+    assert pool.operator == ["busy"] and pool.drained == ["idle"]
+    assert applied.state.drains["busy"] == Drain("busy", "slot1@busy", 5.0, "op-1", True)
+    assert applied.state.drains["idle"].request_id == "req-1"
+
+
+def test_a_pool_control_without_operator_drains_drains_as_usual():
+    pool = Pool()                       # no operator_drain: the default, an ordinary drain
+    state = PlannerState(drains={"claimed": Drain("claimed", "slot1@claimed", 5.0,
+                                                  operator=True)})
+    applied = Actuator(pool, pool).apply(Decision(5.0, {"dc": 1}, {"dc": 0},
+                                                  drain=(startd("claimed"),), state=state))
+    assert applied.refused == ("claimed",) and not applied.state.drains   # asked again later
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+
+    def call(self, request):
+        self.requests.append(request)
+        return {"ok": True, "request": "9"}
+
+
+def test_the_worker_is_asked_for_an_operator_drain_by_a_flag():
+    worker = Recorder()
+    control = CondorControl(worker)
+    assert control.drain(startd("a")) == "9" and control.operator_drain(startd("b")) == "9"
+    assert worker.requests == [
+        {"op": "drain", "name": "slot1@a", "address": "<10.0.0.1:9618?name=a>"},
+        {"op": "drain", "name": "slot1@b", "address": "<10.0.0.1:9618?name=b>",
+         "operator": True}]
+
+
+class FakeStartd:
+    def __init__(self, calls: list) -> None:
+        self.calls = calls
+
+    def drainJobs(self, **kwargs):          # noqa: N802 - the bindings' name
+        self.calls.append(kwargs)
+        return 3
+
+
+class FakeBindings:
+    """What worker.drain uses of htcondor2: Startd(ad) and DrainType."""
+
+    class DrainType:
+        Graceful = "graceful"
+
+    def __init__(self) -> None:
+        self.calls: list = []
+
+    def Startd(self, ad):                   # noqa: N802
+        return FakeStartd(self.calls)
+
+
+def test_the_worker_drains_operator_drains_without_the_check_and_with_the_reason():
+    from framework.condor import worker
+    bindings = FakeBindings()
+    assert worker.drain(bindings, {"name": "slot1@a", "address": "<a>"}) == {"request": "3"}
+    assert worker.drain(bindings, {"name": "slot1@a", "address": "<a>", "operator": True}) == \
+        {"request": "3"}
+    assert bindings.calls == [{"drain_type": "graceful", "check_expr": worker.DRAIN_CHECK},
+                              {"drain_type": "graceful", "reason": "htcmesos-operator"}]

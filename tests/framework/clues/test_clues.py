@@ -262,7 +262,7 @@ def test_jobs_view_counts_memory_and_leaves_out_jobs_no_executor_holds():
 
 
 def test_the_api_is_strict_about_methods_lengths_and_tokens(pool_api, tmp_path):
-    from framework.api.server import read_token
+    from dashboards.auth import TokenBook
     from framework.errors import HtcmesosError
     pool, loop, _ = pool_api
     server = ApiServer("127.0.0.1:0", loop, token="s3cret").start()
@@ -279,11 +279,14 @@ def test_the_api_is_strict_about_methods_lengths_and_tokens(pool_api, tmp_path):
         assert r.status_code == 400
     finally:
         server.stop()
-    for content, words in [(b"\xff\xfe", "not ASCII"), (b"two words", "visible ASCII"),
-                           (b"", "visible ASCII")]:
+    for content, words in [(b"\xff\xfe", "line 1: bytes that are not ASCII"),
+                           (b"# who token\nthree word line", "line 2: a line is TOKEN or NAME "
+                                                             "TOKEN, this one has 3 words"),
+                           (b"", "holds no token")]:
         (tmp_path / "tok").write_bytes(content)
         with pytest.raises(HtcmesosError, match=words):
-            read_token(tmp_path / "tok")
+            TokenBook.read(tmp_path / "tok")
     bad = clues_command(f"{HTCMESOS} poweron dc-01 --url http://127.0.0.1:9 "
                         f"--token-file {tmp_path / 'tok'}")
-    assert bad.returncode == 1 and "visible ASCII" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and "holds no token" in bad.stderr \
+        and "Traceback" not in bad.stderr

@@ -1,0 +1,102 @@
+"""The operator's controls: validation (what is wrong, named), purity, the effective spec."""
+from __future__ import annotations
+
+import pytest
+
+from framework.controls import Controls, ControlError, InvalidControl, SiteControl, UnknownSite
+from framework.errors import HtcmesosError
+from framework.spec import parse_spec
+
+SPEC = parse_spec("""
+pool: {name: p, trust_domain: p.example, signing_key_file: k}
+sites:
+  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 1, max: 5}}
+  - {name: campus, private: true, calico: {network: n2, cidr: 10.2.0.0/16},
+     executors: {min: 0, max: 3}}
+roles:
+  master: {image: m, cpus: 1, mem: 512}
+  submitter: {image: s, cpus: 1, mem: 512}
+  executor: {image: e, cpus: 4, mem: 8192}
+autoscaling: {min_executors: 1, max_executors: 6}
+backend: {type: sim}
+""")
+
+
+def test_from_spec_takes_the_bounds():
+    c = Controls.from_spec(SPEC)
+    assert c.sites == {"dc": SiteControl(1, 5), "campus": SiteControl(0, 3)}
+    assert not c.paused and c.node_drains == frozenset()
+
+
+def test_with_site_sets_bounds_and_desired_and_never_mutates():
+    c = Controls.from_spec(SPEC)
+    d = c.with_site("dc", {"min": 2, "max": 4, "desired": 3})
+    assert d.site("dc") == SiteControl(2, 4, 3)
+    assert c.site("dc") == SiteControl(1, 5)                 # the original is untouched
+    assert d.site("campus") == SiteControl(0, 3)
+    e = d.with_site("dc", {"desired": None})
+    assert e.site("dc") == SiteControl(2, 4, None)
+    assert d.with_site("dc", {}).site("dc") == SiteControl(2, 4, 3)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"min": 1.5}, "min must be a whole number ≥ 0, got 1.5"),
+    ({"max": -1}, "max must be a whole number ≥ 0, got -1"),
+    ({"max": "3"}, 'max must be a whole number ≥ 0, got "3"'),
+    ({"min": True}, "min must be a whole number ≥ 0, got true"),
+    ({"min": None}, "min must be a whole number ≥ 0, got null"),
+    ({"desired": 2.0}, "desired must be a whole number ≥ 0 or null (the queue decides), "
+                       "got 2.0"),
+    ({"min": 5, "max": 3}, "min 5 is above max 3 at site dc"),
+    ({"min": 6}, "min 6 is above max 5 at site dc"),
+    ({"desired": 6}, "desired 6 is above max 5 at site dc (it must be within min 1 and max 5)"),
+    ({"desired": 0}, "desired 0 is below min 1 at site dc (it must be within min 1 and max 5)"),
+    ({"size": 3}, "unknown field(s) 'size' for site dc: a site takes min, max, desired"),
+    ([1, 2], "the changes to site dc must be an object with min, max or desired, got [1, 2]"),
+])
+def test_bad_changes_are_refused_naming_what_is_wrong(changes, message):
+    c = Controls.from_spec(SPEC)
+    with pytest.raises(InvalidControl) as err:
+        c.with_site("dc", changes)
+    assert str(err.value) == message
+    assert err.value.status == 400
+    assert c.site("dc") == SiteControl(1, 5)
+
+
+def test_desired_outside_new_bounds_is_refused():
+    c = Controls.from_spec(SPEC).with_site("dc", {"desired": 4})
+    with pytest.raises(InvalidControl, match=r"^desired 4 is above max 3 at site dc"):
+        c.with_site("dc", {"max": 3})
+    assert c.with_site("dc", {"max": 3, "desired": None}).site("dc") == SiteControl(1, 3)
+
+
+def test_unknown_site_names_it_and_the_sites():
+    c = Controls.from_spec(SPEC)
+    for call in (lambda: c.with_site("moon", {"min": 1}), lambda: c.with_drained("moon", True),
+                 lambda: c.site("moon")):
+        with pytest.raises(UnknownSite) as err:
+            call()
+        assert str(err.value) == "no site 'moon' in this pool (its sites: campus, dc)"
+        assert err.value.status == 404
+        assert isinstance(err.value, ControlError) and isinstance(err.value, HtcmesosError)
+
+
+def test_drained_nodes_and_paused():
+    c = Controls.from_spec(SPEC)
+    d = c.with_drained("campus", True).with_node_drain("t-1").with_node_drain("t-2")
+    d = d.with_paused(True)
+    assert d.site("campus") == SiteControl(0, 3, None, True) and d.paused
+    assert d.node_drains == {"t-1", "t-2"}
+    assert d.without_node_drains(["t-1", "t-9"]).node_drains == {"t-2"}
+    assert d.without_node_drains(["t-9"]) is d
+    assert c.site("campus").drained is False and not c.paused and not c.node_drains
+    back = d.with_drained("campus", False).with_paused(False)
+    assert back.site("campus") == SiteControl(0, 3) and not back.paused
+
+
+def test_effective_spec_replaces_bounds_and_zeroes_drained_sites():
+    c = Controls.from_spec(SPEC).with_site("dc", {"min": 2, "max": 4}).with_drained("campus", True)
+    eff = c.effective_spec(SPEC)
+    assert [(s.name, s.executors_min, s.executors_max) for s in eff.sites] == \
+        [("dc", 2, 4), ("campus", 0, 0)]
+    assert [(s.executors_min, s.executors_max) for s in SPEC.sites] == [(1, 5), (0, 3)]
