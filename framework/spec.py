@@ -132,11 +132,12 @@ class AutoscalingSpec:
 
 @dataclass(frozen=True)
 class ApiSpec:
-    """The framework's HTTP API (CLUES' view and power requests; later the dashboard)."""
+    """The framework's web app: dashboard, REST API, metrics, CLUES' view (docs/operators.md)."""
 
-    #: HOST:PORT it listens on ("" : no API); loopback by default
+    #: HOST:PORT it listens on ("" : none); loopback by default
     listen: str = "127.0.0.1:8642"
-    #: a file holding a bearer token every request must carry (None: no token)
+    #: the bearer tokens (lines ``TOKEN`` or ``NAME TOKEN``): changes through the REST API
+    #: need one, and with one every CLUES request does (None: no changes at all)
     token_file: Path | None = None
 
     @property
