@@ -12,7 +12,7 @@ from flask import Flask
 
 from .auth import TokenBook
 from .source import PoolSource
-from .strict import MAX_BODY, StrictHttp, install_errors
+from .strict import MAX_BODY, StrictHttp, harden, install_errors
 
 ROUTES_HINT = "see / for the dashboard, /api/v1/openapi.json for the API, /metrics"
 CLUES_HINT = ("; CLUES: /v1/clues/nodes, /v1/clues/jobs, "
@@ -20,13 +20,19 @@ CLUES_HINT = ("; CLUES: /v1/clues/nodes, /v1/clues/jobs, "
 
 
 def create_app(source: PoolSource, *, tokens: TokenBook | None = None,
-               refresh_s: float = 2.0) -> Flask:
+               refresh_s: float = 2.0, timeout_s: float | None = None) -> Flask:
     """The app for ``source``. ``tokens``: who may change the pool (None: nobody, unless
-    the source checks tokens itself); ``refresh_s``: seconds between the page's refreshes."""
+    the source checks tokens itself); ``refresh_s``: seconds between the page's refreshes;
+    ``timeout_s``: seconds the page waits for an answer before it says there is none
+    (default: five refreshes, at least 10 s)."""
     from . import api, clues, views
 
     if refresh_s <= 0:
         raise ValueError(f"refresh_s must be > 0, got {refresh_s}")
+    if timeout_s is None:
+        timeout_s = max(10.0, 5 * refresh_s)
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
     app = Flask(__name__, static_folder=None)
     # one byte more than a body may have: json_object tells 64 KiB from more (werkzeug
     # stops a chunked body at the limit without saying whether more was sent)
@@ -34,6 +40,7 @@ def create_app(source: PoolSource, *, tokens: TokenBook | None = None,
     app.extensions["htcmesos.source"] = source
     app.extensions["htcmesos.tokens"] = tokens
     app.extensions["htcmesos.refresh_s"] = float(refresh_s)
+    app.extensions["htcmesos.timeout_s"] = float(timeout_s)
     app.register_blueprint(views.blueprint())
     app.register_blueprint(api.blueprint())
     hint = ROUTES_HINT
@@ -41,6 +48,7 @@ def create_app(source: PoolSource, *, tokens: TokenBook | None = None,
         app.register_blueprint(clues.blueprint())
         hint += CLUES_HINT
     app.before_request(clues.check_token)
+    app.after_request(harden)
     install_errors(app, hint)
     app.wsgi_app = StrictHttp(app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -19,6 +19,8 @@ from .strict import BodyError, count, error, json_object, json_response
 
 #: default points of ``/history`` (one a tick: 20 min at 2 s) and decisions listed
 HISTORY_LIMIT, DECISIONS_LIMIT = 600, 50
+#: a ``limit`` above this is this (more than a status log keeps); its digits
+MAX_LIMIT, LIMIT_DIGITS = 10**9, 9
 BEARER = {"WWW-Authenticate": 'Bearer realm="htcmesos"'}
 
 
@@ -39,12 +41,17 @@ def _no_params(*allowed: str) -> None:
 
 def _limit(default: int) -> int:
     _no_params("limit")
-    raw = request.args.get("limit")
+    given = request.args.getlist("limit")
+    if len(given) > 1:
+        raise BodyError(f"limit is given {len(given)} times: give it once")
+    raw = given[0] if given else None
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+    digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+    if not digits:
         raise BodyError(f"limit must be a whole number ≥ 1, got {raw!r}")
-    return int(raw)
+    # more than any log keeps is all there is (and int() refuses 4300 digits or more)
+    return MAX_LIMIT if len(digits) > LIMIT_DIGITS else min(int(digits), MAX_LIMIT)
 
 
 def caller() -> Caller:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .strict import MAX_COUNT
+
 VERSION = "1.0.0"
 
 
@@ -14,8 +16,11 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _int(description: str, nullable: bool = False) -> dict[str, Any]:
+def _int(description: str, nullable: bool = False,
+         maximum: int | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "integer", "minimum": 0, "description": description}
+    if maximum is not None:
+        schema["maximum"] = maximum
     if nullable:
         schema["nullable"] = True
     return schema
@@ -62,9 +67,10 @@ SCHEMAS: dict[str, Any] = {
         "operator": {"type": "array", "items": _ref("OperatorAction"),
                      "description": "The last operator actions, newest first"},
         "links": {"type": "array", "items": _obj({"name": _STR, "url": _STR})}}),
-    "SiteChanges": _obj({"min": _int("Least executors"), "max": _int("Most executors"),
+    "SiteChanges": _obj({"min": _int("Least executors", maximum=MAX_COUNT),
+                         "max": _int("Most executors", maximum=MAX_COUNT),
                          "desired": _int("Hold the site at this size (null: the queue "
-                                         "decides)", True)},
+                                         "decides)", True, MAX_COUNT)},
                         required=False, additionalProperties=False, minProperties=1),
     "Empty": _obj({}, required=False, additionalProperties=False),
     "SiteDrain": _obj({"site": _STR, "message": _STR}),
@@ -91,6 +97,7 @@ _ERRORS = {
     "401": "Bearer token missing or wrong",
     "403": "Changes are disabled: no api.token_file",
     "404": "No such site, node or resource (the message names it)",
+    "409": "Operators cannot change this pool: CLUES sizes it (autoscaling.driver: clues)",
     "413": "A body over 64 KiB",
     "415": "The body is not application/json",
     "503": "No tick yet",
@@ -103,7 +110,11 @@ def _answer(description: str, schema: str) -> dict[str, Any]:
 
 
 def _errors(*codes: str) -> dict[str, Any]:
-    return {code: _answer(_ERRORS[code], "Error") for code in codes}
+    out = {code: _answer(_ERRORS[code], "Error") for code in codes}
+    if "401" in out:
+        out["401"]["headers"] = {"WWW-Authenticate": {
+            "description": 'Bearer realm="htcmesos"', "schema": _STR}}
+    return out
 
 
 def _param(name: str, where: str = "path", description: str = "") -> dict[str, Any]:
@@ -129,7 +140,7 @@ def _change(summary: str, status: str, ok: str, body: str, *codes: str,
         "requestBody": {"required": body == "SiteChanges", "content": {
             "application/json": {"schema": _ref(body)}}},
         "responses": {status: _answer("Done", ok),
-                      **_errors("400", "401", "403", "413", "415", *codes)}}
+                      **_errors("400", "401", "403", "409", "413", "415", *codes)}}
     if params:
         op["parameters"] = params
     return op
@@ -173,7 +184,8 @@ def document() -> dict[str, Any]:
         "/api/v1/tasks": {"get": _read("The pool's tasks (every role)", "Tasks")},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {
             "200": {"description": "OpenAPI 3.0.3",
-                    "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+            **_errors("400")}}},
     }
     return copy.deepcopy({
         "openapi": "3.0.3",

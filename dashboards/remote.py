@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import requests
 
+from .documents import public_url
 from .source import Caller, Doc, SourceError
 
 log = logging.getLogger(__name__)
@@ -21,13 +22,16 @@ TIMEOUT_S = (2.0, 10.0)
 
 
 class RemoteSource:
-    """The framework's API at ``api_url`` (``http://host:port``)."""
+    """The framework's API at ``api_url`` (``http://host:port``). Messages and logs name
+    it without a user:password it may hold (``shown``); a redirect is not followed (the
+    caller's token goes to that URL only)."""
 
     forwards_auth = True
     clues = None
 
     def __init__(self, api_url: str, timeout: float | tuple[float, float] = TIMEOUT_S) -> None:
         self.url, self.timeout = api_url.rstrip("/"), timeout
+        self.shown = public_url(self.url) or self.url
 
     def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
               body: Any = None, caller: Caller | None = None,
@@ -44,8 +48,13 @@ class RemoteSource:
                                        headers=headers, timeout=self.timeout,
                                        allow_redirects=False)
         except requests.RequestException as exc:
-            raise SourceError(502, f"the htcmesos API at {self.url} does not answer: "
+            raise SourceError(502, f"the htcmesos API at {self.shown} does not answer: "
                                    f"{type(exc).__name__}") from None
+        if 300 <= resp.status_code < 400 or resp.status_code < 200:
+            where = public_url(resp.headers.get("Location"))
+            raise SourceError(502, f"the htcmesos API at {self.shown} answered HTTP "
+                                   f"{resp.status_code}" + (f": a redirect (to {where}) is not "
+                                                            f"followed" if where else ""))
         if resp.status_code >= 400:
             try:
                 doc = resp.json()
@@ -53,7 +62,7 @@ class RemoteSource:
             except ValueError:
                 message = None
             if message is None:
-                message = f"the htcmesos API at {self.url} answered HTTP {resp.status_code}"
+                message = f"the htcmesos API at {self.shown} answered HTTP {resp.status_code}"
             headers = {k: resp.headers[k] for k in ("WWW-Authenticate", "Allow")
                        if k in resp.headers}
             raise SourceError(resp.status_code, str(message), headers)
@@ -64,16 +73,17 @@ class RemoteSource:
         try:
             doc = resp.json()
         except ValueError:
-            raise SourceError(502, f"the htcmesos API at {self.url} answered {path} with "
+            raise SourceError(502, f"the htcmesos API at {self.shown} answered {path} with "
                                    f"something that is not JSON") from None
         if not isinstance(doc, dict):
-            raise SourceError(502, f"the htcmesos API at {self.url} answered {path} with "
+            raise SourceError(502, f"the htcmesos API at {self.shown} answered {path} with "
                                    f"JSON that is not an object")
         return doc
 
     @staticmethod
     def _seg(name: str) -> str:
-        return quote(name, safe="")
+        """``name`` as one path segment (``..`` too: a name, not a step up the path)."""
+        return quote(name, safe="").replace(".", "%2E")
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -106,7 +116,8 @@ class RemoteSource:
 
     def _change(self, method: str, path: str, caller: Caller, body: Any = None) -> Doc:
         doc = self._doc(method, path, body=body, caller=caller)
-        log.info("dashboard: %s %s for %s passed on to %s", method, path, caller.who, self.url)
+        log.info("dashboard: %s %s for %s passed on to %s", method, path, caller.who,
+                 self.shown)
         return doc
 
     def set_site(self, name: str, changes: Mapping[str, Any], caller: Caller) -> Doc:

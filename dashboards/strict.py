@@ -7,7 +7,10 @@
   405 says which methods (and ``Allow``), 413/415/400 say what is wrong, ControlError by
   its ``status``, NotReady 503, a remote source's errors as it gave them, a bug 500.
 - :func:`json_object`: the body of a change: a JSON object (``application/json``) with
-  known fields only, or nothing at all where no field is taken.
+  known fields only (no key twice, no NaN, not nested too deeply), or nothing at all
+  where no field is taken; :func:`count`: a field that is a count (0 to
+  :data:`MAX_COUNT`).
+- :func:`harden`: every answer says ``nosniff``; any but the page runs nothing (CSP).
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: bytes a request body may have
 MAX_BODY = 64 * 1024
+#: the largest count (executors) a change may set: beyond any pool, and exact as a float
+#: (the metrics) and as a JavaScript number (the page)
+MAX_COUNT = 1_000_000
 _LENGTH = re.compile(r"-?[0-9]+")
 
 
@@ -42,6 +48,18 @@ def json_response(status: int, doc: Any, headers: Mapping[str, str] | None = Non
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return json_response(status, {"error": message}, headers)
+
+
+#: what a browser may do with an answer that is not the page: run nothing, load nothing
+NOT_A_PAGE = "default-src 'none'; frame-ancestors 'none'"
+
+
+def harden(resp: Response) -> Response:
+    """Every answer: its type as said (no sniffing: a JSON error that names a path is never
+    read as HTML); an answer that is not the page (it sets its own policy) runs nothing."""
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers.setdefault("Content-Security-Policy", NOT_A_PAGE)
+    return resp
 
 
 class StrictHttp:
@@ -64,7 +82,7 @@ class StrictHttp:
                 problem = 400, "a request has Content-Length or Transfer-Encoding, not both"
         if problem is None:
             return self.app(environ, start_response)
-        return error(*problem)(environ, start_response)
+        return harden(error(*problem))(environ, start_response)
 
 
 def _allowed(exc: MethodNotAllowed) -> list[str]:
@@ -77,7 +95,7 @@ def install_errors(app: Flask, routes_hint: str) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         path = request.path
-        if isinstance(exc, NotFound) and request.routing_exception is exc:
+        if isinstance(exc, NotFound):        # no route, or no such file under /static
             return error(404, f"no such resource: {path} ({routes_hint})")
         if isinstance(exc, MethodNotAllowed):
             allowed = _allowed(exc)
@@ -133,7 +151,9 @@ def json_object(req: Request, fields: Iterable[str], required: bool) -> dict[str
     if len(data) > MAX_BODY:
         raise BodyError(f"a body over {MAX_BODY} bytes", 413)
     allowed = list(fields)
-    if not data and not required:
+    if not data:
+        if required:
+            raise BodyError(f"nothing to change: give {', '.join(allowed)}")
         return {}
     if req.mimetype != "application/json":
         raise BodyError(f"the body must be JSON (Content-Type: application/json), not "
@@ -148,6 +168,8 @@ def json_object(req: Request, fields: Iterable[str], required: bool) -> dict[str
                         f"column {exc.colno}") from None
     except ValueError as exc:
         raise BodyError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BodyError("the body is not valid JSON: it is nested too deeply") from None
     if not isinstance(doc, dict):
         raise BodyError(f"the body must be a JSON object, not {_json_type(doc)}")
     unknown = [k for k in doc if k not in allowed]
@@ -172,8 +194,9 @@ def _json_type(value: Any) -> str:
 
 
 def count(doc: Mapping[str, Any], name: str, nullable: bool = False) -> None:
-    """BodyError unless ``doc[name]`` (when there) is a whole number ≥ 0 (or null when
-    ``nullable``), e.g. "min must be a whole number ≥ 0, got 1.5"."""
+    """BodyError unless ``doc[name]`` (when there) is a whole number from 0 to
+    :data:`MAX_COUNT` (or null when ``nullable``), e.g. "min must be a whole number ≥ 0,
+    got 1.5"."""
     if name not in doc:
         return
     value = doc[name]
@@ -182,3 +205,7 @@ def count(doc: Mapping[str, Any], name: str, nullable: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         what = "a whole number ≥ 0" + (" or null (the queue decides)" if nullable else "")
         raise BodyError(f"{name} must be {what}, got {json.dumps(value)}")
+    if value > MAX_COUNT:
+        digits = len(str(value))
+        shown = str(value) if digits <= 20 else f"a number of {digits} digits"
+        raise BodyError(f"{name} must be at most {MAX_COUNT}, got {shown}")

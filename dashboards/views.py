@@ -2,7 +2,8 @@
 no CDN, no external font) and ``GET /metrics``.
 
 The page is a shell: ``static/app.js`` fills it from ``/api/v1`` every ``refresh_s``
-seconds (the ``data-refresh-ms`` attribute of ``<body>``).
+seconds (the ``data-refresh-ms`` attribute of ``<body>``) and gives a request up after
+``timeout_s`` (``data-timeout-ms``).
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def blueprint() -> Blueprint:
     def index() -> Response:
         source = current_app.extensions["htcmesos.source"]
         refresh_ms = int(current_app.extensions["htcmesos.refresh_s"] * 1000)
-        html = render_template("index.html", refresh_ms=refresh_ms,
+        timeout_ms = int(current_app.extensions["htcmesos.timeout_s"] * 1000)
+        html = render_template("index.html", refresh_ms=refresh_ms, timeout_ms=timeout_ms,
                                remote=bool(source.forwards_auth))
         resp = Response(html, mimetype="text/html")
         resp.headers["Content-Security-Policy"] = CSP

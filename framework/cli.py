@@ -307,7 +307,9 @@ def _power(node: str, on: bool, spec_path: str, url: str | None, token_file: str
     try:
         if spec is not None:
             site_of(spec, node)
-        doc = client.post(f"/v1/clues/nodes/{node}/{'poweron' if on else 'poweroff'}")
+        from .cli_operator import segment
+        doc = client.post(f"/v1/clues/nodes/{segment(node)}/"
+                          f"{'poweron' if on else 'poweroff'}")
     except NodeError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INVALID)

@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -108,13 +109,20 @@ def status(spec_path: str, url: str | None, token_file: str | None, as_json: boo
         click.echo(line)
 
 
+def segment(name: str) -> str:
+    """``name`` (a site, a node) as one URL path segment: ``/``, ``?``, ``#``, ``%`` and
+    ``.`` escaped (``..`` is a name, not a step up the path), so that a name never reaches
+    another route."""
+    return quote(name, safe="").replace(".", "%2E")
+
+
 def _count(value: str | None, name: str) -> Any:
     """A CLI count: a whole number ≥ 0, or for --desired ``queue`` (the queue decides)."""
     if value is None:
         return None
     if name == "desired" and value.lower() in ("queue", "none", "auto"):
         return "queue"
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise click.BadParameter(f"{value!r} is not a whole number ≥ 0", param_hint=f"--{name}")
     return int(value)
 
@@ -134,7 +142,7 @@ def site(site: str, min_: str | None, max_: str | None, desired: str | None, spe
         parsed = _count(value, name)
         if parsed is not None:
             changes[name] = None if parsed == "queue" else parsed
-    path = f"/api/v1/sites/{site}"
+    path = f"/api/v1/sites/{segment(site)}"
     doc = _call(spec_path, url, token_file, "PATCH" if changes else "GET", path, changes)
     e, b = doc["executors"], doc["bounds"]
     click.echo(f"site {doc['name']}: bounds {b['min']}–{b['max']}, desired "
@@ -145,7 +153,7 @@ def site(site: str, min_: str | None, max_: str | None, desired: str | None, spe
 
 def _post_command(name: str, path: str, help_text: str, argument: str | None = None):
     def run(spec_path: str, url: str | None, token_file: str | None, **kw: str) -> None:
-        target = path.format(**kw)
+        target = path.format(**{k: segment(v) for k, v in kw.items()})
         doc = _call(spec_path, url, token_file, "POST", target)
         message = doc.get("message") if isinstance(doc, dict) else None
         click.echo(message or (f"autoscaling {'paused' if doc.get('paused') else 'running'}"
@@ -189,13 +197,14 @@ def dashboard(spec_path: str, url: str | None, listen: str, refresh: float) -> N
     from .webserve import WebServer
 
     _, url = api_url(spec_path, url)
-    server = WebServer(listen, create_app(RemoteSource(url), refresh_s=refresh), "dashboard")
+    source = RemoteSource(url)
+    server = WebServer(listen, create_app(source, refresh_s=refresh), "dashboard")
     try:
         server.start()
     except HtcmesosError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_RUNTIME)
-    click.echo(f"dashboard of {url} on {server.url}/ (Ctrl-C stops it)")
+    click.echo(f"dashboard of {source.shown} on {server.url}/ (Ctrl-C stops it)")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -6,6 +6,10 @@
   const SVG = "http://www.w3.org/2000/svg";
   const body = document.body;
   const refreshMs = Math.max(250, parseInt(body.dataset.refreshMs, 10) || 2000);
+  // a request without an answer by then is given up (a framework that hangs or a host
+  // that went away without a word would otherwise stop the refreshes for minutes)
+  const timeoutMs = Math.max(250, parseInt(body.dataset.timeoutMs, 10) || 10000);
+  let lastOk = null;    // when the page last showed the pool (epoch s)
   const FIELDS = [
     ["executors.wanted", "Executors wanted"], ["executors.starting", "Executors starting"],
     ["executors.running", "Executors running"], ["executors.idle", "… of them idle"],
@@ -217,21 +221,40 @@
 
   // -- polling -----------------------------------------------------------------------
   async function fetchJson(path) {
-    const resp = await fetch(path, { cache: "no-store", headers: { Accept: "application/json" } });
-    let doc = null;
-    try { doc = await resp.json(); } catch (e) { doc = null; }
-    if (!resp.ok) {
-      const why = doc && doc.error ? doc.error : `HTTP ${resp.status}`;
-      throw new Error(`${path}: ${why}`);
+    const control = new AbortController();
+    const timer = window.setTimeout(() => control.abort(), timeoutMs);
+    try {
+      const resp = await fetch(path, { cache: "no-store", signal: control.signal,
+                                       headers: { Accept: "application/json" } });
+      let doc = null;
+      try { doc = await resp.json(); } catch (e) {
+        if (control.signal.aborted) throw e;
+        doc = null;
+      }
+      if (!resp.ok) {
+        const why = doc && doc.error ? doc.error : `HTTP ${resp.status}`;
+        throw new Error(`${path}: ${why}`);
+      }
+      if (doc === null || typeof doc !== "object") throw new Error(`${path}: not a JSON object`);
+      return doc;
+    } catch (err) {
+      if (control.signal.aborted) throw new Error(`${path}: no answer in ${timeoutMs / 1000} s`);
+      if (err instanceof TypeError) throw new Error(`${path}: no connection (${err.message})`);
+      throw err;
+    } finally {
+      window.clearTimeout(timer);
     }
-    return doc;
   }
 
   async function refresh() {
     try {
-      const [status, history, decisions, tasks] = await Promise.all([
+      // every answer awaited: the problem said is the first one's (status first)
+      const answers = await Promise.allSettled([
         fetchJson("/api/v1/status"), fetchJson("/api/v1/history"),
         fetchJson("/api/v1/decisions"), fetchJson("/api/v1/tasks")]);
+      const failed = answers.find((a) => a.status === "rejected");
+      if (failed) throw failed.reason;
+      const [status, history, decisions, tasks] = answers.map((a) => a.value);
       drawHeader(status);
       drawSites(status.sites);
       drawPlot(history.points);
@@ -239,12 +262,18 @@
       drawTasks(tasks.tasks, status.backend);
       drawOperator(status.operator || []);
       $("problem").hidden = true;
-      $("updated").textContent = clock(Date.now() / 1000);
+      lastOk = Date.now() / 1000;
+      $("updated").textContent = clock(lastOk);
       body.dataset.ticks = String((parseInt(body.dataset.ticks, 10) || 0) + 1);
     } catch (err) {
       const problem = $("problem");
       problem.textContent = `Not updated: ${err.message}`;
       problem.hidden = false;
+      if (lastOk !== null) {       // what the page shows is no longer known to be current
+        const fresh = $("freshness");
+        fresh.className = "badge unknown";
+        fresh.textContent = `not updated since ${clock(lastOk)}`;
+      }
     } finally {
       window.setTimeout(refresh, refreshMs);
     }

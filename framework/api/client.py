@@ -13,6 +13,10 @@ TIMEOUT_S = (2.0, 4.0)
 
 
 class ApiClient:
+    """Calls ``url``'s API with ``token`` (a bearer token) when given. A redirect is not
+    followed (a PATCH or POST must not turn into a GET elsewhere): it is an ApiError
+    (:class:`~framework.errors.Redirect`) saying where it points."""
+
     def __init__(self, url: str, token: str | None = None,
                  timeout_s: tuple[float, float] = TIMEOUT_S) -> None:
         self.url, self.timeout_s = url.rstrip("/"), timeout_s
@@ -31,11 +35,15 @@ class ApiClient:
         url = self.url + path
         try:
             resp = requests.request(method, url, headers=self.headers, timeout=self.timeout_s,
-                                    json=body)
+                                    json=body, allow_redirects=False)
         except requests.RequestException as exc:
             raise BackendError(f"the htcmesos API at {self.url} does not answer (is the "
                                f"framework running with api.listen?): "
                                f"{type(exc).__name__}") from None
+        if 300 <= resp.status_code < 400:
+            where = resp.headers.get("Location", "")
+            said = f"a redirect to {where} is not followed" if where else "a redirect"
+            raise from_http_status(resp.status_code, said, url, where)
         try:
             doc = resp.json()
         except ValueError:

@@ -100,6 +100,7 @@ def test_history_decisions_and_tasks(pool):
     ("limit=ten", "limit must be a whole number ≥ 1, got 'ten'"),
     ("limit=%C2%B2", "limit must be a whole number ≥ 1, got '²'"),
     ("since=5", "unknown query parameter 'since': it takes limit"),
+    ("limit=1&limit=2", "limit is given 2 times: give it once"),
 ])
 def test_bad_query_parameters_are_400_naming_them(pool, query, message):
     _, client = pool
@@ -160,6 +161,8 @@ def test_mutations_need_a_token_and_change_nothing_without(pool, method, path, b
                                    'decides), got "queue"'),
     ({"size": 3}, "json", "unknown field 'size': it takes min, max, desired"),
     ({}, "json", "nothing to change: give min, max, desired"),
+    ("", "raw", "nothing to change: give min, max, desired"),
+    ("", "untyped", "nothing to change: give min, max, desired"),
     ([1, 2], "json", "the body must be a JSON object, not an array"),
     ("3", "json", "the body must be a JSON object, not a string"),
     ('{"min": 1', "raw", "the body is not valid JSON: Expecting ',' delimiter at line 1 "
@@ -173,6 +176,8 @@ def test_bad_site_changes_are_400_saying_what_is_wrong(pool, body, kind, message
     before, status = everything(loop), client.get("/api/v1/status").json
     if kind == "json":
         r = client.patch("/api/v1/sites/dc", json=body, headers=AUTH)
+    elif kind == "untyped":
+        r = client.patch("/api/v1/sites/dc", data=body, headers=AUTH)
     else:
         r = client.patch("/api/v1/sites/dc", data=body, headers={
             **AUTH, "Content-Type": "application/json"})
@@ -285,3 +290,40 @@ def test_reason_codes_of_the_status_are_the_planners(pool):
     codes = {r["code"] for d in client.get("/api/v1/decisions").json["decisions"]
              for r in d["reasons"]}
     assert codes <= {c.value for c in Code}
+
+
+@pytest.mark.parametrize("body", ["[" * 50_000, '{"min": ' * 8_000, '{"a": [' * 6_000],
+                         ids=["arrays", "objects", "both"])
+def test_deeply_nested_bodies_are_400_not_a_crash(pool, body):
+    loop, client = pool
+    before = everything(loop)
+    r = client.patch("/api/v1/sites/dc", data=body, headers={
+        **AUTH, "Content-Type": "application/json"})
+    assert (r.status_code, r.json) == (400, {"error": "the body is not valid JSON: it is "
+                                                      "nested too deeply"})
+    assert everything(loop) == before
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("1" + "0" * 400, "max must be at most 1000000, got a number of 401 digits"),
+    ("1000001", "max must be at most 1000000, got 1000001"),
+], ids=["401 digits", "a million and one"])
+def test_counts_beyond_any_pool_are_400_and_the_metrics_stay_readable(pool, raw, message):
+    loop, client = pool
+    before = everything(loop)
+    r = client.patch("/api/v1/sites/dc", data=f'{{"max": {raw}}}', headers={
+        **AUTH, "Content-Type": "application/json"})
+    assert (r.status_code, r.json) == (400, {"error": message})
+    assert everything(loop) == before
+    assert client.get("/metrics").status_code == 200
+    r = client.patch("/api/v1/sites/dc", json={"max": 1_000_000}, headers=AUTH)
+    assert (r.status_code, r.json["bounds"]) == (200, {"min": 1, "max": 1_000_000})
+    assert client.get("/metrics").status_code == 200
+
+
+def test_a_limit_beyond_what_is_kept_gives_all_there_is(pool):
+    _, client = pool
+    for path, key in (("/api/v1/history", "points"), ("/api/v1/decisions", "decisions")):
+        for limit in ("9" * 5000, "0" * 30 + "2", "4294967297"):
+            r = client.get(f"{path}?limit={limit}")
+            assert (r.status_code, len(r.json[key])) == (200, 2), (path, limit, r.json)

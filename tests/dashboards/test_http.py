@@ -12,6 +12,7 @@ import requests
 from dashboards import create_app
 from dashboards.remote import RemoteSource
 from framework.api.server import ApiServer
+from framework.errors import BackendError
 from framework.webserve import WebServer
 from tests.dashboards.fakes import AUTH, TOKEN, app_for, book, scripted, two_ticks
 
@@ -55,6 +56,7 @@ def test_the_api_server_speaks_http_strictly(framework):
     answer = raw(base, b"POST /api/v1/autoscaling/pause HTTP/1.1\r\nHost: x\r\n"
                        b"Content-Length: abc\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length is not a number" in answer
+    assert b"\r\nX-Content-Type-Options: nosniff\r\n" in answer
     answer = raw(base, b"POST /api/v1/autoscaling/pause HTTP/1.1\r\nHost: x\r\n"
                        b"Content-Length: -5\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length -5 is negative" in answer
@@ -115,6 +117,11 @@ def test_changes_through_the_dashboard_carry_the_callers_token(dashboard, caplog
     r = requests.post(f"{base}/api/v1/sites/lab%201/drain", headers=AUTH, timeout=5)
     assert (r.status_code, r.json()) == (404, {"error": "no site 'lab 1' in this pool (its "
                                                         "sites: campus, dc)"})
+    for name in ("..", "."):            # a name, not a step up the path
+        r = requests.post(f"{base}/api/v1/sites/{name.replace('.', '%2E')}/drain",
+                          headers=AUTH, timeout=5)
+        assert (r.status_code, r.json()) == (404, {"error": f"no site '{name}' in this pool "
+                                                            f"(its sites: campus, dc)"})
     # and the dashboard's own checks come first: nothing malformed is passed on
     r = requests.patch(f"{base}/api/v1/sites/dc", data=json.dumps([1]),
                        headers={**AUTH, **JSON}, timeout=5)
@@ -146,3 +153,80 @@ def test_the_old_single_token_and_no_token():
         server.stop()
     closed = app_for(loop).test_client()
     assert closed.post("/api/v1/autoscaling/resume", headers=AUTH).status_code == 403
+
+
+class Recorder:
+    """A WSGI app that answers every request with ``status`` (and ``headers``) and keeps
+    what it was asked: (method, path, Authorization)."""
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+        self.asked: list[tuple[str, str, str | None]] = []
+
+    def __call__(self, environ, start_response):
+        self.asked.append((environ["REQUEST_METHOD"], environ["PATH_INFO"],
+                           environ.get("HTTP_AUTHORIZATION")))
+        start_response(self.status, [*self.headers, ("Content-Length", str(len(self.body)))])
+        return [self.body]
+
+
+def test_a_redirecting_api_is_a_502_and_the_token_goes_nowhere_else():
+    elsewhere = Recorder("200 OK", [("Content-Type", "application/json")], b'{"paused": true}')
+    other = WebServer("127.0.0.1:0", elsewhere, "elsewhere").start()
+    moved = Recorder("302 Found", [("Location", other.url + "/collect"),
+                                   ("Content-Type", "text/plain")], b"# moved\n")
+    api = WebServer("127.0.0.1:0", moved, "moved").start()
+    try:
+        client = create_app(RemoteSource(api.url, timeout=5.0)).test_client()
+        for r in (client.get("/metrics"), client.get("/api/v1/status"),
+                  client.post("/api/v1/autoscaling/pause", headers=AUTH)):
+            assert (r.status_code, r.get_json()) == (502, {"error": (
+                f"the htcmesos API at {api.url} answered HTTP 302: a redirect (to "
+                f"{other.url}/collect) is not followed")})
+        assert [a[:2] for a in moved.asked] == [("GET", "/metrics"), ("GET", "/api/v1/status"),
+                                                ("POST", "/api/v1/autoscaling/pause")]
+        assert elsewhere.asked == []
+    finally:
+        api.stop()
+        other.stop()
+
+
+def test_the_api_urls_password_is_in_no_message_or_log(caplog):
+    with socket.socket() as sock:               # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caplog.set_level(logging.DEBUG)
+    client = create_app(RemoteSource(f"http://op:pw-77-secret@127.0.0.1:{port}/",
+                                     timeout=2.0)).test_client()
+    for r in (client.get("/api/v1/status"), client.post("/api/v1/autoscaling/pause",
+                                                        headers=AUTH)):
+        assert (r.status_code, r.get_json()) == (502, {"error": (
+            f"the htcmesos API at http://127.0.0.1:{port} does not answer: ConnectionError")})
+    assert "pw-77-secret" not in caplog.text and TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"])
+def test_the_server_listens_on_v4_and_v6_and_stop_gives_the_port_back(host):
+    loop = scripted()
+    try:
+        server = ApiServer(f"{host}:0", loop, book()).start()
+    except BackendError as exc:
+        if host.startswith("["):                        # a host without IPv6 loopback
+            pytest.skip(f"no IPv6 here: {exc}")
+        raise
+    url = server.url
+    assert url.startswith(f"http://{host}:")
+    slow = socket.create_connection((host.strip("[]"), int(url.rsplit(":", 1)[1])))
+    slow.sendall(b"GET /api/v1/sites HTTP/1.1\r\nHost: x\r\n")    # and never the rest
+    try:
+        assert requests.get(f"{url}/api/v1/sites", timeout=5).status_code == 200
+        server.stop()
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{url}/api/v1/sites", timeout=5)
+        again = ApiServer(url.removeprefix("http://"), loop, book()).start()
+        try:
+            assert requests.get(f"{url}/api/v1/sites", timeout=5).status_code == 200
+        finally:
+            again.stop()
+    finally:
+        slow.close()

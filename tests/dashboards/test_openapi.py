@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from tests.dashboards.fakes import AUTH, app_for, book, scripted, two_ticks
+from framework.controls import NotOperable
+from tests.dashboards.fakes import AUTH, SPEC, TASKS, app_for, book, scripted, two_ticks
+from tests.dashboards.scripted_pool import ScriptedLoop
 
 
 @pytest.fixture
@@ -75,3 +77,76 @@ def test_the_answers_fit_their_schemas(app):
           client.post("/api/v1/nodes/agent-2/drain", headers=AUTH).json)
     check("/api/v1/autoscaling/pause", "post", "200",
           client.post("/api/v1/autoscaling/pause", headers=AUTH).json)
+
+
+class CluesSizedLoop(ScriptedLoop):
+    """A pool CLUES sizes: every operator change is refused (ElasticLoop's 409)."""
+
+    def _done(self, who, action, what, controls):
+        raise NotOperable("pool p is sized by CLUES (autoscaling.driver: clues)")
+
+
+def test_every_answer_the_api_gives_is_documented_with_its_schema(app):
+    from openapi_schema_validator import OAS30Validator
+
+    client = app.test_client()
+    doc = client.get("/api/v1/openapi.json").json
+    fresh = app_for(scripted(), book()).test_client()            # before the first tick
+    clues = CluesSizedLoop(SPEC, TASKS)
+    clues.tick({})
+    sized_by_clues = app_for(clues, book()).test_client()
+    closed = app_for(scripted(), None).test_client()            # no token file
+    json_ = {"Content-Type": "application/json"}
+    asked = [
+        (client, "get", "/api/v1/status", "/api/v1/status?x=1", {}, 400),
+        (fresh, "get", "/api/v1/status", "/api/v1/status", {}, 503),
+        (client, "get", "/api/v1/sites", "/api/v1/sites", {}, 200),
+        (client, "get", "/api/v1/history", "/api/v1/history?limit=0", {}, 400),
+        (client, "get", "/api/v1/decisions", "/api/v1/decisions", {}, 200),
+        (client, "get", "/api/v1/tasks", "/api/v1/tasks", {}, 200),
+        (client, "get", "/api/v1/autoscaling", "/api/v1/autoscaling", {}, 200),
+        (client, "get", "/api/v1/openapi.json", "/api/v1/openapi.json", {}, 200),
+        (client, "get", "/api/v1/openapi.json", "/api/v1/openapi.json?v=2", {}, 400),
+        (client, "put", "/api/v1/sites/{site}", "/api/v1/sites/dc",
+         {"json": {"min": 2}, "headers": AUTH}, 200),
+        (client, "patch", "/api/v1/sites/{site}", "/api/v1/sites/dc",
+         {"json": {"min": 20}, "headers": AUTH}, 400),
+        (client, "patch", "/api/v1/sites/{site}", "/api/v1/sites/dc", {"json": {"min": 2}}, 401),
+        (closed, "patch", "/api/v1/sites/{site}", "/api/v1/sites/dc",
+         {"json": {"min": 2}, "headers": AUTH}, 403),
+        (client, "patch", "/api/v1/sites/{site}", "/api/v1/sites/lab",
+         {"json": {"min": 2}, "headers": AUTH}, 404),
+        (client, "patch", "/api/v1/sites/{site}", "/api/v1/sites/dc",
+         {"data": "{}" + " " * 70_000, "headers": {**AUTH, **json_}}, 413),
+        (client, "patch", "/api/v1/sites/{site}", "/api/v1/sites/dc",
+         {"data": "min=2", "headers": AUTH}, 415),
+        (sized_by_clues, "patch", "/api/v1/sites/{site}", "/api/v1/sites/dc",
+         {"json": {"min": 2}, "headers": AUTH}, 409),
+        (client, "post", "/api/v1/sites/{site}/undrain", "/api/v1/sites/dc/undrain",
+         {"headers": AUTH}, 200),
+        (sized_by_clues, "post", "/api/v1/sites/{site}/drain", "/api/v1/sites/dc/drain",
+         {"headers": AUTH}, 409),
+        (sized_by_clues, "post", "/api/v1/sites/{site}/undrain", "/api/v1/sites/dc/undrain",
+         {"headers": AUTH}, 409),
+        (client, "post", "/api/v1/nodes/{node}/drain", "/api/v1/nodes/nowhere/drain",
+         {"headers": AUTH}, 404),
+        (sized_by_clues, "post", "/api/v1/nodes/{node}/drain",
+         "/api/v1/nodes/agent-2/drain", {"headers": AUTH}, 409),
+        (client, "post", "/api/v1/autoscaling/resume", "/api/v1/autoscaling/resume",
+         {"headers": AUTH}, 200),
+        (sized_by_clues, "post", "/api/v1/autoscaling/pause", "/api/v1/autoscaling/pause",
+         {"headers": AUTH}, 409),
+        (sized_by_clues, "post", "/api/v1/autoscaling/resume", "/api/v1/autoscaling/resume",
+         {"headers": AUTH}, 409),
+    ]
+    for who, method, template, path, kw, status in asked:
+        r = getattr(who, method)(path, **kw)
+        assert r.status_code == status, (method, path, r.json)
+        responses = doc["paths"][template][method]["responses"]
+        assert str(status) in responses, (method, template, status)
+        schema = responses[str(status)]["content"]["application/json"]["schema"]
+        OAS30Validator({**schema, "components": doc["components"]}).validate(r.json)
+        for header in responses[str(status)].get("headers", {}):
+            assert header in r.headers, (method, template, status, header)
+        if status == 401:
+            assert "WWW-Authenticate" in responses["401"].get("headers", {})

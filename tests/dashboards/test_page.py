@@ -25,8 +25,10 @@ def test_the_page_is_a_shell_the_script_fills():
         asset = client.get(f"/static/{name}")
         assert asset.status_code == 200 and asset.mimetype == kind
         assert asset.data == (STATIC / name).read_bytes()
-    assert client.get("/static/nothing.js").status_code == 404
-    assert client.get("/static/../__init__.py").status_code == 404
+    for path in ("/static/nothing.js", "/static/../__init__.py", "/static/%2e%2e/views.py"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.json["error"].startswith(
+            f"no such resource: {path.replace('%2e', '.')} (see / for the dashboard"), r.json
     slow = app_for(scripted(), book())
     slow.extensions["htcmesos.refresh_s"] = 7.5
     assert 'data-refresh-ms="7500"' in slow.test_client().get("/").get_data(as_text=True)
@@ -85,3 +87,18 @@ def test_the_header_links_to_the_backends_ui_from_the_spec():
     assert links(BackendSpec("marathon", marathon=MarathonBackendSpec(
         "https://marathon.example:8443/"))) == {"Marathon": "https://marathon.example:8443/ui/"}
     assert links(SPEC.backend) == {}
+
+
+def test_no_answer_is_sniffed_as_another_type_and_only_the_page_runs_scripts():
+    loop = scripted()
+    two_ticks(loop)
+    client = app_for(loop, book()).test_client()
+    for method, path in (("get", "/"), ("get", "/static/app.js"), ("get", "/api/v1/status"),
+                         ("get", "/api/v1/sites/%3Cscript%3E"), ("get", "/metrics"),
+                         ("get", "/<img src=x onerror=alert(1)>"),
+                         ("post", "/api/v1/autoscaling/pause")):
+        r = getattr(client, method)(path)
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", path
+        if path != "/":
+            assert r.headers.get("Content-Security-Policy") == \
+                "default-src 'none'; frame-ancestors 'none'", path

@@ -122,3 +122,52 @@ def test_the_dashboard_command_serves_the_framework_page_and_api(served):
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0, proc.stdout.read()
+
+
+def test_a_name_is_one_path_segment_whatever_it_holds(served):
+    loop, server, token = served
+    common = ("--url", server.url, "--token-file", token)
+    assert run("drain-site", "campus", *common)[0] == 0
+    before = (loop.controls, loop.status.actions())
+    # read as a path, these would undrain campus, or ask with a query parameter
+    for args in (("drain-site", "campus/undrain#"), ("drain-site", "campus/undrain?"),
+                 ("site", "campus/../dc", "--max", "3"), ("drain-node", "../../sites/dc")):
+        code, out = run(*args, *common)
+        assert code == 2 and "HTTP 404" in out, (args, out)
+    for name in ("dc?verbose=1", "..", "."):
+        code, out = run("site", name, "--max", "3", *common)
+        assert code == 2 and f"no site '{name}'" in out, out
+    code, out = run("drain-site", "..", *common)
+    assert code == 2 and "no site '..'" in out, out
+    assert (loop.controls, loop.status.actions()) == before
+
+
+@pytest.mark.parametrize("value", ["²", "١", "3.0", "-1", ""])
+def test_counts_are_ascii_digits(served, value):
+    loop, server, token = served
+    code, out = run("site", "dc", "--max", value, "--url", server.url, "--token-file", token)
+    assert code == 2 and f"{value!r} is not a whole number ≥ 0" in out, out
+    assert loop.controls.site("dc").max == 10
+
+
+def test_a_redirecting_api_is_an_error_not_a_silent_get(tmp_path):
+    from framework.webserve import WebServer
+    from tests.dashboards.test_http import Recorder
+
+    elsewhere = Recorder("200 OK", [("Content-Type", "application/json")],
+                         b'{"name": "dc", "executors": {}, "bounds": {}}')
+    other = WebServer("127.0.0.1:0", elsewhere, "elsewhere").start()
+    moved = Recorder("302 Found", [("Location", other.url + "/api/v1/sites/dc"),
+                                   ("Content-Type", "application/json")], b"{}")
+    api = WebServer("127.0.0.1:0", moved, "moved").start()
+    token = tmp_path / "token"
+    token.write_text(f"carol {TOKEN}\n")
+    try:
+        code, out = run("site", "dc", "--max", "3", "--url", api.url, "--token-file",
+                        str(token))
+        assert code == 1 and "HTTP 302" in out and f"{other.url}/api/v1/sites/dc" in out, out
+        assert [a[:2] for a in moved.asked] == [("PATCH", "/api/v1/sites/dc")]
+        assert elsewhere.asked == []
+    finally:
+        api.stop()
+        other.stop()
