@@ -26,7 +26,7 @@ from .actuator.hooks import CluesHooks
 from .backends.views import TaskView
 from .clues.nodes import NodeTable, site_of
 from .clues.view import lrms_jobs, lrms_nodes
-from .controls import Controls, NotOperable, UnknownNode
+from .controls import Controls, InvalidControl, NotOperable, UnknownNode
 from .errors import HtcmesosError, NotReady
 from .monitor import PoolMonitor, PoolSnapshot
 from .planner import Decision, Executor, PlannerState, TaskState, plan
@@ -82,6 +82,7 @@ class ElasticLoop:
         self.wall = wall
         self._controls = Controls.from_spec(spec)
         self._live: dict[str, str] = {}     # last tick: node name / host / task id → task id
+        self._shared: dict[str, list[str]] = {}   # host parts of several startds → their names
         self._tasks: list[TaskView] = []
         self._requests: list[tuple[str, bool]] = []
         self._lock = threading.Lock()
@@ -144,10 +145,7 @@ class ElasticLoop:
         """Drain one executor (``node``: its task id, startd name or host; one of the last
         tick's live executors), then remove it once its running jobs have ended."""
         def change(c: Controls) -> Controls:
-            task_id = self._live.get(node)
-            if task_id is None:
-                raise UnknownNode(f"no live executor {node!r} in pool {self.spec.pool.name} "
-                                  f"(name a task id, a startd name slot1@host or its host)")
+            task_id = self._find(node)
             found.append(task_id)
             return c.with_node_drain(task_id)
         found: list[str] = []
@@ -176,13 +174,30 @@ class ElasticLoop:
             raise NotOperable(f"pool {self.spec.pool.name} is sized by CLUES "
                               f"(autoscaling.driver: clues): ask CLUES to power nodes on "
                               f"and off instead")
-        with self._lock:
+        with self._lock:         # recorded with the change: the log's order is theirs
             new = change(self._controls)
+            text = what() if callable(what) else what
+            done = OperatorAction(self.wall(), who, text, action)
             self._controls = new
-        text = what() if callable(what) else what
-        audit.info("operator %s: %s", who, text)
-        self.status.operator(OperatorAction(self.wall(), who, text, action))
+            audit.info("operator %s: %s", who, text)
+            self.status.operator(done)
         return new
+
+    def _find(self, node: str) -> str:
+        """The task id of the live executor ``node`` names (caller holds the lock): a task
+        id, a startd name ``slot1@host`` or a dynamic slot's ``slot1_2@host``, the startd's
+        ``host`` part (``name@host`` or ``host``) when only one executor has it."""
+        names = [node] + ([node.partition("@")[2]] if "@" in node else [])
+        for name in names:
+            task_id = self._live.get(name)
+            if task_id is not None:
+                return task_id
+            if name in self._shared:
+                startds = ", ".join(self._shared[name])
+                raise InvalidControl(f"{node!r} names {len(self._shared[name])} executors "
+                                     f"({startds}): name one by its startd name or task id")
+        raise UnknownNode(f"no live executor {node!r} in pool {self.spec.pool.name} "
+                          f"(name a task id, a startd name slot1@host or its host)")
 
     # -- the tick ----------------------------------------------------------------------
 
@@ -199,11 +214,10 @@ class ElasticLoop:
         snapshot = self.monitor.snapshot(now)
         executors = self.backend.executors()
         held = self.backend.held_sites()
-        alive = {e.task_id for e in executors if e.state is not TaskState.KILLING}
         with self._lock:
             taken, self._requests = self._requests, []
             self._controls = self._controls.without_node_drains(
-                self._controls.node_drains - alive)       # drained and removed: done
+                _gone(self._controls.node_drains, executors, snapshot))
             controls = self._controls
         spec = controls.effective_spec(self.spec)
         if self.spec.autoscaling.driver == "clues":
@@ -250,8 +264,10 @@ class ElasticLoop:
             return list(self._tasks)
 
     def _remember(self, snapshot: PoolSnapshot, after: list[Executor]) -> None:
-        """The live executors by task id, startd name and host (for :meth:`drain_node`)."""
+        """The live executors by task id, startd name and host parts (for
+        :meth:`drain_node`); a host part several executors share names none of them."""
         live: dict[str, str] = {}
+        parts: dict[str, list[str]] = {}        # host part → startd names
         ads = snapshot.by_task()
         for e in after:
             if e.state is TaskState.KILLING:
@@ -259,7 +275,26 @@ class ElasticLoop:
             ad = ads.get(e.task_id)
             if ad is not None:
                 live[ad.name] = e.task_id
-                live.setdefault(ad.name.rpartition("@")[2], e.task_id)
+                machine = ad.name.partition("@")[2]
+                for part in {machine, machine.rpartition("@")[2]} - {""}:
+                    parts.setdefault(part, []).append(ad.name)
             live[e.task_id] = e.task_id
+        shared = {part: sorted(names) for part, names in parts.items() if len(names) > 1}
+        for part, names in parts.items():
+            if part not in shared:
+                live.setdefault(part, live[names[0]])
         with self._lock:
-            self._live = live
+            self._live, self._shared = live, shared
+
+
+def _gone(node_drains: frozenset[str], executors: list[Executor],
+          snapshot: PoolSnapshot) -> set[str]:
+    """The operator's node drains that are over: the task is being killed, or the backend
+    no longer lists it and a fresh snapshot has no ad of its startd. One the backend leaves
+    out a while (an unreachable agent) with its startd still there stays: were it
+    forgotten, its drain would be taken for a drained site's and cancelled."""
+    listed = {e.task_id: e.state for e in executors}
+    ads = snapshot.by_task()
+    return {t for t in node_drains
+            if listed.get(t) is TaskState.KILLING
+            or t not in listed and snapshot.fresh and t not in ads}

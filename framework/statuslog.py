@@ -2,12 +2,16 @@
 
 The elastic loop appends; the dashboard, the REST API and the Prometheus metrics only
 read it (DESIGN: every tick's Decision is a status record the views read). Thread-safe:
-one writer (the loop), any number of readers. Bounded: the last ``capacity`` ticks.
+one writer (the loop), any number of readers. Bounded: the last ``capacity`` ticks, of
+which only the latest and the notable ones keep their reasons (a tick may give one per
+executor; the history's points need the counts alone), the last ``notable`` decisions,
+the last ``actions`` operator actions; totals by code, site and action.
 Times: ``at`` is the loop's clock (s), ``wall`` the epoch (s) for people and Prometheus.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -117,6 +121,8 @@ class StatusLog:
     def append(self, tick: TickStatus) -> None:
         """Keep one tick (and, when notable, in the decisions) and add it to the totals."""
         with self._lock:
+            if self._ticks and not self._ticks[-1].notable and self._ticks[-1].reasons:
+                self._ticks[-1] = dataclasses.replace(self._ticks[-1], reasons=())
             self._ticks.append(tick)
             if tick.notable:
                 self._notable.append(tick)
@@ -151,7 +157,8 @@ class StatusLog:
             return self._ticks[-1] if self._ticks else None
 
     def history(self, limit: int | None = None) -> list[TickStatus]:
-        """The last ``limit`` ticks (all kept when None), oldest first."""
+        """The last ``limit`` ticks (all kept when None), oldest first; of them only the
+        latest and the notable ones have their reasons."""
         with self._lock:
             return _last(list(self._ticks), limit)
 

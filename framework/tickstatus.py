@@ -9,7 +9,8 @@ claim; ``wanted`` = the Decision's desired count; jobs idle pinned to the site; 
 running there = the claims of its executors' startds (the pool monitor counts running
 jobs by the site they asked for, ``any`` for most: not where they run). ``launches`` per
 site: the executors the tick asked for beyond those alive and not killed (demand,
-minimum and desired sizes alike), at least the planner's launches.
+minimum and desired sizes alike), at least the planner's launches; none where the
+backend did not take the count (``Applied.unsized``: nothing was asked for).
 """
 from __future__ import annotations
 
@@ -62,11 +63,11 @@ def tick_status(spec: ClusterSpec, controls: Controls | None, snapshot: PoolSnap
 
 def _launches(spec: ClusterSpec, before: list[Executor], decision: Decision,
               applied: Applied) -> dict[str, int]:
-    killed = set(applied.killed)
+    killed, unsized = set(applied.killed), set(applied.unsized)
     kept = Counter(e.site for e in before
                    if e.state is not TaskState.KILLING and e.task_id not in killed)
-    return {s.name: max(decision.launches.get(s.name, 0),
-                        decision.desired.get(s.name, 0) - kept[s.name])
+    return {s.name: 0 if s.name in unsized else
+            max(decision.launches.get(s.name, 0), decision.desired.get(s.name, 0) - kept[s.name])
             for s in spec.sites}
 
 

@@ -5,8 +5,9 @@ Two small interfaces say what it may touch: the :class:`Backend` that runs execu
 (drains; the operator's drains let running jobs finish). Order within a tick: cancel
 drains, kill drained tasks, start drains, then the desired counts (so a kill is never
 undone by a relaunch). A failing call is logged and survived: a drain that could not
-start is forgotten and decided again next tick; a kill that failed keeps its drain in
-the planner's memory, so the next tick decides it again.
+start is forgotten and decided again next tick; a kill or a cancel that failed keeps its
+drain in the planner's memory (the startd still drains), so the next tick decides it
+again.
 """
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ class Applied:
     cancelled: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     refused: tuple[str, ...] = ()     # task ids whose startd refused the drain (a claim)
+    unsized: tuple[str, ...] = ()     # sites whose desired count the backend did not take
 
 
 class Actuator:
@@ -128,6 +130,7 @@ class Actuator:
                 cancelled.append(drain.task_id)
             except Exception as exc:  # noqa: BLE001 - logged and survived
                 errors.append(f"cancel drain of {drain.startd}: {exc}")
+                drains[drain.task_id] = drain     # still draining: decided again next tick
         killed: list[str] = []
         if decision.kill:
             for task_id in decision.kill:
@@ -161,14 +164,15 @@ class Actuator:
             drains[startd.task_id] = dataclasses.replace(drains[startd.task_id],
                                                          request_id=request or "")
             drained.append(startd)
-        for site, count in decision.desired.items():
-            self._call(errors, f"desired {site}={count}", self.backend.set_desired, site,
-                       count, decision.sizes.get(site))
+        unsized = [site for site, count in decision.desired.items()
+                   if not self._call(errors, f"desired {site}={count}", self.backend.set_desired,
+                                     site, count, decision.sizes.get(site))]
         for error in errors:
             log.warning("actuator: %s", error)
         self._drains = drains
         return Applied(dataclasses.replace(decision.state, drains=drains), tuple(drained),
-                       tuple(killed), tuple(cancelled), tuple(errors), tuple(refused))
+                       tuple(killed), tuple(cancelled), tuple(errors), tuple(refused),
+                       tuple(unsized))
 
     @staticmethod
     def _call(errors: list[str], what: str, fn: Callable, *args: object) -> bool:

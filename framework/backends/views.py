@@ -50,7 +50,12 @@ def mesos_ui(master: str) -> str | None:
 
 def mesos_task_link(ui: str | None, framework_id: str | None, agent: str | None,
                     task_id: str) -> str | None:
-    """The task's page in the Mesos UI (its executor in the framework on the agent)."""
+    """The task's page in the Mesos UI (its executor in the framework on the agent).
+
+    The route is the UI's ``/agents/:agent_id/frameworks/:framework_id/executors/
+    :executor_id`` (apache/mesos src/webui/app/app.js, ``$routeProvider``), and htcmesos'
+    tasks are command tasks, whose executor id is the task id ("Command executors share
+    the same id as the task": apache/mesos src/slave/slave.cpp, getExecutorInfo)."""
     if not (ui and framework_id and agent):
         return None
     q = lambda s: urllib.parse.quote(s, safe="")  # noqa: E731
@@ -58,6 +63,11 @@ def mesos_task_link(ui: str | None, framework_id: str | None, agent: str | None,
 
 
 def marathon_app_link(marathon: str, app_id: str) -> str | None:
-    """The app's page in Marathon's UI."""
+    """The app's page in Marathon's UI: Marathon serves the UI under ``/ui/``
+    (mesosphere/marathon src/main/scala/mesosphere/marathon/api/WebJarServlet.scala: ``/``
+    redirects to ``ui/``), whose route ``apps/:appId`` takes the app id through
+    ``encodeURIComponent`` (mesosphere/marathon-ui src/js/main.jsx and
+    components/AppListItemComponent.jsx). Marathon's ids (lower case letters, digits,
+    ``-``, ``.``, ``/``) quote the same with ``quote(..., safe='')``."""
     base = public_url(marathon)
     return f"{base}/ui/#/apps/{urllib.parse.quote(app_id, safe='')}" if base else None

@@ -85,8 +85,9 @@ class Drain:
     startd: str
     since: float
     request_id: str = ""
-    #: asked for by the operator (a node, a drained site, a desired size): never cancelled
-    #: on a claim; running jobs finish (a long retirement), then the task is removed
+    #: asked for by the operator (a node, a drained site; a desired size drains idle ones
+    #: with ordinary drains): never cancelled on a claim; running jobs finish (a long
+    #: retirement), then the task is removed
     operator: bool = False
 
 

@@ -2,12 +2,17 @@
 semantics are in :mod:`framework.controls`).
 
 - **desired size**: the site's target is ``desired`` clamped to [min, max]. Missing
-  executors are launched whatever the queue (within ``max_launches_per_tick`` and
-  ``max_executors``, before the queue's launches); the queue launches nothing there;
-  idle executors above the target are drained at once (an ordinary drain: a claim that
-  races it cancels it), busy ones stay until their jobs end.
+  executors are launched whatever the queue (within ``max_launches_per_tick``,
+  ``max_executors`` and the site's max, before the queue's launches); the queue launches
+  nothing there; idle executors above the target are drained at once (an ordinary drain:
+  a claim that races it cancels it), busy ones stay until their jobs end. Executors the
+  operator drains do not count towards the target (they take no new job).
 - **drained site**: nothing is launched there, every executor gets an operator drain.
-- **node drain**: an operator drain of that executor.
+- **node drain**: an operator drain of that executor; if that takes the site below its
+  minimum of executors taking jobs, a fresh one is launched at once (within the site's
+  and the pool's max; else once the drained one is removed). No site goes below its
+  minimum for a desired size either (it is asked for even when launches for the desired
+  size wait: a stale snapshot, a held site).
 - **paused**: the queue launches and drains nothing; minimums, desired sizes, operator
   drains and the drains in progress go on.
 
@@ -44,6 +49,8 @@ class OperatorPlan:
     drains: dict[str, Drain] = field(default_factory=dict)   # their records, by task id
     #: executors on their way out (drains started now, or waiting for an ad to start)
     leaving: set[str] = field(default_factory=set)
+    #: site → executors alive under the operator's drains (started, or to start)
+    out: Counter = field(default_factory=Counter)
 
     @property
     def spent(self) -> int:
@@ -57,12 +64,14 @@ class OperatorPlan:
 
     def wanted(self, count: Mapping[str, int], launches: Mapping[str, int]) -> dict[str, int]:
         """Executors wanted at the operator's sites: a drained site none, a desired-size
-        site its target once it has that many (busy ones above it stay, unasked)."""
-        out = {site: 0 for site in self.drained}
+        site its target once it has that many besides those the operator drains (busy
+        ones above it stay, unasked)."""
+        wanted = {site: 0 for site in self.drained}
         for site, target in self.targets.items():
             have = count.get(site, 0)
-            out[site] = have + launches.get(site, 0) if have <= target else target
-        return out
+            staying = have - self.out[site]
+            wanted[site] = have + launches.get(site, 0) if staying <= target else target
+        return wanted
 
 
 def release(drains: dict[str, Drain], controls: "Controls", executors: list[Executor],
@@ -104,28 +113,69 @@ def plan_operator(snapshot: PoolSnapshot, live: list[Executor], by_task: dict[st
         elif controls.paused:
             ops.stop[s.name] = (Code.PAUSED, "autoscaling is paused")
     _operator_drains(snapshot, live, by_task, controls, drains, ops, reasons, now)
+    ops.out = Counter(e.site for e in live
+                      if e.task_id in controls.node_drains or e.site in ops.drained
+                      or e.task_id in drains and drains[e.task_id].operator)
     policy = spec.autoscaling
     budget = min(policy.max_launches_per_tick,
                  max(0, policy.max_executors - sum(count.values())))
     site_of = {e.task_id: e.site for e in live}
     for site, target in ops.targets.items():
         have = count[site]
-        if have < target:
-            n = min(target - have, budget) if snapshot.fresh and site not in held else 0
+        staying = have - ops.out[site]          # the operator's drains take no new job
+        if staying < target:
+            want, room = target - staying, max(0, spec.site(site).executors_max - have)
+            n = min(want, budget, room) if snapshot.fresh and site not in held else 0
             budget -= n
             ops.launches[site] = n
             if n:
                 reasons.append(Reason(Code.DESIRED, site, f"{n} new executor(s): the operator "
-                                                          f"wants {target} ({have} now)"))
-            if n < target - have:
+                                                          f"wants {target} ({staying} now)"))
+            if n < want:
                 why = ("the snapshot is stale" if not snapshot.fresh else
                        f"no launches there now: {held[site]}" if site in held else
+                       f"the site is at its executors.max until the {ops.out[site]} the "
+                       f"operator drains are removed" if n == room < budget else
                        "max_launches_per_tick or max_executors reached")
-                reasons.append(Reason(Code.DESIRED, site, f"{target - have - n} more wanted "
-                                                          f"for the desired {target}: {why}"))
+                reasons.append(Reason(Code.DESIRED, site, f"{want - n} more wanted for the "
+                                                          f"desired {target}: {why}"))
         elif snapshot.fresh:
             _drain_above(site, target, have, live, by_task, drains, site_of, ops, reasons, now)
     return ops
+
+
+def keep_minimum(spec: ClusterSpec, count: Mapping[str, int], launches: Mapping[str, int],
+                 desired: dict[str, int], ops: OperatorPlan, reasons: list[Reason]) -> None:
+    """Raise ``desired`` (executors wanted per site) to each site's minimum of executors
+    that take jobs: a desired size never asks for fewer, and executors the operator drains
+    are replaced at once, within the site's max and the pool's ``max_executors`` (else
+    once they are removed)."""
+    for s in spec.sites:
+        desired[s.name] = max(desired[s.name], s.executors_min)
+    room = spec.autoscaling.max_executors - sum(max(count.get(s.name, 0), desired[s.name])
+                                                for s in spec.sites)
+    for s in spec.sites:
+        site, out = s.name, ops.out[s.name]
+        have = count.get(site, 0) + launches.get(site, 0)
+        need = s.executors_min - (have - out)           # serving executors missing
+        extra = need - max(0, desired[site] - have)     # beyond those already asked for
+        if not out or extra <= 0:
+            continue
+        n = max(0, min(extra, s.executors_max - desired[site], room))
+        desired[site] += n
+        room -= n
+        if n:
+            reasons.append(Reason(Code.OPERATOR_DRAIN, site, f"{n} new executor(s) in place of "
+                                                             f"the {out} the operator drains: "
+                                                             f"the site keeps its minimum of "
+                                                             f"{s.executors_min}"))
+        if n < extra:
+            why = ("the site is at its executors.max" if s.executors_max - desired[site] <= 0
+                   else "the pool is at max_executors")
+            said = "no executor" if not n else f"{extra - n} more wanted"
+            reasons.append(Reason(Code.OPERATOR_DRAIN, site, f"{said} in place of the {out} the "
+                                                             f"operator drains: {why}; one "
+                                                             f"comes once it is removed"))
 
 
 def _operator_drains(snapshot: PoolSnapshot, live: list[Executor],
@@ -163,8 +213,9 @@ def _drain_above(site: str, target: int, have: int, live: list[Executor],
                  by_task: dict[str, StartdInfo], drains: Mapping[str, Drain],
                  site_of: Mapping[str, str], ops: OperatorPlan, reasons: list[Reason],
                  now: float) -> None:
-    """Idle executors above a desired size: drained at once; busy ones stay."""
-    leaving = sum(1 for t in [*drains, *ops.drains] if site_of.get(t) == site)
+    """Idle executors above a desired size: drained at once; busy ones stay. Executors
+    on their way out (drains in progress, started now, or waiting for an ad) do not count."""
+    leaving = len({t for t in [*drains, *ops.leaving] if site_of.get(t) == site})
     excess = have - leaving - target
     if excess <= 0:
         return

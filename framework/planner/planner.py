@@ -17,7 +17,9 @@ own drain: it takes no new claim), unless the site grew less than ``scale_down_c
 ago; the sites' and the pool's minimum stay. A draining task is killed only when a fresh
 ad shows it draining with no claim; a claim that arrived meanwhile (it raced the drain:
 only idle startds are drained) cancels the drain and the removal; a draining startd
-without a fresh ad is left alone. Times are seconds of the injected clock.
+without a fresh ad is left alone, and so is one whose task the backend does not list
+(unreachable, or ended: its drain is forgotten once its ad is gone too; a task being
+killed ends its drain). Times are seconds of the injected clock.
 
 **The operator** (``controls``: desired sizes, pause, drained sites and nodes) is planned
 by :mod:`.operator`; without controls the planner is the autoscaler alone.
@@ -53,12 +55,13 @@ def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
     live = [e for e in executors if e.state is not TaskState.KILLING]
     count = Counter(e.site for e in live)
     by_task = snapshot.by_task()
-    drains = dict(state.drains)
+    alive = {e.task_id: e.site for e in live}
+    drains = current_drains(state.drains, executors, snapshot, by_task)
     released = operator.release(drains, controls, executors, reasons) if controls else []
-    cancel, kill = follow_drains(snapshot, drains, by_task, reasons, now)
+    cancel, kill = follow_drains(snapshot, drains, by_task, reasons, now, set(alive))
     cancel = released + cancel
     for task_id in kill:
-        count[next(e.site for e in executors if e.task_id == task_id)] -= 1
+        count[alive[task_id]] -= 1
     demand = _demand(snapshot, spec, state, now)
     stop = {site: (Code.SITE_HELD, f"no launches there now: {why}")
             for site, why in (held or {}).items()}
@@ -94,6 +97,7 @@ def plan(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterSpec,
                for s in spec.sites}
     if ops is not None:
         desired.update(ops.wanted(count, launches))
+        operator.keep_minimum(spec, count, launches, desired, ops, reasons)
         drain = ops.drain + drain
     sizes = _sizes(executors, kill, new_sizes, spec) if spec.autoscaling.executor_size == "jobs" \
         else {}
@@ -132,10 +136,28 @@ def _sizes(executors: list[Executor], kill: list[str], new: Counter,
     return {site: dict(sorted(c.items())) for site, c in out.items()}
 
 
+def current_drains(drains: Mapping[str, Drain], executors: list[Executor],
+                   snapshot: PoolSnapshot, by_task: Mapping[str, StartdInfo]) -> dict[str, Drain]:
+    """The drains still to follow: those of executors alive, and of executors the backend
+    does not list now (unreachable, or ended) while their startd still has an ad (or the
+    snapshot is stale: it proves nothing). The drain of an executor being killed, or
+    gone along with its ad, is over: nothing is left to remove."""
+    listed = {e.task_id: e.state for e in executors}
+    out = {}
+    for task_id, drain in drains.items():
+        state = listed.get(task_id)
+        if state is None and (not snapshot.fresh or task_id in by_task) \
+                or state is not None and state is not TaskState.KILLING:
+            out[task_id] = drain
+    return out
+
+
 def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
-                   by_task: dict[str, StartdInfo], reasons: list[Reason],
-                   now: float) -> tuple[list[Drain], list[str]]:
-    """Drains in progress: kill the drained, cancel those that got a claim."""
+                  by_task: dict[str, StartdInfo], reasons: list[Reason],
+                  now: float, alive: set[str] | None = None) -> tuple[list[Drain], list[str]]:
+    """Drains in progress: kill the drained, cancel those that got a claim. ``alive``:
+    the task ids the backend lists alive (None: all); a drain of another task is left
+    alone (a kill of a task the backend does not list would go nowhere)."""
     cancel, kill = [], []
     for task_id, drain in sorted(drains.items()):
         ad = by_task.get(task_id)
@@ -144,6 +166,12 @@ def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
             reasons.append(Reason(Code.AD_MISSING, ad.site if ad else "?",
                                   f"{drain.startd} draining since {now - drain.since:.0f} s; "
                                   f"{why}: not killed"))
+            continue
+        if alive is not None and task_id not in alive:
+            reasons.append(Reason(Code.AD_MISSING, ad.site, f"{drain.startd}: its task "
+                                                             f"{task_id} is not listed by the "
+                                                             f"backend (ended or unreachable): "
+                                                             f"not killed"))
             continue
         if ad.claims > 0 and drain.operator:       # jobs finish; a claim never cancels it
             reasons.append(Reason(Code.OPERATOR_DRAIN, ad.site, f"{ad.name}: drained by the "

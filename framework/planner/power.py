@@ -25,7 +25,7 @@ from ..clues.nodes import NodeTable, site_of
 from ..monitor.snapshot import PoolSnapshot
 from ..spec import ClusterSpec
 from .decision import Code, Decision, Drain, Executor, PlannerState, Reason, TaskState
-from .planner import follow_drains
+from .planner import current_drains, follow_drains
 
 #: CLUES' MAX_WAIT_POWERON (clueslib/configlib.py default): a node not up by then is OFF_ERR
 POWER_ON_WAIT_S = 300.0
@@ -52,7 +52,9 @@ def plan_power(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterS
     leaving = {e.task_id for e in executors if e.state is TaskState.KILLING}
     table = nodes.bind(executors, spec)
     pending_on, pending_off = dict(table.pending_on), dict(table.pending_off)
-    drains = dict(state.drains)
+    by_task = snapshot.by_task()
+    # drains of tasks that ended on their own are over; none is killed twice
+    drains = current_drains(state.drains, executors, snapshot, by_task)
     cancel: list[Drain] = []
     for req in requests:
         _take(req, spec, table, leaving, pending_on, pending_off, drains, cancel, reasons)
@@ -62,8 +64,8 @@ def plan_power(snapshot: PoolSnapshot, executors: list[Executor], spec: ClusterS
             reasons.append(Reason(Code.POWER_ON_EXPIRED, site_of(spec, node),
                                   f"{node}: no executor came in {now - at:.0f} s: power-on "
                                   f"dropped"))
-    by_task = snapshot.by_task()
-    raced, kill = follow_drains(snapshot, drains, by_task, reasons, now)
+    raced, kill = follow_drains(snapshot, drains, by_task, reasons, now,
+                                {e.task_id for e in executors if e.task_id not in leaving})
     cancel += raced
     for drain in raced:
         pending_off.pop(table.bound.get(drain.task_id, ""), None)

@@ -2,6 +2,7 @@
 requests change the next ticks, rejected ones change nothing; every tick is recorded."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -12,6 +13,7 @@ from framework.monitor import PoolMonitor, PoolSnapshot, StartdInfo
 from framework.planner import Code
 from framework.sim.pool.model import Job, Timings
 from framework.sim.pool.pool import SimPool
+from framework.statuslog import StatusLog
 from framework.spec import parse_spec
 
 SPEC_TEXT = """
@@ -137,6 +139,12 @@ def test_a_drained_node_runs_its_job_to_the_end_then_goes():
     assert loop.controls.node_drains == {task}
     run(loop, 15.0, 45.0)
     assert task in pool.nodes and pool.nodes[task].draining   # its job runs on
+    at15 = loop.status.history()[-7]
+    assert at15.at == 15.0 and at15.launches == {"dc": 1}    # dc's min: a new one at once
+    assert (Code.OPERATOR_DRAIN, "dc", "1 new executor(s) in place of the 1 the operator "
+                                       "drains: the site keeps its minimum of 1") in \
+        {(r.code, r.site, r.detail) for r in at15.reasons}
+    assert loop.status.latest().site("dc").running == 2
     assert pool.jobs[1].end is None and pool.jobs[1].killed == 0
     reasons = {(r.code, r.detail) for r in loop.status.latest().reasons}
     assert (Code.OPERATOR_DRAIN, f"slot1@{task}: drained by the operator, 1 job(s) still "
@@ -144,7 +152,8 @@ def test_a_drained_node_runs_its_job_to_the_end_then_goes():
     run(loop, 50.0, 50.0)                                     # the job ended at 47
     assert pool.jobs[1].end == 47.0 and pool.jobs[1].starts == 1 and pool.jobs[1].killed == 0
     assert task not in pool.nodes and loop.status.latest().removals == {"dc": 1}
-    assert loop.status.latest().launches == {"dc": 1}        # dc's min: a new one
+    assert loop.status.latest().launches == {}                # the new one is there already
+    assert loop.status.latest().site("dc").running == 1
     run(loop, 55.0, 55.0)
     assert loop.controls.node_drains == frozenset()           # done: forgotten
 
@@ -236,3 +245,87 @@ def test_the_tasks_are_asked_once_a_tick_and_kept_when_the_backend_fails():
     pool.fail = True
     loop.tick(5.0)
     assert loop.task_views() == [view]
+
+
+class HidingPool(OperatorSimPool):
+    """The backend leaves some tasks out of its list (an unreachable agent) while their
+    startds still advertise."""
+
+    hide: set[str] = set()
+
+    def executors(self):
+        return [e for e in super().executors() if e.task_id not in self.hide]
+
+
+def test_a_node_drain_outlives_its_task_missing_from_the_backend_for_a_while():
+    pool = HidingPool(["dc", "campus"], (2.0, 4096.0),
+                      [Job(1, 0.0, 100.0, cpus=1.0, memory=512.0, site="dc")],
+                      Timings(boot_s=5.0, claim_s=1.0, negotiation_s=2.0))
+    loop = ElasticLoop(SPEC, pool, pool, pool)
+    run(loop, 0.0, 10.0)
+    (task,) = pool.nodes
+    loop.drain_node(task, WHO)
+    run(loop, 15.0, 15.0)
+    assert pool.nodes[task].draining and loop.state.drains[task].operator
+    pool.hide = {task}                                        # unreachable for two ticks
+    run(loop, 20.0, 25.0)
+    assert loop.controls.node_drains == {task} and task in loop.state.drains
+    pool.hide = set()
+    run(loop, 30.0, 30.0)                                     # back: still the operator's
+    assert pool.nodes[task].draining and pool.metrics.drains_cancelled == 0
+    assert not any(r.code is Code.OPERATOR_DRAIN and "cancelled" in r.detail
+                   for t in loop.status.history() for r in t.reasons)
+    assert loop.controls.node_drains == {task} and loop.state.drains[task].operator
+
+
+class SharedHost(OperatorSimPool):
+    """Startds named ``slot1@<task>@shared``: several executors on one host."""
+
+    def snapshot(self, now: float) -> PoolSnapshot:
+        s = super().snapshot(now)
+        return dataclasses.replace(s, startds=tuple(
+            dataclasses.replace(a, name=f"slot1@{a.task_id}@shared") for a in s.startds))
+
+
+def test_a_host_with_several_executors_is_refused_and_slot_names_are_taken():
+    pool = SharedHost(["dc", "campus"], (2.0, 4096.0), [],
+                      Timings(boot_s=5.0, claim_s=1.0, negotiation_s=2.0))
+    loop = ElasticLoop(SPEC, pool, pool, pool)
+    loop.set_site("dc", {"desired": 2}, WHO)
+    run(loop, 0.0, 10.0)
+    one, two = sorted(pool.nodes)
+    before = loop.controls
+    with pytest.raises(InvalidControl, match=f"^'shared' names 2 executors \\(slot1@{one}@shared"
+                                             f", slot1@{two}@shared\\): name one by its startd "
+                                             f"name or task id$") as err:
+        loop.drain_node("shared", WHO)
+    assert err.value.status == 400 and loop.controls is before
+    # a dynamic slot's name (as condor_status shows a busy startd) names its startd
+    assert loop.drain_node(f"slot1_3@{two}@shared", WHO)["task_id"] == two
+    assert loop.drain_node(f"{one}@shared", WHO)["task_id"] == one
+    with pytest.raises(UnknownNode):
+        loop.drain_node("slot1_3@nobody@shared", WHO)
+
+
+class Watching(StatusLog):
+    """Notes whether the loop's lock is held when an action is recorded."""
+
+    loop: ElasticLoop | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[bool] = []
+
+    def operator(self, action) -> None:
+        self.held.append(self.loop._lock.locked())
+        super().operator(action)
+
+
+def test_actions_are_recorded_with_the_change_so_in_the_order_of_the_changes():
+    pool = OperatorSimPool(["dc", "campus"], (2.0, 4096.0), [], Timings())
+    status = Watching()
+    loop = ElasticLoop(SPEC, pool, pool, pool, status=status)
+    status.loop = loop
+    loop.pause(WHO)
+    loop.set_site("dc", {"max": 3}, WHO)
+    assert status.held == [True, True]

@@ -161,3 +161,29 @@ def test_notable_when_reasons_change_or_something_is_done():
     acted = tick_status(SPEC, None, snapshot, before, before, other,
                         Applied(other.state, cancelled=("a",)), {}, 3.0, 0.0, again)
     assert acted.notable and acted.actions == ("cancel drain slot1@a",)
+
+
+def test_no_launch_is_counted_where_the_backend_did_not_take_the_count():
+    """The backend down: the count is asked for every tick; counting it each time would
+    run launches_total away."""
+    snapshot = PoolSnapshot(NOW, True, (), (), {}, None, NOW)
+    decision = Decision(NOW, {"dc": 1, "campus": 2}, {"dc": 0, "campus": 2})
+    applied = Applied(decision.state, errors=("desired campus=2: backend down",),
+                      unsized=("campus",))
+    status = tick_status(SPEC, None, snapshot, [], [], decision, applied, {}, 1.7e9, 0.0, None)
+    assert status.launches == {"dc": 1} and status.actions == ("launch dc+1",)
+    assert status.errors == ("desired campus=2: backend down",)
+
+
+def test_older_quiet_ticks_keep_their_counts_not_their_reasons():
+    """Memory: a tick's reasons (one per executor at times) are kept for the latest tick
+    and the notable ones only; the history's points need the counts alone."""
+    log = StatusLog(capacity=4)
+    r = Reason(Code.MINIMUM, "dc", "slot1@a kept: at the minimum")
+    for i in range(4):
+        log.append(tick(float(i), reasons=[r], launches={"dc": 1} if i == 0 else None,
+                        notable=i == 0))
+    assert [len(t.reasons) for t in log.history()] == [1, 0, 0, 1]
+    assert [t.launches for t in log.history()] == [{"dc": 1}, {}, {}, {}]
+    assert log.latest().reasons == (r,) and log.decisions()[0].reasons == (r,)
+    assert log.totals().reasons == {"MINIMUM": 4}

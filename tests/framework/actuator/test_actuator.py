@@ -192,3 +192,28 @@ def test_the_worker_drains_operator_drains_without_the_check_and_with_the_reason
         {"request": "3"}
     assert bindings.calls == [{"drain_type": "graceful", "check_expr": worker.DRAIN_CHECK},
                               {"drain_type": "graceful", "reason": "htcmesos-operator"}]
+
+
+class Unreachable(Pool):
+    """A pool whose startds cannot be reached to cancel a drain, nor its backend to size."""
+
+    def cancel_drain(self, drain: Drain) -> None:
+        raise RuntimeError(f"{drain.startd}: connection refused")
+
+    def set_desired(self, site, count, sizes=None):
+        if site == "campus":
+            raise RuntimeError("backend down")
+        super().set_desired(site, count, sizes)
+
+
+def test_a_cancel_that_fails_keeps_its_drain_and_a_failed_size_is_said():
+    """The drain is still on in the startd: forgetting it would leave the executor
+    draining for good (never used, never removed); kept, the planner decides it again."""
+    pool = Unreachable()
+    drain = Drain("a", "slot1@a", 1.0, "r1", operator=True)
+    applied = Actuator(pool, pool).apply(Decision(2.0, {"dc": 1, "campus": 2}, {"dc": 0},
+                                                  cancel=(drain,), state=PlannerState()))
+    assert applied.cancelled == () and applied.state.drains == {"a": drain}
+    assert applied.errors == ("cancel drain of slot1@a: slot1@a: connection refused",
+                              "desired campus=2: backend down")
+    assert applied.unsized == ("campus",) and pool.desired == {"dc": (1, None)}

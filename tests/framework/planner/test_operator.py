@@ -147,12 +147,13 @@ def test_a_node_drain_is_never_cancelled_by_a_claim_and_the_minimum_is_replaced(
     c = BASE.with_node_drain("a")
     d = run(snap(startd("a", idle_for=0)), [ex("a")], c)
     assert [x.task_id for x in d.drain] == ["a"] and d.state.drains["a"].operator
-    assert d.desired == {"dc": 1, "campus": 0}
+    assert d.desired == {"dc": 2, "campus": 0}           # dc's min: a replacement at once
     # a claim raced the drain: kept, the job finishes
     d = run(snap(startd("a", claims=1, draining=True)), [ex("a")], c, d.state)
     assert not d.cancel and not d.kill and "a" in d.state.drains
+    assert d.desired == {"dc": 2, "campus": 0}
     d = run(snap(startd("a", draining=True)), [ex("a")], c, d.state)
-    assert d.kill == ("a",) and d.desired == {"dc": 1, "campus": 0}   # dc's min: relaunched
+    assert d.kill == ("a",) and d.desired == {"dc": 1, "campus": 0}   # dc's min
 
 
 def test_an_ordinary_drain_under_a_claim_is_still_cancelled():
@@ -187,3 +188,69 @@ def test_operator_drains_and_desired_launches_wait_for_a_fresh_snapshot_or_an_un
     assert d.launches == {"dc": 0, "campus": 0}
     assert ("campus", "2 more wanted for the desired 2: no launches there now: black hole") in \
         details(d, Code.DESIRED)
+
+
+# -- review fixes -------------------------------------------------------------------------
+
+def test_a_drain_whose_task_the_backend_no_longer_lists_is_not_killed_and_is_then_forgotten():
+    """The task ended by itself (agent lost, task failed) while its startd's ad lingers in
+    the collector, draining with no claim: nothing to kill (the tick used to raise), and
+    the drain is forgotten once the ad is gone too."""
+    state = PlannerState(drains={"gone": Drain("gone", "slot1@gone", NOW - 30, "r1",
+                                               operator=True),
+                                 "k": Drain("k", "slot1@k", NOW - 30, "r2")})
+    execs = [ex("a"), ex("k", state=TaskState.KILLING)]
+    s = snap(startd("gone", draining=True), startd("k", draining=True), startd("a", claims=1))
+    for controls in (BASE, None):
+        d = plan(s, execs, SPEC, state, NOW, None, controls)
+        assert d.kill == () and not d.cancel
+        assert set(d.state.drains) == {"gone"}              # k is being ended: forgotten
+        assert ("dc", "slot1@gone: its task gone is not listed by the backend (ended or "
+                      "unreachable): not killed") in details(d, Code.AD_MISSING)
+    d = run(snap(startd("a", claims=1)), execs, BASE, d.state)
+    assert d.state.drains == {} and Code.AD_MISSING not in d.codes()
+    d = run(snap(startd("a", claims=1), fresh=False), execs, BASE, state)
+    assert "gone" in d.state.drains                          # a stale snapshot proves nothing
+
+
+def test_a_desired_size_never_takes_the_site_below_its_minimum():
+    c = BASE.with_site("dc", {"min": 2, "desired": 3})
+    d = run(snap(fresh=False), [], c)                        # no launch for the desired size
+    assert d.launches == {"dc": 0, "campus": 0} and d.desired == {"dc": 2, "campus": 0}
+    d = run(snap(), [], c, held={"dc": "black hole"})
+    assert d.desired == {"dc": 2, "campus": 0}
+    d = run(snap(), [], c)
+    assert d.launches == {"dc": 3, "campus": 0} and d.desired == {"dc": 3, "campus": 0}
+
+
+def test_a_node_drain_at_the_minimum_gets_a_replacement_at_once_within_the_max():
+    c = BASE.with_node_drain("a")
+    d = run(snap(startd("a", claims=1)), [ex("a")], c)       # dc: min 1, max 5
+    assert [x.task_id for x in d.drain] == ["a"] and d.desired == {"dc": 2, "campus": 0}
+    assert ("dc", "1 new executor(s) in place of the 1 the operator drains: the site keeps "
+                  "its minimum of 1") in details(d, Code.OPERATOR_DRAIN)
+    # the replacement b runs; a's job still runs: nothing more is launched
+    d = run(snap(startd("a", claims=1, draining=True), startd("b")), [ex("a"), ex("b")], c,
+            d.state)
+    assert d.desired == {"dc": 2, "campus": 0} and not d.kill and not d.drain
+    # a site at its max keeps its max: the replacement comes once the drained one is gone
+    tight = Controls({"dc": SiteControl(1, 1), "campus": SiteControl(0, 3)}).with_node_drain("a")
+    d = run(snap(startd("a", claims=1)), [ex("a")], tight)
+    assert d.desired == {"dc": 1, "campus": 0}
+    assert ("dc", "no executor in place of the 1 the operator drains: the site is at its "
+                  "executors.max; one comes once it is removed") in details(d, Code.OPERATOR_DRAIN)
+
+
+def test_a_desired_size_does_not_count_the_executors_the_operator_drains():
+    c = BASE.with_site("dc", {"desired": 2}).with_node_drain("a")
+    d = run(snap(startd("a", claims=1), startd("b", claims=1)), [ex("a"), ex("b")], c)
+    assert d.launches == {"dc": 1, "campus": 0} and d.desired == {"dc": 3, "campus": 0}
+    assert ("dc", "1 new executor(s): the operator wants 2 (1 now)") in details(d, Code.DESIRED)
+
+
+def test_a_node_drain_waiting_for_its_ad_counts_as_leaving_for_a_desired_size():
+    c = BASE.with_site("dc", {"desired": 2}).with_node_drain("s")
+    execs = [ex("a"), ex("b"), ex("s", state=TaskState.STARTING)]
+    d = run(snap(startd("a", idle_for=500), startd("b", idle_for=500)), execs, c)
+    assert not d.drain and d.launches == {"dc": 0, "campus": 0}   # a and b are the 2 wanted
+    assert d.desired == {"dc": 3, "campus": 0}
