@@ -38,21 +38,36 @@ _NSTR = {"type": "string", "nullable": True}
 _NUM = {"type": "number"}
 _BOOL = {"type": "boolean"}
 
+#: what a change's answer adds in framework mode: whether the change was saved with the
+#: framework's state (it survives a restart), and why not
+_SAVED = {"saved": {**_BOOL, "description": "Kept over a framework restart (framework "
+                                            "mode only)"},
+          "warning": {**_STR, "description": "Why the change could not be saved"}}
+
+
+def _changed(props: dict[str, Any]) -> dict[str, Any]:
+    """A change's answer: ``props`` (all there), and the optional ``saved``/``warning``."""
+    return {**_obj(props), "properties": {**props, **_SAVED}}
+
+
+_SITE: dict[str, Any] = {
+    "name": _STR,
+    "private": {**_BOOL, "description": "No inbound connections (CCB)"},
+    "executors": _obj({k: _int(f"Executors {k} (last tick)") for k in
+                       ("wanted", "starting", "running", "idle", "draining")}),
+    "jobs": _obj({"idle": _int("Idle jobs pinned to this site"),
+                  "running": _int("Jobs running here")}),
+    "bounds": _obj({"min": _int("Least executors"), "max": _int("Most executors")}),
+    "desired": _int("The operator's desired size (null: the queue decides)", True),
+    "drained": {**_BOOL, "description": "Drained by the operator"},
+    "held": {**_NSTR, "description": "Why the backend launches nothing here now"}}
+
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": {"type": "string", "description": "What is wrong"}}),
     "Reason": _obj({"code": {**_STR, "description": "Reason code (framework.planner Code)"},
                     "site": _STR, "detail": _STR}),
-    "Site": _obj({
-        "name": _STR,
-        "private": {**_BOOL, "description": "No inbound connections (CCB)"},
-        "executors": _obj({k: _int(f"Executors {k} (last tick)") for k in
-                           ("wanted", "starting", "running", "idle", "draining")}),
-        "jobs": _obj({"idle": _int("Idle jobs pinned to this site"),
-                      "running": _int("Jobs running here")}),
-        "bounds": _obj({"min": _int("Least executors"), "max": _int("Most executors")}),
-        "desired": _int("The operator's desired size (null: the queue decides)", True),
-        "drained": {**_BOOL, "description": "Drained by the operator"},
-        "held": {**_NSTR, "description": "Why the backend launches nothing here now"}}),
+    "Site": _obj(_SITE),
+    "SiteChanged": _changed(_SITE),
     "Sites": _obj({"sites": {"type": "array", "items": _ref("Site")}}),
     "OperatorAction": _obj({"at": {**_NUM, "description": "Epoch s"}, "who": _STR,
                             "what": _STR, "action": _STR}),
@@ -73,9 +88,9 @@ SCHEMAS: dict[str, Any] = {
                                          "decides)", True, MAX_COUNT)},
                         required=False, additionalProperties=False, minProperties=1),
     "Empty": _obj({}, required=False, additionalProperties=False),
-    "SiteDrain": _obj({"site": _STR, "message": _STR}),
-    "NodeDrain": _obj({"node": _STR, "task_id": _STR, "message": _STR}),
-    "Paused": _obj({"paused": _BOOL}),
+    "SiteDrain": _changed({"site": _STR, "message": _STR}),
+    "NodeDrain": _changed({"node": _STR, "task_id": _STR, "message": _STR}),
+    "Paused": _changed({"paused": _BOOL}),
     "Counts": _obj({k: _int(k) for k in ("jobs_idle", "jobs_running", "wanted", "starting",
                                           "running")}),
     "History": _obj({"points": {"type": "array", "items": _obj({
@@ -148,8 +163,8 @@ def _change(summary: str, status: str, ok: str, body: str, *codes: str,
 
 SITE = _param("site", description="A site's name")
 NODE = _param("node", description="An executor: task id, startd name (slot1@host) or host")
-_SET_SITE = _change("Change a site's bounds and desired size", "200", "Site", "SiteChanges",
-                    "404", params=[SITE])
+_SET_SITE = _change("Change a site's bounds and desired size", "200", "SiteChanged",
+                    "SiteChanges", "404", params=[SITE])
 
 
 def document() -> dict[str, Any]:

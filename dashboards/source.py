@@ -146,33 +146,40 @@ class LocalSource:
     # -- changes (the loop validates, records and logs them) ------------------------------
 
     def set_site(self, name: str, changes: Mapping[str, Any], caller: Caller) -> Doc:
-        self.loop.set_site(name, dict(changes), caller.who)
-        return self.site(name)
+        done = self.loop.set_site(name, dict(changes), caller.who) or {}
+        return {**self.site(name), **_saved(done)}
 
     def drain_site(self, name: str, caller: Caller) -> Doc:
         done = self.loop.drain_site(name, caller.who) or {}
         return {"site": name, "message": done.get("message") or
                 f"site {name} is drained: its executors finish their jobs and go, and "
-                f"nothing is launched there until it is undrained"}
+                f"nothing is launched there until it is undrained", **_saved(done)}
 
     def undrain_site(self, name: str, caller: Caller) -> Doc:
         done = self.loop.undrain_site(name, caller.who) or {}
         return {"site": name, "message": done.get("message") or
-                f"site {name} is back with the autoscaler"}
+                f"site {name} is back with the autoscaler", **_saved(done)}
 
     def drain_node(self, node: str, caller: Caller) -> Doc:
         done = self.loop.drain_node(node, caller.who) or {}
         task_id = done.get("task_id", node)
         return {"node": node, "task_id": task_id, "message": done.get("message") or
-                f"executor {task_id} is drained: its jobs finish, then it is removed"}
+                f"executor {task_id} is drained: its jobs finish, then it is removed",
+                **_saved(done)}
 
     def pause(self, caller: Caller) -> Doc:
-        self.loop.pause(caller.who)
-        return {"paused": self.loop.controls.paused}
+        done = self.loop.pause(caller.who) or {}
+        return {"paused": self.loop.controls.paused, **_saved(done)}
 
     def resume(self, caller: Caller) -> Doc:
-        self.loop.resume(caller.who)
-        return {"paused": self.loop.controls.paused}
+        done = self.loop.resume(caller.who) or {}
+        return {"paused": self.loop.controls.paused, **_saved(done)}
+
+
+def _saved(done: Mapping[str, Any]) -> Doc:
+    """The loop's word on keeping the change over a restart (framework mode): ``saved``,
+    and ``warning`` when it could not be saved."""
+    return {k: done[k] for k in ("saved", "warning") if k in done}
 
 
 from .remote import RemoteSource  # noqa: E402,F401 - here for callers; it needs the above

@@ -57,7 +57,8 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
     """Run the framework until ``stop`` is set; the master keeps our tasks (failover).
 
     ``elastic`` (default: ``autoscaling.enabled``) runs the elastic loop beside it
-    (:class:`~framework.elastic_run.ElasticThread`), which tells ``on_decision``;
+    (:class:`~framework.elastic_run.ElasticThread`), which tells ``on_decision`` and
+    keeps the operators' controls with the framework's state (they survive a restart);
     ``monitor`` replaces its view of the real pool (tests script one); ``on_elastic`` is
     handed that thread before it starts (its loop takes operators' requests)."""
     m = spec.backend.mesos
@@ -87,6 +88,7 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
         if announcer is not None:
             cleanup.callback(announcer.close)
         if spec.autoscaling.enabled if elastic is None else elastic:
+            from .backends.mesos.controls import FrameworkControls
             from .backends.mesos.elastic import MesosBackend
             from .elastic_run import ElasticThread
             from .model import Role
@@ -94,7 +96,7 @@ def run_framework(spec: ClusterSpec, stop: threading.Event, *,
             def master_ran() -> bool:
                 return any(r.role is Role.MASTER and r.confirmed for r in fw.snapshot_records())
             thread = ElasticThread(spec, MesosBackend(fw), master_ran, key, clock, stop,
-                                   on_decision, monitor)
+                                   on_decision, monitor, FrameworkControls(fw))
             if announcer is not None:
                 announcer.listeners.append(thread.follow)
             if on_elastic is not None:

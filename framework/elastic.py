@@ -10,8 +10,13 @@ Operators change the pool through the methods of :class:`ElasticLoop` (the REST 
 the dashboard call them from other threads): each validates first and changes nothing on
 error (:class:`~framework.controls.ControlError`), then replaces the current
 :class:`~framework.controls.Controls`, which the next tick hands to the planner, and
-records who did what. Every tick appends its :class:`~framework.statuslog.TickStatus` to
-:attr:`ElasticLoop.status`; a tick that raises counts as failed there.
+records who did what. With a :class:`~framework.controlstore.ControlStore` the loop starts
+from the controls saved there (parts the spec no longer allows are dropped, each with a
+warning) and saves them after each change, within the same lock, so the saved order is
+the changes' order; a failed save leaves the change in force and the answer says so
+(``"saved": false`` and a ``"warning"``; saving is retried every tick). Every tick
+appends its :class:`~framework.statuslog.TickStatus` to :attr:`ElasticLoop.status`; a
+tick that raises counts as failed there.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from .backends.views import TaskView
 from .clues.nodes import NodeTable, site_of
 from .clues.view import lrms_jobs, lrms_nodes
 from .controls import Controls, InvalidControl, NotOperable, UnknownNode
+from .controlstore import ControlKeeper, ControlStore
 from .errors import HtcmesosError, NotReady
 from .monitor import PoolMonitor, PoolSnapshot
 from .planner import Decision, Executor, PlannerState, TaskState, plan
@@ -66,11 +72,13 @@ class ElasticLoop:
     """One pool's loop; :meth:`tick` is not re-entrant (one caller at a time);
     :meth:`request_power`, :attr:`view`, :attr:`controls`, :attr:`status` and the
     operator's methods may be used from any thread. ``wall``: epoch seconds for the
-    status records and operator actions."""
+    status records and operator actions; ``controls_store``: where the operator's
+    controls are kept across restarts (None: nowhere, they start from the spec)."""
 
     def __init__(self, spec: ClusterSpec, monitor: PoolMonitor, backend: Backend,
                  control: PoolControl, hooks: CluesHooks | None = None,
-                 wall: Callable[[], float] = time.time, status: StatusLog | None = None) -> None:
+                 wall: Callable[[], float] = time.time, status: StatusLog | None = None,
+                 controls_store: ControlStore | None = None) -> None:
         self.spec, self.monitor, self.backend, self.hooks = spec, monitor, backend, hooks
         self.actuator = Actuator(backend, control, hooks.before_kill if hooks else None)
         self.state = PlannerState()
@@ -80,7 +88,8 @@ class ElasticLoop:
         self.view: LrmsView | None = None
         self.status = status if status is not None else StatusLog()
         self.wall = wall
-        self._controls = Controls.from_spec(spec)
+        self._keeper = ControlKeeper(controls_store, spec)
+        self._controls = self._keeper.restore()
         self._live: dict[str, str] = {}     # last tick: node name / host / task id → task id
         self._shared: dict[str, list[str]] = {}   # host parts of several startds → their names
         self._tasks: list[TaskView] = []
@@ -121,25 +130,25 @@ class ElasticLoop:
         def what() -> str:           # called once the changes were found valid
             said = ", ".join(f"{k}={'null' if v is None else v}" for k, v in changes.items())
             return f"set site {site} {said or '(no change)'}"
-        control = self._change("set_site", who, lambda c: c.with_site(site, changes),
-                               what).site(site)
+        new, saved = self._change("set_site", who, lambda c: c.with_site(site, changes), what)
+        control = new.site(site)
         return {"site": site, "min": control.min, "max": control.max,
-                "desired": control.desired, "drained": control.drained}
+                "desired": control.desired, "drained": control.drained, **saved}
 
     def drain_site(self, site: str, who: str) -> dict[str, Any]:
         """Drain every executor of ``site`` (running jobs finish) and launch nothing there."""
-        self._change("drain_site", who, lambda c: c.with_drained(site, True),
-                     f"drain site {site}")
+        _, saved = self._change("drain_site", who, lambda c: c.with_drained(site, True),
+                                f"drain site {site}")
         return {"site": site, "drained": True,
                 "message": f"site {site} is drained: nothing is launched there; its executors "
-                           f"are drained (running jobs finish), then removed"}
+                           f"are drained (running jobs finish), then removed", **saved}
 
     def undrain_site(self, site: str, who: str) -> dict[str, Any]:
         """Give a drained site back to the autoscaler (its operator drains are cancelled)."""
-        self._change("undrain_site", who, lambda c: c.with_drained(site, False),
-                     f"undrain site {site}")
+        _, saved = self._change("undrain_site", who, lambda c: c.with_drained(site, False),
+                                f"undrain site {site}")
         return {"site": site, "drained": False,
-                "message": f"site {site} is back with the autoscaler"}
+                "message": f"site {site} is back with the autoscaler", **saved}
 
     def drain_node(self, node: str, who: str) -> dict[str, Any]:
         """Drain one executor (``node``: its task id, startd name or host; one of the last
@@ -149,27 +158,29 @@ class ElasticLoop:
             found.append(task_id)
             return c.with_node_drain(task_id)
         found: list[str] = []
-        self._change("drain_node", who, change, lambda: f"drain node {node} "
-                                                      f"(task {found[0]})")
+        _, saved = self._change("drain_node", who, change,
+                                lambda: f"drain node {node} (task {found[0]})")
         return {"node": node, "task_id": found[0],
                 "message": f"{node} is drained (running jobs finish), then its executor "
-                           f"task {found[0]} is removed"}
+                           f"task {found[0]} is removed", **saved}
 
     def pause(self, who: str) -> dict[str, Any]:
         """Stop the queue's launches and drains (minimums, desired sizes and operator
         drains go on)."""
-        self._change("pause", who, lambda c: c.with_paused(True), "pause autoscaling")
-        return {"paused": True}
+        _, saved = self._change("pause", who, lambda c: c.with_paused(True),
+                                "pause autoscaling")
+        return {"paused": True, **saved}
 
     def resume(self, who: str) -> dict[str, Any]:
         """Give the pool back to the queue."""
-        self._change("resume", who, lambda c: c.with_paused(False), "resume autoscaling")
-        return {"paused": False}
+        _, saved = self._change("resume", who, lambda c: c.with_paused(False),
+                                "resume autoscaling")
+        return {"paused": False, **saved}
 
     def _change(self, action: str, who: str, change: Callable[[Controls], Controls],
-                what: str | Callable[[], str]) -> Controls:
+                what: str | Callable[[], str]) -> tuple[Controls, dict[str, Any]]:
         """Apply ``change`` to the controls (it raises ControlError: nothing changed),
-        then log and record it."""
+        then log, record and save it; the new controls and the save's answer keys."""
         if self.spec.autoscaling.driver == "clues":
             raise NotOperable(f"pool {self.spec.pool.name} is sized by CLUES "
                               f"(autoscaling.driver: clues): ask CLUES to power nodes on "
@@ -181,7 +192,8 @@ class ElasticLoop:
             self._controls = new
             audit.info("operator %s: %s", who, text)
             self.status.operator(done)
-        return new
+            saved = self._keeper.save(new, retry=False)
+        return new, saved
 
     def _find(self, node: str) -> str:
         """The task id of the live executor ``node`` names (caller holds the lock): a task
@@ -216,8 +228,11 @@ class ElasticLoop:
         held = self.backend.held_sites()
         with self._lock:
             taken, self._requests = self._requests, []
-            self._controls = self._controls.without_node_drains(
+            kept = self._controls.without_node_drains(
                 _gone(self._controls.node_drains, executors, snapshot))
+            ended, self._controls = kept is not self._controls, kept
+            if ended or self._keeper.unsaved is not None:
+                self._keeper.save(kept, retry=not ended)
             controls = self._controls
         spec = controls.effective_spec(self.spec)
         if self.spec.autoscaling.driver == "clues":

@@ -23,6 +23,7 @@ from .api.server import ApiServer
 from .actuator.hooks import CluesHooks, HookRunner
 from .actuator import Backend
 from .clock import Clock
+from .controlstore import ControlStore
 from .condor.config import collector_address
 from .condor.tokens import mint_admin_token
 from .condor.workerclient import CondorWorker
@@ -52,10 +53,13 @@ class ElasticThread(threading.Thread):
     def __init__(self, spec: ClusterSpec, backend: Backend, started: Callable[[], bool],
                  key: bytes, clock: Clock, stop: threading.Event,
                  on_decision: Callable[[Decision], None] | None = None,
-                 monitor: PoolMonitor | None = None) -> None:
+                 monitor: PoolMonitor | None = None,
+                 controls_store: ControlStore | None = None) -> None:
         """``started``: whether the central manager has run (nothing to ask before);
         ``monitor``: the pool's monitor (default: the real pool's
-        :class:`~framework.monitor.condor.CondorMonitor`; tests script one)."""
+        :class:`~framework.monitor.condor.CondorMonitor`; tests script one);
+        ``controls_store``: where the operators' controls are kept across restarts
+        (framework mode: with the framework's state; None: nowhere)."""
         super().__init__(name="htcmesos-elastic", daemon=True)
         self.spec, self.started, self.clock, self.stop_event = spec, started, clock, stop
         self.on_decision = on_decision
@@ -75,7 +79,8 @@ class ElasticThread(threading.Thread):
         if monitor is None:
             monitor = CondorMonitor(self.worker, collector_address(spec.master_address))
         self.loop = ElasticLoop(spec, monitor, backend, CondorControl(self.worker),
-                                CluesHooks(self.hooks) if self.hooks else None, wall=clock.wall)
+                                CluesHooks(self.hooks) if self.hooks else None, wall=clock.wall,
+                                controls_store=controls_store)
         self.last: Decision | None = None
         self.api: ApiServer | None = None
         #: set once the API was started, or failed to (then ``api`` stays None)

@@ -1,12 +1,16 @@
-"""What survives a framework restart: the framework id and the tasks we launched.
+"""What survives a framework restart: the framework id, the tasks we launched and the
+operators' controls.
 
 Stored as one small JSON document in a ZooKeeper node or a local file, written before
-an ACCEPT is sent, so a restarted framework reconciles every task it ever launched.
+an ACCEPT is sent, so a restarted framework reconciles every task it ever launched; the
+operators' controls (:meth:`framework.controls.Controls.to_doc`) ride along, saved after
+each change (docs/operators.md).
 """
 from __future__ import annotations
 
 import abc
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -15,16 +19,23 @@ from typing import Any
 
 from .errors import BackendError
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class FrameworkState:
     framework_id: str | None = None
     #: task id → agent id (None until known)
     tasks: dict[str, str | None] = field(default_factory=dict)
+    #: the operators' controls (a :meth:`~framework.controls.Controls.to_doc` document;
+    #: None: none saved)
+    controls: dict[str, Any] | None = None
 
     def to_json(self) -> bytes:
-        return json.dumps({"framework_id": self.framework_id, "tasks": self.tasks},
-                          sort_keys=True).encode()
+        doc: dict[str, Any] = {"framework_id": self.framework_id, "tasks": self.tasks}
+        if self.controls is not None:        # none: the document as before they were kept
+            doc["controls"] = self.controls
+        return json.dumps(doc, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> "FrameworkState":
@@ -36,7 +47,14 @@ class FrameworkState:
             if not isinstance(tasks, dict):
                 raise ValueError("'tasks' is not an object")
             fid = doc.get("framework_id")
-            return cls(str(fid) if fid else None, {str(k): v for k, v in tasks.items()})
+            controls = doc.get("controls")
+            if controls is not None and not isinstance(controls, dict):
+                log.warning("framework state in %s: its 'controls' is not an object (%.80s): "
+                            "the operators' controls start from the spec", where,
+                            json.dumps(controls))
+                controls = None
+            return cls(str(fid) if fid else None, {str(k): v for k, v in tasks.items()},
+                       controls)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BackendError(f"framework state in {where} is unreadable: {exc}") from exc
 

@@ -14,21 +14,8 @@ from framework.elastic import ElasticLoop
 from framework.sim.pool import Job, SimPool, Timings
 from framework.spec import parse_spec
 from tests.dashboards.fakes import AUTH, TOKEN, book
-
-SPEC_TEXT = """
-pool: {name: p, trust_domain: p.example, signing_key_file: k, negotiator_interval: 5}
-sites:
-  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 10}}
-  - {name: campus, private: true, calico: {network: n2, cidr: 10.2.0.0/16},
-     executors: {min: 0, max: 2}}
-roles:
-  master: {image: m, cpus: 1, mem: 512}
-  submitter: {image: s, cpus: 1, mem: 512}
-  executor: {image: e, cpus: 4, mem: 8192}
-autoscaling: {driver: %s, idle_before_scale_in: 10, tick: 5}
-api: {listen: "127.0.0.1:0"}
-backend: {type: sim}
-"""
+# the CLUES tests' two-site pool (its driver filled in)
+from tests.framework.clues.test_clues import SPEC_TEXT
 
 
 @pytest.fixture
@@ -123,3 +110,32 @@ def test_views_read_the_tasks_of_the_last_tick_and_never_ask_the_backend(served)
              "healthy": True, "ip": "10.1.0.9", "agent": "a-1", "link": None}]
         assert 'htcmesos_tasks{' in requests.get(f"{base}/metrics", timeout=5).text
     assert len(asked) == 1
+
+
+def test_each_answer_says_whether_the_change_was_saved_for_a_restart():
+    """With a store (framework mode keeps one with its state), a change's answer says it
+    was saved, or why not; the change applies either way."""
+    from tests.framework.test_elastic_ops import MemoryStore
+
+    spec = parse_spec(SPEC_TEXT % "htcmesos")
+    pool = SimPool(["dc", "campus"], (4.0, 8192.0), [], Timings(boot_s=10, claim_s=1,
+                                                               negotiation_s=5))
+    store = MemoryStore()
+    loop = ElasticLoop(spec, pool, pool, pool, controls_store=store)
+    server = ApiServer("127.0.0.1:0", loop, book()).start()
+    try:
+        base = server.url + "/api/v1"
+        r = requests.patch(f"{base}/sites/dc", json={"desired": 1}, headers=AUTH, timeout=5)
+        assert r.status_code == 200 and r.json()["saved"] is True, r.text
+        assert store.docs[-1]["sites"]["dc"]["desired"] == 1
+        store.fail = "zk node /htcmesos/p: connection loss"
+        r = requests.post(f"{base}/autoscaling/pause", headers=AUTH, timeout=5)
+        assert r.status_code == 200 and r.json() == {
+            "paused": True, "saved": False,
+            "warning": r.json()["warning"]}, r.text
+        assert "connection loss" in r.json()["warning"] and loop.controls.paused
+        r = requests.post(f"{base}/sites/campus/drain", headers=AUTH, timeout=5)
+        assert r.status_code == 202 and r.json()["saved"] is False
+        assert not store.docs[-1]["paused"]          # the last saved is from before
+    finally:
+        server.stop()

@@ -1,6 +1,8 @@
 """The operator's controls: validation (what is wrong, named), purity, the effective spec."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from framework.controls import Controls, ControlError, InvalidControl, SiteControl, UnknownSite
@@ -100,3 +102,114 @@ def test_effective_spec_replaces_bounds_and_zeroes_drained_sites():
     assert [(s.name, s.executors_min, s.executors_max) for s in eff.sites] == \
         [("dc", 2, 4), ("campus", 0, 0)]
     assert [(s.executors_min, s.executors_max) for s in SPEC.sites] == [(1, 5), (0, 3)]
+
+
+# -- saved and restored (to_doc / from_doc) ------------------------------------------
+
+def changed() -> Controls:
+    return (Controls.from_spec(SPEC).with_site("dc", {"min": 2, "max": 4, "desired": 3})
+            .with_drained("campus", True).with_node_drain("t-2").with_node_drain("t-1")
+            .with_paused(True))
+
+
+def test_to_doc_is_json_ready_and_from_doc_gives_the_same_controls_back():
+    doc = changed().to_doc()
+    assert doc == {"paused": True, "node_drains": ["t-1", "t-2"], "sites": {
+        "campus": {"min": 0, "max": 3, "desired": None, "drained": True},
+        "dc": {"min": 2, "max": 4, "desired": 3, "drained": False}}}
+    assert json.loads(json.dumps(doc)) == doc
+    assert Controls.from_doc(doc, SPEC) == (changed(), [])
+    with_spec = changed().to_doc(SPEC)
+    assert with_spec["sites"]["dc"]["spec"] == {"min": 1, "max": 5}
+    assert with_spec["sites"]["campus"]["spec"] == {"min": 0, "max": 3}
+    assert Controls.from_doc(with_spec, SPEC) == (changed(), [])
+    assert Controls.from_doc({}, SPEC) == (Controls.from_spec(SPEC), [])
+    # keys it does not know (a later version's) are passed over; missing ones: the spec's
+    later = {"sites": {"dc": {"desired": 2, "note": "x"}}, "owner": "ops"}
+    assert Controls.from_doc(later, SPEC) == (
+        Controls.from_spec(SPEC).with_site("dc", {"desired": 2}), [])
+
+
+def test_a_site_the_spec_no_longer_has_is_dropped_and_said():
+    doc = changed().to_doc()
+    doc["sites"]["lab"] = {"min": 0, "max": 1, "desired": None, "drained": True}
+    controls, notes = Controls.from_doc(doc, SPEC)
+    assert controls == changed()
+    assert notes == ["saved controls of site 'lab' dropped: the spec has no such site"]
+
+
+@pytest.mark.parametrize("site, note", [
+    ({"min": 4, "max": 2, "desired": None, "drained": True},
+     "saved controls of site 'dc' dropped: min 4 is above max 2 at site dc"),
+    ({"min": 1, "max": 5, "desired": 9, "drained": False},
+     "saved controls of site 'dc' dropped: desired 9 is above max 5 at site dc "
+     "(it must be within min 1 and max 5)"),
+    ({"min": "1", "max": 5, "desired": None, "drained": False},
+     'saved controls of site \'dc\' dropped: min must be a whole number ≥ 0, got "1"'),
+    ({"min": 1, "max": 5, "desired": None, "drained": "yes"},
+     'saved controls of site \'dc\' dropped: drained must be true or false, got "yes"'),
+    ([1, 5], "saved controls of site 'dc' dropped: not an object but [1, 5]"),
+    ({"min": 1, "max": 5, "spec": 3},
+     "saved controls of site 'dc' dropped: 'spec' is not an object but 3"),
+])
+def test_a_saved_site_whose_values_do_not_validate_is_dropped_whole(site, note):
+    doc = changed().to_doc()
+    doc["sites"]["dc"] = site
+    controls, notes = Controls.from_doc(doc, SPEC)
+    assert notes == [note]
+    assert controls.site("dc") == SiteControl(1, 5)           # the spec's
+    assert controls.site("campus") == SiteControl(0, 3, None, True) and controls.paused
+
+
+@pytest.mark.parametrize("doc, what", [
+    ([1, 2], "they are not an object but [1, 2]"),
+    ("drained", 'they are not an object but "drained"'),
+    ({"paused": "no"}, "'paused' is not true or false but \"no\""),
+    ({"sites": [1]}, "'sites' is not an object but [1]"),
+    ({"node_drains": "t-1"}, "'node_drains' is not a list of task ids but \"t-1\""),
+    ({"node_drains": ["t-1", 2]}, "'node_drains' is not a list of task ids but [\"t-1\", 2]"),
+])
+def test_a_document_of_the_wrong_shape_gives_the_spec_and_one_sentence(doc, what):
+    assert Controls.from_doc(doc, SPEC) == (Controls.from_spec(SPEC), [
+        f"saved controls dropped: {what}; the pool starts from the spec's bounds"])
+
+
+SPEC_EDITED = parse_spec("""
+pool: {name: p, trust_domain: p.example, signing_key_file: k}
+sites:
+  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 2}}
+  - {name: campus, private: true, calico: {network: n2, cidr: 10.2.0.0/16},
+     executors: {min: 1, max: 6}}
+roles:
+  master: {image: m, cpus: 1, mem: 512}
+  submitter: {image: s, cpus: 1, mem: 512}
+  executor: {image: e, cpus: 4, mem: 8192}
+autoscaling: {min_executors: 1, max_executors: 6}
+backend: {type: sim}
+""")
+
+
+def test_bounds_of_an_edited_spec_win_over_saved_ones():
+    """dc: the operator's bounds 2–4 (spec 1–5 then) give way to the new spec's 0–2, and
+    the desired 3 does not fit them; campus: bounds never changed follow the spec silently
+    and its drain stays."""
+    doc = changed().to_doc(SPEC)
+    controls, notes = Controls.from_doc(doc, SPEC_EDITED)
+    assert controls.site("dc") == SiteControl(0, 2)
+    assert controls.site("campus") == SiteControl(1, 6, None, True)
+    assert controls.paused and controls.node_drains == {"t-1", "t-2"}
+    assert notes == [
+        "saved bounds of site 'dc' (min 2, max 4) dropped: the spec's bounds changed since "
+        "they were saved (min 1, max 5 then; min 0, max 2 now)",
+        "saved desired size of site 'dc' dropped: desired 3 is above max 2 at site dc (it "
+        "must be within min 0 and max 2)"]
+    fits = Controls.from_spec(SPEC).with_site("dc", {"desired": 2}).to_doc(SPEC)
+    assert Controls.from_doc(fits, SPEC_EDITED) == (
+        Controls.from_spec(SPEC_EDITED).with_site("dc", {"desired": 2}), [])
+
+
+def test_differences_name_what_the_operator_changed():
+    assert Controls.from_spec(SPEC).differences(SPEC) == []
+    assert changed().differences(SPEC) == ["site campus drained",
+                                           "site dc min 2, max 4, desired 3",
+                                           "2 node drain(s)", "autoscaling paused"]

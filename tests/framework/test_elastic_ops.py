@@ -2,12 +2,15 @@
 requests change the next ticks, rejected ones change nothing; every tick is recorded."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 
 import pytest
 
-from framework.controls import InvalidControl, NotOperable, SiteControl, UnknownNode, UnknownSite
+from framework.controls import (Controls, InvalidControl, NotOperable, SiteControl, UnknownNode,
+                                UnknownSite)
+from framework.controlstore import ControlsNotSaved, ControlStore
 from framework.elastic import ElasticLoop
 from framework.monitor import PoolMonitor, PoolSnapshot, StartdInfo
 from framework.planner import Code
@@ -329,3 +332,156 @@ def test_actions_are_recorded_with_the_change_so_in_the_order_of_the_changes():
     loop.pause(WHO)
     loop.set_site("dc", {"max": 3}, WHO)
     assert status.held == [True, True]
+
+
+# -- the controls kept across restarts (a ControlStore) ------------------------------
+
+class MemoryStore(ControlStore):
+    """Keeps the documents it was given (a copy each), in order; ``fail``: the reason a
+    save fails with (None: it does not)."""
+
+    def __init__(self, doc: dict | None = None) -> None:
+        self.docs: list[dict] = [] if doc is None else [copy.deepcopy(doc)]
+        self.fail: str | None = None
+        self.held: list[bool] = []        # whether the loop's lock was held on each save
+        self.loop: ElasticLoop | None = None
+
+    def load(self) -> dict | None:
+        return copy.deepcopy(self.docs[-1]) if self.docs else None
+
+    def save(self, doc: dict) -> None:
+        self.held.append(self.loop is not None and self.loop._lock.locked())
+        if self.fail is not None:
+            raise ControlsNotSaved(self.fail)
+        self.docs.append(copy.deepcopy(doc))
+
+
+class UnreadableStore(MemoryStore):
+    def load(self) -> dict | None:
+        raise ControlsNotSaved("zk node /htcmesos/p is unreadable")
+
+
+def kept(store: MemoryStore, jobs: list[Job] | None = None) -> tuple[ElasticLoop, OperatorSimPool]:
+    pool = OperatorSimPool(["dc", "campus"], (2.0, 4096.0), jobs or [],
+                           Timings(boot_s=5.0, claim_s=1.0, negotiation_s=2.0))
+    loop = ElasticLoop(SPEC, pool, pool, pool, controls_store=store)
+    store.loop = loop
+    return loop, pool
+
+
+def test_each_accepted_change_is_saved_under_the_lock_and_a_new_loop_starts_from_it():
+    store = MemoryStore()
+    loop, _ = kept(store)
+    assert store.docs == []                                   # nothing saved, nothing written
+    assert loop.drain_site("campus", WHO)["saved"] is True
+    assert loop.set_site("dc", {"max": 3, "desired": 2}, WHO) == {
+        "site": "dc", "min": 1, "max": 3, "desired": 2, "drained": False, "saved": True}
+    assert loop.pause(WHO) == {"paused": True, "saved": True}
+    with pytest.raises(InvalidControl):
+        loop.set_site("dc", {"min": 4}, WHO)                  # refused: nothing saved
+    assert len(store.docs) == 3 and store.held == [True, True, True]
+    assert store.docs[-1] == {"paused": True, "node_drains": [], "sites": {
+        "campus": {"min": 0, "max": 3, "desired": None, "drained": True,
+                   "spec": {"min": 0, "max": 3}},
+        "dc": {"min": 1, "max": 3, "desired": 2, "drained": False,
+               "spec": {"min": 1, "max": 4}}}}
+    again, _ = kept(store)                                    # a restarted framework
+    assert again.controls == loop.controls and len(store.docs) == 3
+    assert again.controls.site("campus").drained and again.controls.paused
+
+
+def test_node_drains_that_end_are_saved_once():
+    store = MemoryStore()
+    loop, pool = kept(store, [Job(1, 0.0, 20.0, cpus=1.0, memory=512.0, site="dc")])
+    run(loop, 0.0, 10.0)
+    (task,) = [e.task_id for e in pool.executors()]
+    assert loop.drain_node(task, WHO) == {
+        "node": task, "task_id": task, "saved": True,
+        "message": f"{task} is drained (running jobs finish), then its executor task "
+                   f"{task} is removed"}
+    assert store.docs[-1]["node_drains"] == [task]
+    run(loop, 15.0, 30.0)                     # the job ends at 27, its executor goes at 30
+    assert pool.jobs[1].end == 27.0 and task not in pool.nodes
+    assert loop.controls.node_drains == {task} and len(store.docs) == 1
+    run(loop, 35.0, 35.0)                                     # its drain is over
+    assert loop.controls.node_drains == frozenset()
+    assert len(store.docs) == 2 and store.docs[-1]["node_drains"] == []
+    assert store.held == [True, True]
+    run(loop, 40.0, 50.0)
+    assert len(store.docs) == 2                               # nothing changed: not saved
+
+
+def test_a_failed_save_keeps_the_change_says_so_and_is_retried_every_tick(caplog):
+    store = MemoryStore()
+    loop, _ = kept(store)
+    store.fail = "disk full"
+    with caplog.at_level(logging.INFO, logger="framework.controlstore"):
+        answer = loop.drain_site("campus", WHO)
+        assert answer["saved"] is False and answer["drained"] is True
+        assert answer["warning"] == ("the change holds but was not saved (disk full): a "
+                                     "restarted framework would not know it; saving is "
+                                     "retried every tick")
+        assert loop.controls.site("campus").drained
+        assert loop.status.actions()[0].what == "drain site campus"   # recorded all the same
+        run(loop, 0.0, 10.0)                                  # retried: said once
+        assert len(store.held) == 4 and store.docs == []
+        store.fail = None
+        run(loop, 15.0, 20.0)
+    assert len(store.held) == 5                               # saved at 15, then no more
+    assert store.docs == [loop.controls.to_doc(SPEC)]
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said == [("WARNING", "the operators' controls were not saved (disk full): they "
+                                "hold until the framework stops; saving is retried every "
+                                "tick"),
+                    ("INFO", "the operators' controls are saved again")]
+
+
+def test_saved_controls_the_spec_no_longer_allows_are_dropped_with_a_warning(caplog):
+    saved = Controls.from_spec(SPEC).with_drained("campus", True).with_site(
+        "dc", {"desired": 3}).to_doc(SPEC)
+    saved["sites"]["lab"] = {"min": 0, "max": 2, "desired": None, "drained": True}
+    saved["sites"]["dc"]["desired"] = 9
+    store = MemoryStore(saved)
+    with caplog.at_level(logging.INFO, logger="framework.controlstore"):
+        loop, _ = kept(store)
+    assert loop.controls == Controls.from_spec(SPEC).with_drained("campus", True)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "saved controls of site 'dc' dropped: desired 9 is above max 4 at site dc "
+                    "(it must be within min 1 and max 4)"),
+        ("WARNING", "saved controls of site 'lab' dropped: the spec has no such site"),
+        ("INFO", "the operators' controls of pool p restored: site campus drained")]
+    # what is left is saved at once: the next start says nothing
+    assert store.docs[-1] == loop.controls.to_doc(SPEC) and len(store.docs) == 2
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="framework.controlstore"):
+        assert kept(store)[0].controls == loop.controls
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize("store, said", [
+    (UnreadableStore(), "the operators' saved controls cannot be read (zk node /htcmesos/p "
+                        "is unreadable): the pool starts from the spec's bounds"),
+    (MemoryStore({"sites": "dc"}), "saved controls dropped: 'sites' is not an object but "
+                                   "\"dc\"; the pool starts from the spec's bounds"),
+])
+def test_unreadable_or_malformed_saved_controls_start_from_the_spec(caplog, store, said):
+    with caplog.at_level(logging.WARNING, logger="framework.controlstore"):
+        loop, _ = kept(store)
+    assert loop.controls == Controls.from_spec(SPEC)
+    assert [r.getMessage() for r in caplog.records] == [said]
+    assert loop.pause(WHO)["saved"] is True                   # and it saves from then on
+
+
+def test_without_a_store_the_answers_have_no_saved_key_and_clues_ignores_saved_controls(
+        caplog):
+    loop, _ = make([])
+    assert loop.pause(WHO) == {"paused": True}
+    clues = parse_spec(SPEC_TEXT % "clues")
+    store = MemoryStore(Controls.from_spec(clues).with_paused(True).to_doc(clues))
+    pool = OperatorSimPool(["dc", "campus"], (2.0, 4096.0), [], Timings())
+    with caplog.at_level(logging.WARNING, logger="framework.controlstore"):
+        loop = ElasticLoop(clues, pool, pool, pool, controls_store=store)
+    assert not loop.controls.paused
+    assert [r.getMessage() for r in caplog.records] == [
+        "the operators' saved controls (autoscaling paused) are not used: pool p is sized by "
+        "CLUES (autoscaling.driver: clues)"]

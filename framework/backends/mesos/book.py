@@ -35,6 +35,8 @@ class TaskBook:
         self.records: dict[str, TaskRecord] = {}
         self.saved = store.load()
         self.dirty = False
+        #: why the last save failed (None: it did not)
+        self.save_error: str | None = None
         self.launches = 0
         self.failures = 0
         self._healthy_since: dict[str, float] = {}   # healthy, not yet stable
@@ -264,16 +266,19 @@ class TaskBook:
         return out
 
     def save(self) -> bool:
-        """Persist the framework id and live task ids; False (logged) if the store failed."""
+        """Persist the framework id, live task ids and the operators' controls
+        (``saved.controls``); False (logged, ``save_error`` says why; retried next tick)
+        if the store failed."""
         tasks = {r.task_id: r.agent_id for r in self.records.values()
                  if r.phase is not Phase.ENDED}
         try:
-            self.store.save(FrameworkState(self.saved.framework_id, tasks))
+            self.store.save(FrameworkState(self.saved.framework_id, tasks,
+                                           self.saved.controls))
         except Exception as exc:  # ZooKeeper connection loss, full disk, …
             log.error("cannot save the framework state: %s", exc)
-            self.dirty = True
+            self.dirty, self.save_error = True, str(exc) or type(exc).__name__
             return False
-        self.saved.tasks, self.dirty = tasks, False
+        self.saved.tasks, self.dirty, self.save_error = tasks, False, None
         return True
 
     def status(self, needs: NeedsResult, connected: bool, reconciling: bool) -> PoolStatus:

@@ -6,6 +6,7 @@ controller's; one lock guards the state. Offers are answered by the pure planner
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import threading
@@ -78,6 +79,19 @@ class MesosFramework(QuietCallbacks):
     @property
     def saved(self) -> FrameworkState:
         return self.book.saved
+
+    def saved_controls(self) -> dict[str, Any] | None:
+        """A copy of the operators' saved controls (None: none), taken under the lock."""
+        with self._lock:
+            return copy.deepcopy(self.book.saved.controls)
+
+    def save_controls(self, doc: dict[str, Any]) -> str | None:
+        """Save the operators' controls with the framework's state, under the lock (one
+        writer: the task records are saved with them as they are); None when saved, else
+        why not (the book retries every tick until it is)."""
+        with self._lock:
+            self.book.saved.controls = copy.deepcopy(doc)
+            return None if self.book.save() else self.book.save_error or "unknown failure"
 
     @property
     def launches(self) -> int:
