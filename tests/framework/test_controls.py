@@ -8,20 +8,8 @@ import pytest
 from framework.controls import Controls, ControlError, InvalidControl, SiteControl, UnknownSite
 from framework.errors import HtcmesosError
 from framework.spec import parse_spec
-
-SPEC = parse_spec("""
-pool: {name: p, trust_domain: p.example, signing_key_file: k}
-sites:
-  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 1, max: 5}}
-  - {name: campus, private: true, calico: {network: n2, cidr: 10.2.0.0/16},
-     executors: {min: 0, max: 3}}
-roles:
-  master: {image: m, cpus: 1, mem: 512}
-  submitter: {image: s, cpus: 1, mem: 512}
-  executor: {image: e, cpus: 4, mem: 8192}
-autoscaling: {min_executors: 1, max_executors: 6}
-backend: {type: sim}
-""")
+# two sites (dc: 1–5 executors, campus: 0–3), min_executors 1, max_executors 6
+from tests.framework.planner.test_planner import SPEC, SPEC_TEXT
 
 
 def test_from_spec_takes_the_bounds():
@@ -174,19 +162,9 @@ def test_a_document_of_the_wrong_shape_gives_the_spec_and_one_sentence(doc, what
         f"saved controls dropped: {what}; the pool starts from the spec's bounds"])
 
 
-SPEC_EDITED = parse_spec("""
-pool: {name: p, trust_domain: p.example, signing_key_file: k}
-sites:
-  - {name: dc, calico: {network: n1, cidr: 10.1.0.0/16}, executors: {min: 0, max: 2}}
-  - {name: campus, private: true, calico: {network: n2, cidr: 10.2.0.0/16},
-     executors: {min: 1, max: 6}}
-roles:
-  master: {image: m, cpus: 1, mem: 512}
-  submitter: {image: s, cpus: 1, mem: 512}
-  executor: {image: e, cpus: 4, mem: 8192}
-autoscaling: {min_executors: 1, max_executors: 6}
-backend: {type: sim}
-""")
+# the same pool, its sites' bounds edited: dc 0–2, campus 1–6
+SPEC_EDITED = parse_spec(SPEC_TEXT.replace("{min: 1, max: 5}", "{min: 0, max: 2}")
+                         .replace("{min: 0, max: 3}", "{min: 1, max: 6}"))
 
 
 def test_bounds_of_an_edited_spec_win_over_saved_ones():
