@@ -255,6 +255,7 @@ def run(spec: str, masters: str | None, state: str | None, duration: float | Non
     import threading
 
     from .controller import run_framework
+    from .elastic_run import announce_dashboard
     from .state import open_store
 
     import re
@@ -284,6 +285,7 @@ def run(spec: str, masters: str | None, state: str | None, duration: float | Non
 
     try:
         run_framework(cluster, stop, masters=masters, tick_s=tick, on_status=show,
+                      on_elastic=lambda thread: announce_dashboard(thread, click.echo),
                       store=open_store(cluster.backend.mesos.state))
     except KeyboardInterrupt:
         stop.set()

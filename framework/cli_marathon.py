@@ -219,6 +219,7 @@ def run_cmd(spec: str, url: str | None, duration: float | None) -> None:
     import signal
     import threading
 
+    from .elastic_run import announce_dashboard
     from .marathon_run import run_marathon
 
     cluster = _load(spec)
@@ -239,7 +240,8 @@ def run_cmd(spec: str, url: str | None, duration: float | None) -> None:
     logging.getLogger(__name__).debug("marathon run %s", spec)
     with _reasons():
         try:
-            run_marathon(cluster, stop, url=url, on_decision=show)
+            run_marathon(cluster, stop, url=url, on_decision=show,
+                         on_start=lambda thread: announce_dashboard(thread, click.echo))
         except KeyboardInterrupt:
             stop.set()
     click.echo("stopped; Marathon keeps the apps running")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .backends.mesos.framework import PoolStatus
+from .elastic_run import announce_dashboard
 from .errors import HtcmesosError, SpecError
 from .model import IMAGE_ROLES, ROLE_ORDER, Role
 from .planner import Decision
@@ -87,19 +88,6 @@ def _demo_api(spec: ClusterSpec, tmp: Path, listen: str | None,
         with os.fdopen(fd, "w") as out:
             out.write(f"demo {secrets.token_urlsafe(24)}\n")
     return ApiSpec(listen if listen is not None else spec.api.listen, token_file)
-
-
-def announce_dashboard(thread: Any, echo: Echo, timeout_s: float = 30.0) -> None:
-    """Say where the elastic thread serves the dashboard and API, and where the token is,
-    once it listens (or that it could not)."""
-    if not thread.api_ready.wait(timeout_s):
-        return
-    if thread.api is None:
-        echo("htcmesos demo: the dashboard and API are not served (see the log above)")
-        return
-    token = thread.spec.api.token_file
-    echo(f"dashboard: {thread.api.url}/  (REST API {thread.api.url}/api/v1, "
-         f"metrics {thread.api.url}/metrics; token for changes: {token})")
 
 
 def _docker_client(echo: Echo) -> Any:
@@ -223,7 +211,7 @@ class _Run:
             thread = run.wait(lambda: run.elastic_thread, 120, "the elastic loop")
         except AssertionError:           # the framework never started it: said elsewhere
             return
-        announce_dashboard(thread, self.echo)
+        announce_dashboard(thread, self.echo, wait=True)
 
     def _lose_an_agent(self, run: EmulatedRun) -> None:
         """Half-way: an agent running an executor vanishes; the framework replaces it."""

@@ -145,3 +145,22 @@ class ElasticThread(threading.Thread):
             level = logging.ERROR if self.spec.autoscaling.driver == "clues" else logging.WARNING
             log.log(level, "%s; the pool runs without its API", exc)
             return None
+
+
+def announce_dashboard(thread: ElasticThread, echo: Callable[[str], None],
+                       timeout_s: float = 30.0, wait: bool = False) -> None:
+    """Say where ``thread`` serves the dashboard and API, and where the token for changes
+    is, once it listens (or that it could not); ``wait``: here, else from a thread of its
+    own (the thread may not have started yet)."""
+    if not wait:
+        threading.Thread(target=announce_dashboard, args=(thread, echo, timeout_s, True),
+                         name="htcmesos-announce", daemon=True).start()
+        return
+    if not thread.api_ready.wait(timeout_s):
+        return
+    if thread.api is None:
+        echo("the dashboard and API are not served (see the log above)")
+        return
+    url, token = thread.api.url, thread.spec.api.token_file
+    echo(f"dashboard: {url}/  (REST API {url}/api/v1, metrics {url}/metrics; token for "
+         f"changes: {token or 'none: set api.token_file'})")

@@ -3,6 +3,7 @@ emulator tests)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -129,9 +130,14 @@ def test_run_sizes_the_group_until_its_duration_then_stops(tmp_path):
     spec = load_spec(marathon_spec(tmp_path))
     with MarathonRun(spec, tmp_path) as m:
         m.apply(wait=True, timeout_s=60)
-        code, out = run("marathon", "run", marathon_spec(tmp_path), "--marathon",
-                        m.marathon.url, "--duration", "2")
+        path = marathon_spec(tmp_path)
+        with open(path, "a") as out:
+            out.write('api: {listen: "127.0.0.1:0"}\n')
+        code, out = run("marathon", "run", path, "--marathon", m.marathon.url, "--duration", "2")
         assert code == 0 and "stopped; Marathon keeps the apps running" in out, out
+        # where the operators' dashboard is (any free port), and that changes need a token
+        assert re.search(r"^dashboard: http://127\.0\.0\.1:\d+/  \(REST API .*; token for "
+                         r"changes: none: set api.token_file\)$", out, re.M), out
         assert m.marathon.app(f"{spec.backend.marathon.group}/twosites/master")["instances"] == 1
 
 
