@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from framework.sim.condorpool import SubmitHost
 from framework.sim.docker.objects import TASK_LABEL
 from tests.browser import artifacts_dir, chromium_driver, screenshot, wait_until
 from tests.conftest import ROOT
+from tests.services import wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -58,9 +58,7 @@ class Demo:
             match = re.search(r"^dashboard: (http://127\.0\.0\.1:\d+)/", self.text(), re.M)
             found[:] = [match[1]] if match else []
             return bool(match) or self.proc.poll() is not None
-        deadline = time.monotonic() + timeout_s
-        while not said() and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_for(said, timeout_s, interval_s=0.5)
         assert found, f"the demo never said where its dashboard is: {self.text()[-3000:]}"
         return found[0]
 
