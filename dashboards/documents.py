@@ -119,7 +119,6 @@ def decision_doc(tick: TickStatus) -> Doc:
 
 
 def task_doc(task: Any) -> Doc:
-    """One backend task (:class:`framework.backends.views.TaskView`)."""
-    return {"id": task.task_id, "role": task.role, "site": task.site, "state": task.state,
-            "healthy": task.healthy, "ip": task.ip, "agent": task.agent,
-            "link": public_url(task.link)}
+    """One backend task (:class:`framework.backends.views.TaskView`), its link without
+    user:password."""
+    return {**task.to_json(), "link": public_url(task.link)}

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Mapping
-from urllib.parse import quote
 
 import requests
+
+from framework.api import segment
 
 from .documents import public_url
 from .source import Caller, Doc, SourceError
@@ -80,11 +81,6 @@ class RemoteSource:
                                    f"JSON that is not an object")
         return doc
 
-    @staticmethod
-    def _seg(name: str) -> str:
-        """``name`` as one path segment (``..`` too: a name, not a step up the path)."""
-        return quote(name, safe="").replace(".", "%2E")
-
     # -- reads ---------------------------------------------------------------------------
 
     def status(self) -> Doc:
@@ -94,7 +90,7 @@ class RemoteSource:
         return self._doc("GET", "/api/v1/sites")
 
     def site(self, name: str) -> Doc:
-        return self._doc("GET", f"/api/v1/sites/{self._seg(name)}")
+        return self._doc("GET", f"/api/v1/sites/{segment(name)}")
 
     def autoscaling(self) -> Doc:
         return self._doc("GET", "/api/v1/autoscaling")
@@ -121,16 +117,16 @@ class RemoteSource:
         return doc
 
     def set_site(self, name: str, changes: Mapping[str, Any], caller: Caller) -> Doc:
-        return self._change("PATCH", f"/api/v1/sites/{self._seg(name)}", caller, dict(changes))
+        return self._change("PATCH", f"/api/v1/sites/{segment(name)}", caller, dict(changes))
 
     def drain_site(self, name: str, caller: Caller) -> Doc:
-        return self._change("POST", f"/api/v1/sites/{self._seg(name)}/drain", caller)
+        return self._change("POST", f"/api/v1/sites/{segment(name)}/drain", caller)
 
     def undrain_site(self, name: str, caller: Caller) -> Doc:
-        return self._change("POST", f"/api/v1/sites/{self._seg(name)}/undrain", caller)
+        return self._change("POST", f"/api/v1/sites/{segment(name)}/undrain", caller)
 
     def drain_node(self, node: str, caller: Caller) -> Doc:
-        return self._change("POST", f"/api/v1/nodes/{self._seg(node)}/drain", caller)
+        return self._change("POST", f"/api/v1/nodes/{segment(node)}/drain", caller)
 
     def pause(self, caller: Caller) -> Doc:
         return self._change("POST", "/api/v1/autoscaling/pause", caller)

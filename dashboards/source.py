@@ -146,33 +146,28 @@ class LocalSource:
     # -- changes (the loop validates, records and logs them) ------------------------------
 
     def set_site(self, name: str, changes: Mapping[str, Any], caller: Caller) -> Doc:
-        done = self.loop.set_site(name, dict(changes), caller.who) or {}
+        done = self.loop.set_site(name, dict(changes), caller.who)
         return {**self.site(name), **_saved(done)}
 
     def drain_site(self, name: str, caller: Caller) -> Doc:
-        done = self.loop.drain_site(name, caller.who) or {}
-        return {"site": name, "message": done.get("message") or
-                f"site {name} is drained: its executors finish their jobs and go, and "
-                f"nothing is launched there until it is undrained", **_saved(done)}
+        done = self.loop.drain_site(name, caller.who)
+        return {"site": name, "message": done["message"], **_saved(done)}
 
     def undrain_site(self, name: str, caller: Caller) -> Doc:
-        done = self.loop.undrain_site(name, caller.who) or {}
-        return {"site": name, "message": done.get("message") or
-                f"site {name} is back with the autoscaler", **_saved(done)}
+        done = self.loop.undrain_site(name, caller.who)
+        return {"site": name, "message": done["message"], **_saved(done)}
 
     def drain_node(self, node: str, caller: Caller) -> Doc:
-        done = self.loop.drain_node(node, caller.who) or {}
-        task_id = done.get("task_id", node)
-        return {"node": node, "task_id": task_id, "message": done.get("message") or
-                f"executor {task_id} is drained: its jobs finish, then it is removed",
+        done = self.loop.drain_node(node, caller.who)
+        return {"node": node, "task_id": done["task_id"], "message": done["message"],
                 **_saved(done)}
 
     def pause(self, caller: Caller) -> Doc:
-        done = self.loop.pause(caller.who) or {}
+        done = self.loop.pause(caller.who)
         return {"paused": self.loop.controls.paused, **_saved(done)}
 
     def resume(self, caller: Caller) -> Doc:
-        done = self.loop.resume(caller.who) or {}
+        done = self.loop.resume(caller.who)
         return {"paused": self.loop.controls.paused, **_saved(done)}
 
 

@@ -11,10 +11,10 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import click
 
+from .api import segment
 from .cliutil import EXIT_INVALID, EXIT_RUNTIME, load
 from .errors import ApiError, HtcmesosError, Unavailable
 
@@ -107,13 +107,6 @@ def status(spec_path: str, url: str | None, token_file: str | None, as_json: boo
         return
     for line in status_lines(doc):
         click.echo(line)
-
-
-def segment(name: str) -> str:
-    """``name`` (a site, a node) as one URL path segment: ``/``, ``?``, ``#``, ``%`` and
-    ``.`` escaped (``..`` is a name, not a step up the path), so that a name never reaches
-    another route."""
-    return quote(name, safe="").replace(".", "%2E")
 
 
 def _count(value: str | None, name: str) -> Any:

@@ -36,6 +36,7 @@ from .controlstore import ControlKeeper, ControlStore
 from .errors import HtcmesosError, NotReady
 from .monitor import PoolMonitor, PoolSnapshot
 from .planner import Decision, Executor, PlannerState, TaskState, plan
+from .planner.planner import drains_over
 from .planner.power import PowerRequest, plan_power
 from .spec import ClusterSpec
 from .statuslog import OperatorAction, StatusLog
@@ -228,8 +229,11 @@ class ElasticLoop:
         held = self.backend.held_sites()
         with self._lock:
             taken, self._requests = self._requests, []
-            kept = self._controls.without_node_drains(
-                _gone(self._controls.node_drains, executors, snapshot))
+            # node drains that are over end; one the backend leaves out a while (an
+            # unreachable agent) with its startd still there stays: were it forgotten,
+            # its drain would be taken for a drained site's and cancelled
+            kept = self._controls.without_node_drains(drains_over(
+                self._controls.node_drains, executors, snapshot, snapshot.by_task()))
             ended, self._controls = kept is not self._controls, kept
             if ended or self._keeper.unsaved is not None:
                 self._keeper.save(kept, retry=not ended)
@@ -300,16 +304,3 @@ class ElasticLoop:
                 live.setdefault(part, live[names[0]])
         with self._lock:
             self._live, self._shared = live, shared
-
-
-def _gone(node_drains: frozenset[str], executors: list[Executor],
-          snapshot: PoolSnapshot) -> set[str]:
-    """The operator's node drains that are over: the task is being killed, or the backend
-    no longer lists it and a fresh snapshot has no ad of its startd. One the backend leaves
-    out a while (an unreachable agent) with its startd still there stays: were it
-    forgotten, its drain would be taken for a drained site's and cancelled."""
-    listed = {e.task_id: e.state for e in executors}
-    ads = snapshot.by_task()
-    return {t for t in node_drains
-            if listed.get(t) is TaskState.KILLING
-            or t not in listed and snapshot.fresh and t not in ads}

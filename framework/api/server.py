@@ -14,13 +14,12 @@ server (:class:`framework.webserve.WebServer`) in a daemon thread.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from dashboards.auth import TokenBook
 
 log = logging.getLogger(__name__)
-
 
 
 class PoolEndpoint(Protocol):
@@ -35,13 +34,10 @@ class ApiServer:
     """Serves the operators' app over ``endpoint`` (the elastic loop) on ``listen``
     (``HOST:PORT``, port 0: any free one). ``token``: one token (the old API) or a
     :class:`dashboards.auth.TokenBook`; None: no change through ``/api/v1`` (403), CLUES'
-    routes open. ``backend_name``, ``ui_links``, ``refresh_s``: see
-    :class:`dashboards.source.LocalSource` and :func:`dashboards.create_app`."""
+    routes open."""
 
     def __init__(self, listen: str, endpoint: PoolEndpoint,
-                 token: "str | TokenBook | None" = None, *,
-                 backend_name: str | None = None, ui_links: Mapping[str, str] | None = None,
-                 refresh_s: float = 2.0) -> None:
+                 token: "str | TokenBook | None" = None) -> None:
         from dashboards import create_app
         from dashboards.auth import TokenBook
         from dashboards.source import LocalSource
@@ -49,10 +45,8 @@ class ApiServer:
         from ..webserve import WebServer
 
         tokens = TokenBook.of(token) if isinstance(token, str) else token
-        self.endpoint, self.tokens = endpoint, tokens
-        self.source = LocalSource(endpoint, backend_name, ui_links)
-        self.app = create_app(self.source, tokens=tokens, refresh_s=refresh_s)
-        self._server = WebServer(listen, self.app, "API")
+        self._server = WebServer(listen, create_app(LocalSource(endpoint), tokens=tokens),
+                                 "API")
 
     def start(self) -> "ApiServer":
         self._server.start()

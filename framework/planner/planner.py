@@ -27,7 +27,7 @@ by :mod:`.operator`; without controls the planner is the autoscaler alone.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..model import Role
 from ..monitor.snapshot import PoolSnapshot, StartdInfo
@@ -141,23 +141,27 @@ def current_drains(drains: Mapping[str, Drain], executors: list[Executor],
     """The drains still to follow: those of executors alive, and of executors the backend
     does not list now (unreachable, or ended) while their startd still has an ad (or the
     snapshot is stale: it proves nothing). The drain of an executor being killed, or
-    gone along with its ad, is over: nothing is left to remove."""
+    gone along with its ad, is over (:func:`drains_over`): nothing is left to remove."""
+    over = drains_over(drains, executors, snapshot, by_task)
+    return {task_id: drain for task_id, drain in drains.items() if task_id not in over}
+
+
+def drains_over(task_ids: Iterable[str], executors: list[Executor], snapshot: PoolSnapshot,
+                by_task: Mapping[str, StartdInfo]) -> set[str]:
+    """Of ``task_ids`` (drained executors), those whose drain is over: the task is being
+    killed, or the backend no longer lists it and a fresh snapshot has no ad of its
+    startd."""
     listed = {e.task_id: e.state for e in executors}
-    out = {}
-    for task_id, drain in drains.items():
-        state = listed.get(task_id)
-        if state is None and (not snapshot.fresh or task_id in by_task) \
-                or state is not None and state is not TaskState.KILLING:
-            out[task_id] = drain
-    return out
+    return {t for t in task_ids if listed.get(t) is TaskState.KILLING
+            or t not in listed and snapshot.fresh and t not in by_task}
 
 
 def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
                   by_task: dict[str, StartdInfo], reasons: list[Reason],
-                  now: float, alive: set[str] | None = None) -> tuple[list[Drain], list[str]]:
+                  now: float, alive: set[str]) -> tuple[list[Drain], list[str]]:
     """Drains in progress: kill the drained, cancel those that got a claim. ``alive``:
-    the task ids the backend lists alive (None: all); a drain of another task is left
-    alone (a kill of a task the backend does not list would go nowhere)."""
+    the task ids the backend lists alive; a drain of another task is left alone (a kill
+    of a task the backend does not list would go nowhere)."""
     cancel, kill = [], []
     for task_id, drain in sorted(drains.items()):
         ad = by_task.get(task_id)
@@ -167,7 +171,7 @@ def follow_drains(snapshot: PoolSnapshot, drains: dict[str, Drain],
                                   f"{drain.startd} draining since {now - drain.since:.0f} s; "
                                   f"{why}: not killed"))
             continue
-        if alive is not None and task_id not in alive:
+        if task_id not in alive:
             reasons.append(Reason(Code.AD_MISSING, ad.site, f"{drain.startd}: its task "
                                                              f"{task_id} is not listed by the "
                                                              f"backend (ended or unreachable): "
