@@ -17,11 +17,10 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from tests.services import unavailable
+from tests.services import unavailable, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -112,18 +111,19 @@ def wait_until(driver: Any, predicate: Callable[[Any], Any], timeout_s: float,
     """Poll ``predicate(driver)`` until it returns a truthy value (returned) or
     ``timeout_s`` (s) passes: AssertionError naming ``what``, the last value or error the
     predicate gave, and the page's URL and text."""
-    deadline = time.monotonic() + timeout_s
-    seen: Any = None
-    while True:
+    box: list[Any] = [None]
+
+    def holds() -> bool:
         try:
-            seen = predicate(driver)
-            if seen:
-                return seen
+            box[0] = predicate(driver)
         except Exception as exc:     # noqa: BLE001 - "not yet" in any form
-            seen = _first_line(exc)
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(POLL_S)
+            box[0] = _first_line(exc)
+            return False
+        return bool(box[0])
+
+    if wait_for(holds, timeout_s, interval_s=POLL_S):
+        return box[0]
+    seen = box[0]
     try:
         page = driver.find_element("css selector", "body").text
     except Exception:            # noqa: BLE001
